@@ -1,0 +1,36 @@
+"""`bitmixer`: one entry point; each subcommand lives in quantnet/commands/<name>.py and exposes
+`register(subparsers)`, which adds its parser and sets `func(args) -> int`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hwsim.errors import UserError
+
+# Subcommand modules, in the order `bitmixer --help` lists them.
+COMMANDS = ["eval"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bitmixer", description="Bit-Mixer hardware co-design framework")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks for input errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"quantnet.commands.{name}").register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"bitmixer {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

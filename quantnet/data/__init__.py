@@ -1,0 +1,36 @@
+"""Data loaders. `load_dataset(name, root)`: digits (default, bundled), synthetic, cifar10, mnist."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Dataset, DataError, batches, to_codes
+from .cifar10 import load_cifar10
+from .digits import load_digits_dataset
+from .mnist import load_mnist
+from .synthetic import make_synthetic
+
+DATASETS = ("digits", "synthetic", "cifar10", "mnist")
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    if name == "digits":
+        return load_digits_dataset()
+    if name == "synthetic":
+        return make_synthetic()
+    if name in ("cifar10", "mnist"):
+        if root is None:
+            raise DataError(f"data set {name!r} is read from a local directory: give its path (--data-dir)")
+        return load_cifar10(root) if name == "cifar10" else load_mnist(root)
+    raise DataError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
+
+
+def default_model_for(dataset: Dataset) -> tuple[str, dict]:
+    """The registered model and arch kwargs that fit a data set's input shape."""
+    c, h, _ = dataset.input_shape
+    if dataset.name == "cifar10":
+        return "resnet20", {"num_classes": dataset.num_classes}
+    return "digits_resnet", {"in_channels": c, "input_size": h, "num_classes": dataset.num_classes}
+
+
+__all__ = ["DATASETS", "Dataset", "DataError", "batches", "default_model_for", "load_cifar10", "load_dataset",
+           "load_digits_dataset", "load_mnist", "make_synthetic", "to_codes"]

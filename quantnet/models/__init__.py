@@ -1,0 +1,34 @@
+"""Model registry: name -> builder. Each model lists its quantisable layers in `model.spec`."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .resnet import INPUT_BITS, INPUT_STEP, BasicBlock, MetaResNet, ResNetArch
+
+ARCHS: dict[str, Callable[..., ResNetArch]] = {
+    # 8x8 digits: narrow on purpose, so that low bit-widths cost visible accuracy.
+    "digits_resnet": lambda width=8, num_classes=10, in_channels=1, input_size=8: ResNetArch(
+        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (1, 1), (1, 2)),
+    "resnet20": lambda width=16, num_classes=10, in_channels=3, input_size=32: ResNetArch(
+        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width, 4 * width), (3, 3, 3), (1, 2, 2)),
+    "resnet18": lambda width=64, num_classes=1000, in_channels=3, input_size=224: ResNetArch(
+        in_channels, input_size, num_classes, width, 7, 2, True,
+        (width, 2 * width, 4 * width, 8 * width), (2, 2, 2, 2), (1, 2, 2, 2)),
+}
+
+
+def build_model(name: str, candidate_bits=(2, 3, 4), bn_mode: str = "transitional", first_last_bits: int | None = 8,
+                **arch_kwargs) -> MetaResNet:
+    """Build a registered meta-network. arch_kwargs: width, num_classes, in_channels, input_size."""
+    if name not in ARCHS:
+        raise ValueError(f"unknown model {name!r}; available: {sorted(ARCHS)}")
+    try:
+        arch = ARCHS[name](**arch_kwargs)
+    except TypeError as e:
+        raise ValueError(f"model {name!r}: bad architecture argument ({e})") from None
+    model = MetaResNet(arch, candidate_bits, bn_mode, first_last_bits, name=name)
+    model.arch_kwargs = dict(arch_kwargs)
+    return model
+
+
+__all__ = ["ARCHS", "BasicBlock", "INPUT_BITS", "INPUT_STEP", "MetaResNet", "ResNetArch", "build_model"]
