@@ -184,7 +184,10 @@ class BitConfig:
                 w = bits[l.name][0] if l.name in bits else bits[l.a_tied_to][0]
                 bits[l.name] = (w, bits[l.a_tied_to][1])
         name = str(data.get("name") or Path(source).stem)
-        return spec.validate(cls(bits, name))
+        try:
+            return spec.validate(cls(bits, name))
+        except BitConfigError as e:
+            raise BitConfigError(f"{source}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path, spec: NetSpec) -> list["BitConfig"]:
