@@ -1,0 +1,169 @@
+"""The integer-model IR: a graph of integer ops carrying every bit-width's weights and requant tables.
+
+One op vocabulary (docs/integer_contract.md):
+  conv     int conv, then rq(acc + B) per output channel; clamp to [0, 2^b_out - 1] or leave unclamped
+  linear   int matmul, int32 logits = acc + B (no requant)
+  rescale  shortcut codes -> the add's scale, rq with a scalar (M0, shift), unclamped
+  add      clamp(a + b, 0, 2^b_out - 1) of two unclamped inputs in one scale
+  maxpool  max over windows of codes (zero padding is exact: codes >= 0)
+  avgpool  global sum, then rq with M = 1/(H*W), clamped to the input's bits
+  flatten  (N, C, 1, 1) -> (N, C)
+
+Bit-widths are variables resolved per config: a tensor's `bits` is "const:<b>", "a:<layer>" (quantised at
+that layer's a_bits) or "acc" (an unclamped integer intermediate). A conv's requant table is keyed by
+(w_bits, a_bits, bits of its output scale); a rescale's by (bits in, bits out); a linear's bias by (w, a).
+Pure numpy; never imports torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from .errors import UserError
+
+OP_KINDS = ("conv", "linear", "rescale", "add", "maxpool", "avgpool", "flatten")
+M0_MIN, M0_MAX = 2**30, 2**31        # |M0| in [M0_MIN, M0_MAX) or exactly 0
+SHIFT_MIN, SHIFT_MAX = 1, 62
+ACC = "acc"
+
+
+class IRError(UserError):
+    """An integer model that breaks an IR invariant, or a config/input it cannot run (names what and where)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One switchable layer of the layer table: the choices a config may pick for it."""
+    name: str
+    kind: str                      # "conv" | "linear"
+    w_choices: tuple[int, ...]
+    a_choices: tuple[int, ...]
+    a_tied_to: str | None = None   # reads the same tensor as this layer, so shares its a_bits
+    macs: int = 0
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Per output channel: q = rq(acc + bias; m0, shift). Arrays of one length (1 for a scalar rescale)."""
+    m0: np.ndarray      # int32
+    shift: np.ndarray   # int32, in [1, 62]
+    bias: np.ndarray    # int64, accumulator units
+
+
+@dataclass
+class Op:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    output: str
+    attrs: dict = field(default_factory=dict)        # JSON scalars: layer, stride, padding, groups, clamp, ...
+    weights: dict[int, np.ndarray] = field(default_factory=dict)            # w_bits -> int8 codes
+    requant: dict[tuple[int, ...], Requant] = field(default_factory=dict)   # see module docstring
+    bias: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)   # linear: (w, a) -> int64
+
+
+def act_max(bits: int) -> int:
+    return 2**bits - 1
+
+
+def weight_max(bits: int) -> int:
+    return 2 ** (bits - 1) - 1
+
+
+@dataclass
+class IntModel:
+    layers: tuple[Layer, ...]
+    tensors: dict[str, str]
+    ops: list[Op]
+    input_name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    candidate_bits: tuple[int, ...]
+    input_bits: int = 8
+    source: dict = field(default_factory=dict)       # provenance (checkpoint, model name): informational
+
+    # ---- lookups ------------------------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        for l in self.layers:
+            if l.name == name:
+                return l
+        raise IRError(f"integer model has no layer {name!r}; its layers are {[l.name for l in self.layers]}")
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [l.name for l in self.layers]
+
+    @property
+    def output_name(self) -> str:
+        return self.ops[-1].output
+
+    def bits_domain(self, var: str) -> tuple[int, ...]:
+        """The bit-widths a bits variable can take over all valid configs."""
+        if var.startswith("const:"):
+            return (int(var.split(":", 1)[1]),)
+        if var.startswith("a:"):
+            return self.layer(var[2:]).a_choices
+        raise IRError(f"bits variable {var!r} has no bit-width (expected const:B or a:LAYER)")
+
+    # ---- configs --------------------------------------------------------------------------------
+    def layer_bits(self, bits: Mapping[str, tuple[int, int]], name: str = "config") -> dict[str, tuple[int, int]]:
+        """Check a config (layer -> (w_bits, a_bits)) against the layer table; returns a plain dict."""
+        known = set(self.layer_names)
+        unknown = sorted(n for n in bits if n not in known)
+        if unknown:
+            raise IRError(f"{name}: layer(s) {unknown} not in the integer model; its layers are {self.layer_names}")
+        missing = [n for n in self.layer_names if n not in bits]
+        if missing:
+            raise IRError(f"{name}: no bits given for layer(s) {missing}")
+        out = {}
+        for l in self.layers:
+            try:
+                w, a = (int(v) for v in bits[l.name])
+            except (TypeError, ValueError):
+                raise IRError(f"{name}: layer {l.name!r} bits must be a (w_bits, a_bits) pair, got {bits[l.name]!r}") from None
+            if w not in l.w_choices:
+                raise IRError(f"{name}: layer {l.name!r} w_bits={w} not in allowed {list(l.w_choices)}")
+            if a not in l.a_choices:
+                raise IRError(f"{name}: layer {l.name!r} a_bits={a} not in allowed {list(l.a_choices)}")
+            out[l.name] = (w, a)
+        for l in self.layers:
+            if l.a_tied_to is not None and out[l.a_tied_to][1] != out[l.name][1]:
+                raise IRError(f"{name}: layer {l.name!r} reads the same tensor as {l.a_tied_to!r} and must share its "
+                              f"a_bits ({out[l.name][1]} vs {out[l.a_tied_to][1]})")
+        return out
+
+    def resolve(self, var: str, bits: Mapping[str, tuple[int, int]]) -> int:
+        """The bit-width of bits variable `var` under a checked config."""
+        if var.startswith("const:"):
+            return int(var.split(":", 1)[1])
+        if var.startswith("a:"):
+            return bits[var[2:]][1]
+        raise IRError(f"bits variable {var!r} has no bit-width")
+
+    def uniform_bits(self, b: int) -> dict[str, tuple[int, int]]:
+        """Every switchable choice at b where allowed (fixed layers keep theirs); ties applied."""
+        pick = lambda ch: b if b in ch else ch[-1]  # noqa: E731
+        out = {l.name: (pick(l.w_choices), pick(l.a_choices)) for l in self.layers}
+        for l in self.layers:
+            if l.a_tied_to is not None:
+                out[l.name] = (out[l.name][0], out[l.a_tied_to][1])
+        return out
+
+    # ---- invariants -------------------------------------------------------------------------------
+    def validate(self) -> "IntModel":
+        from .ir_validate import validate
+        validate(self)
+        return self
+
+    def save(self, path) -> None:
+        """Write one .npz (arrays + versioned manifest); see hwsim/ir_io.py."""
+        from .ir_io import save_ir
+        save_ir(self, path)
+
+
+def load_ir(path) -> IntModel:
+    """Read and validate an IR file; IRFormatError (a UserError) on a missing, corrupt or foreign file."""
+    from .ir_io import load_ir as _load
+    return _load(path)

@@ -1,0 +1,236 @@
+"""Export a trained meta-network to the integer-model IR (hwsim.ir), for every bit-width at once.
+
+Per conv and transition (w_bits, a_bits, out_bits), with the BN entry of that transition folded in
+(docs/integer_contract.md):
+  float:   y = ((acc * s_a * s_w - mu) * gamma / sigma + beta) / s_out,   sigma = sqrt(var + eps)
+  integer: y = M * (acc + B),  M = s_a * s_w * gamma / (sigma * s_out),  B = (beta * sigma / gamma - mu) / (s_a * s_w)
+M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bias. gamma = 0 gives M0 = 0
+(that channel emits code 0). The identity shortcut is rescaled by s_x / s_out; the average pool by 1/(H*W);
+the classifier's float bias becomes round(bias / (s_a * s_w)) in accumulator units.
+
+Tensors that an activation site quantises are named after the site (e.g. "layer1.0.act1"), so that fake-quant
+codes can be compared with integer codes by name.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+
+from hwsim.errors import UserError
+from hwsim.ir import ACC, M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Layer, Op, Requant
+
+from .models import INPUT_BITS, INPUT_STEP, MetaResNet
+from .tbn import bn_key
+
+INPUT_TENSOR = "input"
+
+
+class ExportError(UserError):
+    """A network that cannot be expressed in the integer contract (names the layer, entry and value)."""
+
+
+# ---- dyadic multipliers -----------------------------------------------------------------------------
+def dyadic(m: float) -> tuple[int, int]:
+    """(M0, shift) with M ~= M0 / 2^shift, |M0| in [2^30, 2^31), shift in [1, 62]; M0 = 0 for M = 0.
+
+    M0 is M's mantissa rounded half to even at 31 bits. When |M| < 2^-32 (shift would exceed 62) M0 = 0:
+    for any |x| < 2^31, |x * M| < 1/2, so round-half-up of x * M is 0 anyway."""
+    if not math.isfinite(m):
+        raise ExportError(f"multiplier {m!r} is not finite")
+    if m == 0.0:
+        return 0, 31
+    f, e = math.frexp(abs(m))            # |m| = f * 2^e, f in [0.5, 1)
+    m0, shift = int(round(f * 2**31)), 31 - e
+    if m0 == M0_MAX:                      # mantissa rounded up to the next power of two
+        m0, shift = M0_MIN, shift - 1
+    if shift > SHIFT_MAX:
+        return 0, 31
+    if shift < 1:
+        raise ExportError(f"multiplier {m!r} is too large for a dyadic (M0, shift >= 1)")
+    return (m0 if m > 0 else -m0), shift
+
+
+def average_multiplier(count: int) -> tuple[int, int]:
+    """(M0, shift) for 1/count, rounded UP: rq(sum) then equals floor(sum/count + 1/2) for every
+    0 <= sum < 2^31 (the error sum * (M0/2^shift - 1/count) < 1/(2 * count) cannot cross a rounding edge)."""
+    f, e = math.frexp(1.0 / count)
+    shift = 31 - e
+    m0 = -(-(1 << shift) // count)
+    if m0 >= M0_MAX:
+        m0, shift = -(-(1 << (shift - 1)) // count), shift - 1
+    return m0, shift
+
+
+# ---- model walk --------------------------------------------------------------------------------------
+class _Exporter:
+    def __init__(self, model: MetaResNet, acc_bits: int):
+        self.model, self.acc_bits = model, acc_bits
+        self.spec = model.spec
+        self.site_of = {consumer: site for site, consumer in model.act_sites}   # consumer layer -> site path
+        self.tensors: dict[str, str] = {INPUT_TENSOR: f"const:{INPUT_BITS}"}
+        self.ops: list[Op] = []
+        self.layers = {n: m for n, m in model.quant_layers().items()}
+
+    # -- scales
+    def in_step(self, layer: str, a_bits: int) -> float:
+        """Step of the tensor `layer` reads, at a_bits."""
+        if layer == "conv1":
+            return INPUT_STEP
+        tied = self.spec[layer].a_tied_to or layer
+        return float(self.model.get_submodule(self.site_of[tied]).step(a_bits).detach().clamp_min(1e-8))
+
+    def site_step(self, consumer: str, bits: int) -> float:
+        return float(self.model.get_submodule(self.site_of[consumer]).step(bits).detach().clamp_min(1e-8))
+
+    # -- ops
+    def conv(self, name: str, src: str, out: str, bn_path: str, consumer: str, clamp: bool) -> None:
+        """conv `name` reading tensor src; BN bank bn_path; output scale = the site feeding `consumer`."""
+        m = self.layers[name]
+        spec = self.spec[name]
+        out_var = f"a:{consumer}"
+        self.tensors[out] = out_var if clamp else ACC
+        bank = self.model.get_submodule(bn_path)
+        op = Op(name, "conv", (src,), out, {"layer": name, "stride": int(m.stride[0]), "padding": int(m.padding[0]),
+                                            "groups": int(m.groups), "clamp": clamp, "out_bits": out_var})
+        for w in spec.w_choices:
+            op.weights[w] = self.weight_codes(name, w)
+        for w, a, o in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices):
+            bn = bank.bns[bn_key(bank.mode, w, o)]
+            sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
+            op.requant[(w, a, o)] = self.fold(f"{name} (w={w}, a={a}, out={o})", op.weights[w], a,
+                                              self.in_step(name, a) * sw, bn, self.site_step(consumer, o),
+                                              2**o - 1 if clamp else None)
+        self.ops.append(op)
+
+    def weight_codes(self, name: str, bits: int) -> np.ndarray:
+        return self.layers[name].weight_codes(bits).numpy().astype(np.int8)
+
+    def fold(self, where: str, w: np.ndarray, a_bits: int, s_in_w: np.ndarray, bn, s_out: float,
+             qmax: int | None) -> Requant:
+        """Requant of one transition; qmax: the output clamp's top code, None when unclamped."""
+        gamma = bn.weight.detach().double().numpy()
+        beta = bn.bias.detach().double().numpy()
+        mu = bn.running_mean.detach().double().numpy()
+        sigma = np.sqrt(bn.running_var.detach().double().numpy() + bn.eps)
+        bound = (2**a_bits - 1) * np.abs(w.astype(np.int64)).reshape(len(w), -1).sum(1)   # max |acc|
+        lim = 2 ** (self.acc_bits - 1) - 1
+        n = len(gamma)
+        m0 = np.zeros(n, np.int32)
+        shift = np.zeros(n, np.int32)
+        bias = np.zeros(n, np.int64)
+        for c in range(n):
+            mult = s_in_w[c] * gamma[c] / (sigma[c] * s_out)
+            m0[c], shift[c] = dyadic(float(mult))
+            if m0[c] == 0:
+                continue   # constant-0 channel: the bias does not matter
+            b = (beta[c] * sigma[c] / gamma[c] - mu[c]) / s_in_w[c]
+            bias[c] = _round_away(b, where, c)
+            if abs(int(bias[c])) + int(bound[c]) > lim:
+                bias[c] = self.saturated_bias(where, c, int(bias[c]), int(bound[c]), lim, int(m0[c]),
+                                              int(shift[c]), qmax)
+        return Requant(m0, shift, bias)
+
+    def saturated_bias(self, where, c, b, bound, lim, m0, sh, qmax) -> int:
+        """A bias too large for the accumulator is replaced only where the channel's clamped output is
+        the same constant either way (every acc in [-bound, bound] saturates); else export fails."""
+        def q(x):
+            return (x * m0 + (1 << (sh - 1))) >> sh
+        if qmax is not None and bound < lim:
+            edge = lim - bound
+            b2 = edge if b > 0 else -edge
+            ends = {q(b + bound), q(b - bound), q(b2 + bound), q(b2 - bound)}
+            if all(v <= 0 for v in ends) or all(v >= qmax for v in ends):
+                return b2
+        raise ExportError(f"{where}: channel {c}: bias {b} plus the largest accumulator {bound} does not fit "
+                          f"{self.acc_bits}-bit accumulators")
+
+    def rescale(self, name: str, src: str, src_consumer: str, out: str, consumer: str) -> None:
+        self.tensors[out] = ACC
+        op = Op(name, "rescale", (src,), out, {"out_bits": f"a:{consumer}"})
+        for i, o in itertools.product(self.spec[src_consumer].a_choices, self.spec[consumer].a_choices):
+            m0, sh = dyadic(self.site_step(src_consumer, i) / self.site_step(consumer, o))
+            op.requant[(i, o)] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
+        self.ops.append(op)
+
+    def simple(self, name: str, kind: str, inputs: tuple[str, ...], out: str, var: str, **attrs) -> None:
+        self.tensors[out] = var
+        self.ops.append(Op(name, kind, inputs, out, attrs))
+
+    def run(self, source: dict) -> IntModel:
+        model, arch = self.model, self.model.arch
+        blocks = model.named_blocks()
+        first = f"{blocks[0][0]}.conv1"
+        self.conv("conv1", INPUT_TENSOR, "act1", "bn1", first, clamp=True)
+        h, size = "act1", _out_size(arch.input_size, arch.stem_kernel, arch.stem_stride, arch.stem_kernel // 2)
+        if model.maxpool is not None:
+            mp = model.maxpool
+            self.simple("maxpool", "maxpool", (h,), "maxpool", f"a:{first}", kernel=int(mp.kernel_size),
+                        stride=int(mp.stride), padding=int(mp.padding))
+            h, size = "maxpool", _out_size(size, int(mp.kernel_size), int(mp.stride), int(mp.padding))
+        for i, (b, blk) in enumerate(blocks):
+            consumer = f"{blocks[i + 1][0]}.conv1" if i + 1 < len(blocks) else "fc"
+            self.conv(f"{b}.conv1", h, f"{b}.act1", f"{b}.bn1", f"{b}.conv2", clamp=True)
+            self.conv(f"{b}.conv2", f"{b}.act1", f"{b}.conv2.acc", f"{b}.bn2", consumer, clamp=False)
+            if blk.shortcut is None:
+                self.rescale(f"{b}.shortcut", h, f"{b}.conv1", f"{b}.shortcut.acc", consumer)
+            else:
+                self.conv(f"{b}.shortcut", h, f"{b}.shortcut.acc", f"{b}.shortcut_bn", consumer, clamp=False)
+            self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", f"a:{consumer}")
+            h, size = f"{b}.act_out", _out_size(size, 3, blk.conv1.stride[0], 1)
+        m0, sh = average_multiplier(size * size)
+        self.simple("avgpool", "avgpool", (h,), "avgpool", "a:fc")
+        self.ops[-1].requant[()] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
+        self.simple("flatten", "flatten", ("avgpool",), "flatten", "a:fc")
+        self.linear("fc", "flatten", "logits")
+        layers = tuple(Layer(l.name, l.kind, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to, int(l.macs))
+                       for l in self.spec.layers)
+        ir = IntModel(layers, self.tensors, self.ops, INPUT_TENSOR, (arch.in_channels, arch.input_size, arch.input_size),
+                      arch.num_classes, tuple(model.candidate_bits), INPUT_BITS, source)
+        return ir.validate()
+
+    def linear(self, name: str, src: str, out: str) -> None:
+        fc, spec = self.layers[name], self.spec[name]
+        self.tensors[out] = ACC
+        op = Op(name, "linear", (src,), out, {"layer": name})
+        bias = fc.bias.detach().double().numpy()
+        lim = 2 ** (self.acc_bits - 1) - 1
+        for w in spec.w_choices:
+            op.weights[w] = self.weight_codes(name, w)
+        for w, a in itertools.product(spec.w_choices, spec.a_choices):
+            scale = self.in_step(name, a) * float(fc.weight_step(w).detach().double().flatten()[0])
+            op.bias[(w, a)] = np.array([_round_away(v / scale, f"{name} (w={w}, a={a})", c)
+                                        for c, v in enumerate(bias)], np.int64)
+            bound = (2**a - 1) * np.abs(op.weights[w].astype(np.int64)).sum(1)
+            worst = int((np.abs(op.bias[(w, a)]) + bound).max())
+            if worst > lim:
+                raise ExportError(f"{name} (w={w}, a={a}): bias plus largest accumulator {worst} does not fit "
+                                  f"{self.acc_bits}-bit accumulators")
+        self.ops.append(op)
+
+
+def _round_away(v: float, where: str, c: int) -> int:
+    if not math.isfinite(v):
+        raise ExportError(f"{where}: channel {c}: bias {v!r} is not finite")
+    return int(math.floor(abs(v) + 0.5)) * (1 if v >= 0 else -1)
+
+
+def _out_size(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+@torch.no_grad()
+def export_model(model: MetaResNet, source: dict | None = None, acc_bits: int = 32) -> IntModel:
+    """The IR of a meta-network (any mode; BN entries and steps are read, nothing runs)."""
+    if model.bn_mode not in ("transitional", "switchable", "shared"):
+        raise ExportError(f"unknown BN mode {model.bn_mode!r}")
+    src = {"model": model.name, **(source or {})}
+    return _Exporter(model, acc_bits).run(src)
+
+
+def export_checkpoint(path, acc_bits: int = 32) -> IntModel:
+    from .checkpoint import load_checkpoint
+    model, extra = load_checkpoint(path)
+    return export_model(model, {"checkpoint": str(path), "data": extra.get("data")}, acc_bits)

@@ -1,0 +1,102 @@
+"""The torch integer reference: executes the IR with int64 torch ops, independently of the numba simulator.
+
+Every op follows docs/integer_contract.md literally, in int64 (exact for |values| < 2^63): conv and
+matmul on int64 tensors (never float: fp32 loses integers above 2^24), then
+rq(x; M0, shift) = (x * M0 + 2^(shift-1)) >> shift with torch's arithmetic right shift.
+It checks nothing but its own arithmetic; configs and inputs are checked by the IR.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwsim.ir import IntModel, IRError
+
+
+def rq(x: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Round half up of x * m0 / 2^shift, int64; m0 and shift broadcast against x."""
+    return (x * m0 + (torch.ones_like(shift) << (shift - 1))) >> shift
+
+
+def _per_channel(a: np.ndarray, ndim: int) -> torch.Tensor:
+    """Channel vector shaped to broadcast along axis 1 of an ndim tensor."""
+    return torch.from_numpy(a.astype(np.int64)).view((1, -1) + (1,) * (ndim - 2))
+
+
+def check_input(ir: IntModel, x: np.ndarray) -> None:
+    want = tuple(ir.input_shape)
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != want:
+        raise IRError(f"input must be an array of shape (N, {', '.join(map(str, want))}), got "
+                      f"{getattr(x, 'shape', type(x).__name__)}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise IRError(f"input codes must be integers, got dtype {x.dtype}")
+    hi = 2**ir.input_bits - 1
+    if x.size and (int(x.min()) < 0 or int(x.max()) > hi):
+        raise IRError(f"input codes must lie in [0, {hi}], got [{int(x.min())}, {int(x.max())}]")
+
+
+@torch.no_grad()
+def run_reference(ir: IntModel, bits: Mapping[str, tuple[int, int]], x: np.ndarray,
+                  trace: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(int64 logits (N, classes), {tensor: int64 codes} if trace) of the IR at config `bits`."""
+    bits = ir.layer_bits(bits)
+    check_input(ir, x)
+    env = {ir.input_name: torch.from_numpy(x.astype(np.int64))}
+    for op in ir.ops:
+        ins = [env[t] for t in op.inputs]
+        env[op.output] = _OPS[op.kind](ir, op, bits, *ins)
+    logits = env[ir.output_name].numpy()
+    codes = {t: v.numpy() for t, v in env.items()} if trace else {}
+    return logits, codes
+
+
+def _hi(ir: IntModel, var: str, bits) -> int:
+    return 2 ** ir.resolve(var, bits) - 1
+
+
+def _conv(ir, op, bits, x):
+    w_bits, a_bits = bits[op.attrs["layer"]]
+    out_var = op.attrs["out_bits"]
+    w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
+    acc = F.conv2d(x, w, None, op.attrs["stride"], op.attrs["padding"], 1, op.attrs["groups"])
+    r = op.requant[(w_bits, a_bits, ir.resolve(out_var, bits))]
+    y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4))
+    return y.clamp(0, _hi(ir, out_var, bits)) if op.attrs["clamp"] else y
+
+
+def _linear(ir, op, bits, x):
+    w_bits, a_bits = bits[op.attrs["layer"]]
+    w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
+    return x @ w.T + torch.from_numpy(op.bias[(w_bits, a_bits)]).view(1, -1)
+
+
+def _rescale(ir, op, bits, x):
+    r = op.requant[(ir.resolve(ir.tensors[op.inputs[0]], bits), ir.resolve(op.attrs["out_bits"], bits))]
+    return rq(x, torch.tensor(int(r.m0[0])), torch.tensor(int(r.shift[0])))
+
+
+def _add(ir, op, bits, a, b):
+    return (a + b).clamp(0, _hi(ir, ir.tensors[op.output], bits))
+
+
+def _maxpool(ir, op, bits, x):
+    # padded cells are never the max of a window with a real code >= 0, so -inf padding == zero padding
+    return F.max_pool2d(x, op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"])
+
+
+def _avgpool(ir, op, bits, x):
+    r = op.requant[()]
+    s = x.sum(dim=(2, 3), keepdim=True)
+    y = rq(s, torch.tensor(int(r.m0[0])), torch.tensor(int(r.shift[0])))
+    return y.clamp(0, _hi(ir, ir.tensors[op.output], bits))
+
+
+def _flatten(ir, op, bits, x):
+    return x.flatten(1)
+
+
+_OPS = {"conv": _conv, "linear": _linear, "rescale": _rescale, "add": _add, "maxpool": _maxpool,
+        "avgpool": _avgpool, "flatten": _flatten}
