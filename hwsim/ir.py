@@ -151,6 +151,18 @@ class IntModel:
                 out[l.name] = (out[l.name][0], out[l.a_tied_to][1])
         return out
 
+    def check_input(self, x: np.ndarray) -> None:
+        """Input codes must be integers of shape (N, C, H, W) in [0, 2^input_bits - 1]."""
+        want = tuple(self.input_shape)
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != want:
+            raise IRError(f"input must be an array of shape (N, {', '.join(map(str, want))}), got "
+                          f"{getattr(x, 'shape', type(x).__name__)}")
+        if not np.issubdtype(x.dtype, np.integer):
+            raise IRError(f"input codes must be integers, got dtype {x.dtype}")
+        hi = 2**self.input_bits - 1
+        if x.size and (int(x.min()) < 0 or int(x.max()) > hi):
+            raise IRError(f"input codes must lie in [0, {hi}], got [{int(x.min())}, {int(x.max())}]")
+
     # ---- invariants -------------------------------------------------------------------------------
     def validate(self) -> "IntModel":
         from .ir_validate import validate

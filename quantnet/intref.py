@@ -26,24 +26,12 @@ def _per_channel(a: np.ndarray, ndim: int) -> torch.Tensor:
     return torch.from_numpy(a.astype(np.int64)).view((1, -1) + (1,) * (ndim - 2))
 
 
-def check_input(ir: IntModel, x: np.ndarray) -> None:
-    want = tuple(ir.input_shape)
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != want:
-        raise IRError(f"input must be an array of shape (N, {', '.join(map(str, want))}), got "
-                      f"{getattr(x, 'shape', type(x).__name__)}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise IRError(f"input codes must be integers, got dtype {x.dtype}")
-    hi = 2**ir.input_bits - 1
-    if x.size and (int(x.min()) < 0 or int(x.max()) > hi):
-        raise IRError(f"input codes must lie in [0, {hi}], got [{int(x.min())}, {int(x.max())}]")
-
-
 @torch.no_grad()
 def run_reference(ir: IntModel, bits: Mapping[str, tuple[int, int]], x: np.ndarray,
                   trace: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(int64 logits (N, classes), {tensor: int64 codes} if trace) of the IR at config `bits`."""
     bits = ir.layer_bits(bits)
-    check_input(ir, x)
+    ir.check_input(x)
     env = {ir.input_name: torch.from_numpy(x.astype(np.int64))}
     for op in ir.ops:
         ins = [env[t] for t in op.inputs]
