@@ -1,0 +1,163 @@
+"""Analytic cost of layers and whole networks on one accelerator: cycles per level and energy by component.
+
+Per layer at (w_bits, a_bits, out_bits):
+  compute  folds x step x (t + fill/drain)    (hwsim.dataflow.mapping, PE lanes/steps from hwsim.pe)
+  buffers  operand streams: each operand re-read once per fold along the spatial dimension that does
+           not index it; partial sums read and written at the accumulator width when the reduction
+           folds; plus fills from and drains to DRAM
+  DRAM     weights, inputs and outputs once, unless neither weights nor inputs fit their buffer share:
+           then the cheaper of re-reading the inputs per weight chunk or the weights per input chunk
+  cycles   of a level = its traffic / bandwidth; the layer's = the maximum (bound_by names it)
+  energy   MACs x MAC energy + PE-local register bits + accesses x per-access energy + leakage x time
+Every formula takes ints or integer numpy arrays (one entry per config), so one code path serves a
+single config and the vectorised evaluation of many.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from ..hwconfig import HwConfig
+from ..pe import get_pe_kind
+from .layers import LayerShape
+from .mapping import DATAFLOWS, ceil_div, compute_cycles, operand_refetch
+
+ENERGY_PARTS = ("mac", "pe_local")
+
+
+@dataclass(frozen=True)
+class PETables:
+    """PE-kind answers tabulated by bit-width: index [w_bits, a_bits]; 0 where unsupported."""
+    lanes: np.ndarray
+    steps: np.ndarray
+    mac_pj: np.ndarray
+    reg_pj: np.ndarray
+
+    @classmethod
+    def build(cls, hw: HwConfig) -> "PETables":
+        kind, pe = get_pe_kind(hw.pe.kind), hw.pe
+        shape = (pe.w_bits_max + 1, pe.a_bits_max + 1)
+        lanes, steps = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        mac, reg = np.zeros(shape), np.zeros(shape)
+        for w in range(1, pe.w_bits_max + 1):
+            for a in range(1, pe.a_bits_max + 1):
+                lanes[w, a], steps[w, a] = kind.lanes(pe, w, a), kind.steps(pe, w, a)
+                mac[w, a] = kind.mac_energy_pj(pe, hw.energy, w, a)
+                reg[w, a] = kind.reg_bits_per_mac(pe, w, a) * hw.energy["reg_pj_per_bit"]
+        return cls(lanes, steps, mac, reg)
+
+
+def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
+    """Cycles per level, traffic (bits) and energy (pJ) of one layer; w, a, o ints or int arrays."""
+    df, R, C = DATAFLOWS[hw.array.dataflow], hw.array.rows, hw.array.cols
+    acc = hw.pe.accumulator_bits
+    lanes, step = tab.lanes[w, a], tab.steps[w, a]
+    k_slots = ceil_div(s.k, lanes)
+    compute = s.groups * compute_cycles(df, R, C, s.m, k_slots, s.n, step)
+    f = operand_refetch(df, R, C, s.m, k_slots, s.n)
+
+    # on-chip operand streams (elements x bits)
+    reads = {"inputs": s.groups * s.m * s.k * f["inputs"] * a,
+             "weights": s.groups * s.k * s.n * f["weights"] * w}
+    partial = s.groups * s.m * s.n * (f["outputs"] - 1)
+    reads["outputs"] = partial * acc
+    writes = {"outputs": partial * acc + s.output_elems * o}
+
+    # DRAM: tile weights / inputs under their buffer shares
+    wb, ib, ob = s.weight_elems * w, s.input_elems * a, s.output_elems * o
+    cap = {op: hw.buffer_for(op).size_bits // len(hw.buffer_for(op).holds) for op in ("weights", "inputs")}
+    n_w, n_i = ceil_div(wb, cap["weights"]), ceil_div(ib, cap["inputs"])
+    fits = (n_w == 1) | (n_i == 1)
+    keep_w = wb + ib * n_w <= ib + wb * n_i          # weights resident, inputs re-read per weight chunk
+    dram_w = np.where(fits | keep_w, wb, wb * n_i)
+    dram_i = np.where(fits | ~keep_w, ib, ib * n_w)
+    writes["weights"], writes["inputs"] = dram_w, dram_i          # buffer fills
+    reads["outputs"] = reads["outputs"] + ob                       # drain to DRAM
+
+    level_cycles, level_pj, traffic = {}, {}, {}
+    for lvl in hw.buffers:
+        r_bits = sum(reads[op] for op in lvl.holds)
+        w_bits = sum(writes[op] for op in lvl.holds)
+        traffic[lvl.name] = r_bits + w_bits
+        level_cycles[lvl.name] = ceil_div(r_bits + w_bits, lvl.bandwidth_bits_per_cycle)
+        level_pj[lvl.name] = lvl.energy_pj(r_bits, w_bits)
+    d = hw.dram
+    traffic["dram"] = dram_w + dram_i + ob
+    level_cycles["dram"] = ceil_div(traffic["dram"], d.bandwidth_bits_per_cycle)
+    level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
+
+    parts = {"compute": compute, **level_cycles}
+    stack = np.stack([np.asarray(v) for v in parts.values()])
+    cycles = stack.max(axis=0)
+    energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
+    energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
+    return {"cycles": cycles, "cycles_by": parts, "bound_by": np.array(list(parts))[stack.argmax(axis=0)],
+            "traffic_bits": traffic, "energy_pj": sum(energy.values()), "energy_by": energy}
+
+
+class NetworkCost:
+    """Cost of a network (its layer shapes, in order) on one accelerator, for one or many configs."""
+
+    def __init__(self, shapes: Sequence[LayerShape], hw: HwConfig):
+        self.shapes, self.hw = list(shapes), hw
+        self.tab = PETables.build(hw)
+        self.index = {s.name: i for i, s in enumerate(self.shapes)}
+
+    def _out_bits(self, s: LayerShape, a_of):
+        v = s.out_bits_var
+        if v.startswith("a:"):
+            return a_of(v[2:])
+        if v.startswith("const:"):
+            return int(v.split(":", 1)[1])
+        return self.hw.pe.accumulator_bits
+
+    def _check(self, w, a, layer: str) -> None:
+        pe = self.hw.pe
+        if np.any(np.asarray(w) > pe.w_bits_max) or np.any(np.asarray(a) > pe.a_bits_max) or \
+                np.any(np.asarray(w) < 1) or np.any(np.asarray(a) < 1):
+            raise UserError(f"{self.hw.name}: layer {layer!r}: PE kind {pe.kind!r} supports w_bits 1..{pe.w_bits_max} "
+                            f"and a_bits 1..{pe.a_bits_max}, got w={w} a={a}")
+
+    def layers(self, bits: Mapping[str, tuple[int, int]]) -> list[dict]:
+        """Per-layer costs of one config (layer -> (w_bits, a_bits))."""
+        out = []
+        for s in self.shapes:
+            if s.name not in bits:
+                raise UserError(f"config has no bits for layer {s.name!r}")
+            w, a = (int(v) for v in bits[s.name])
+            self._check(w, a, s.name)
+            o = self._out_bits(s, lambda n: int(bits[n][1]))
+            c = layer_cost(s, self.hw, self.tab, w, a, o)
+            out.append({"name": s.name, "macs": s.macs, "w_bits": w, "a_bits": a, "out_bits": o,
+                        "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
+                        "cycles_by": {k: int(v) for k, v in c["cycles_by"].items()},
+                        "traffic_bits": {k: int(v) for k, v in c["traffic_bits"].items()},
+                        "energy_pj": float(c["energy_pj"]),
+                        "energy_by": {k: float(v) for k, v in c["energy_by"].items()}})
+        return out
+
+    def total(self, bits: Mapping[str, tuple[int, int]]) -> dict:
+        rows = self.layers(bits)
+        cycles = sum(r["cycles"] for r in rows)
+        return {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in rows),
+                "latency_s": cycles / self.hw.clock_hz}
+
+    def evaluate_many(self, w_bits: np.ndarray, a_bits: np.ndarray) -> dict:
+        """Totals for many configs at once: w_bits, a_bits int arrays (n_configs, n_layers) in layer order."""
+        w_bits, a_bits = np.asarray(w_bits, np.int64), np.asarray(a_bits, np.int64)
+        if w_bits.shape != a_bits.shape or w_bits.ndim != 2 or w_bits.shape[1] != len(self.shapes):
+            raise UserError(f"evaluate_many: expected (n_configs, {len(self.shapes)}) bit arrays, "
+                            f"got {w_bits.shape} and {a_bits.shape}")
+        cycles = np.zeros(len(w_bits), np.int64)
+        energy = np.zeros(len(w_bits))
+        for i, s in enumerate(self.shapes):
+            w, a = w_bits[:, i], a_bits[:, i]
+            self._check(w, a, s.name)
+            o = self._out_bits(s, lambda n: a_bits[:, self.index[n]])
+            c = layer_cost(s, self.hw, self.tab, w, a, o)
+            cycles += c["cycles"]
+            energy += c["energy_pj"]
+        return {"cycles": cycles, "energy_pj": energy, "latency_s": cycles / self.hw.clock_hz}

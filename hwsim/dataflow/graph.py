@@ -1,0 +1,84 @@
+"""The dataflow graph (networkx): nodes are layers with shapes and MACs, edges are the tensors between them.
+
+Built from the integer-model IR by propagating tensor shapes through its ops; the non-layer ops
+(add, rescale, pools, flatten) are folded into edges, so an edge joins a layer to the next layers that
+read its (possibly added / pooled) output, labelled with the bits variable of the tensor they read.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from ..errors import UserError
+from .layers import LayerShape
+
+
+def shapes_from_ir(ir) -> list[LayerShape]:
+    """Layer shapes in op order, from the IR's weights and attributes (per sample)."""
+    shape = {ir.input_name: tuple(ir.input_shape)}
+    out: list[LayerShape] = []
+    for op in ir.ops:
+        ins = [shape[t] for t in op.inputs]
+        a = op.attrs
+        if op.kind == "conv":
+            w = next(iter(op.weights.values()))
+            c, h, wd = ins[0]
+            g, s, p = int(a.get("groups", 1)), int(a.get("stride", 1)), int(a.get("padding", 0))
+            ls = LayerShape(a["layer"], "conv", c, w.shape[0], w.shape[2], w.shape[3], s, p, g, h, wd,
+                            ir.tensors[op.output])
+            out.append(ls)
+            shape[op.output] = (ls.out_ch, ls.out_h, ls.out_w)
+        elif op.kind == "linear":
+            w = next(iter(op.weights.values()))
+            feat = int(ins[0][0]) if len(ins[0]) == 1 else int(ins[0][0] * ins[0][1] * ins[0][2])
+            out.append(LayerShape(a["layer"], "linear", feat, w.shape[0], 1, 1, 1, 0, 1, 1, 1, ir.tensors[op.output]))
+            shape[op.output] = (w.shape[0],)
+        elif op.kind == "maxpool":
+            c, h, wd = ins[0]
+            k, s, p = int(a["kernel"]), int(a["stride"]), int(a.get("padding", 0))
+            shape[op.output] = (c, (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1)
+        elif op.kind == "avgpool":
+            shape[op.output] = (ins[0][0], 1, 1)
+        elif op.kind == "flatten":
+            c = ins[0]
+            shape[op.output] = (c[0] * (c[1] if len(c) > 1 else 1) * (c[2] if len(c) > 2 else 1),)
+        elif op.kind in ("add", "rescale"):
+            shape[op.output] = ins[0]
+        else:
+            raise UserError(f"dataflow graph: op {op.name!r} has unknown kind {op.kind!r}")
+    return out
+
+
+def build_graph(shapes: list[LayerShape], producers: dict[str, list[str]] | None = None) -> nx.DiGraph:
+    """Nodes: layers (shape, MACs, tensor sizes in elements). Edges: producer -> consumer layers.
+
+    `producers` maps a layer to the layers whose outputs it reads (through adds and pools); without it
+    the layers are chained in order.
+    """
+    g = nx.DiGraph()
+    for s in shapes:
+        g.add_node(s.name, shape=s, macs=s.macs, weight_elems=s.weight_elems, input_elems=s.input_elems,
+                   output_elems=s.output_elems, out_bits=s.out_bits_var)
+    if producers is None:
+        producers = {b.name: [a.name] for a, b in zip(shapes, shapes[1:])}
+    for cons, prods in producers.items():
+        for p in prods:
+            g.add_edge(p, cons, bits=f"a:{cons}")
+    return g
+
+
+def producers_from_ir(ir) -> dict[str, list[str]]:
+    """For each layer, the layers whose outputs reach its input through non-layer ops."""
+    made_by: dict[str, set[str]] = {ir.input_name: set()}
+    out: dict[str, list[str]] = {}
+    for op in ir.ops:
+        src = set().union(*(made_by.get(t, set()) for t in op.inputs))
+        if op.kind in ("conv", "linear"):
+            out[op.attrs["layer"]] = sorted(src)
+            made_by[op.output] = {op.attrs["layer"]}
+        else:
+            made_by[op.output] = src
+    return out
+
+
+def graph_from_ir(ir) -> nx.DiGraph:
+    return build_graph(shapes_from_ir(ir), producers_from_ir(ir))

@@ -1,0 +1,61 @@
+"""Layer shapes for the cost model: a conv or linear layer as a grouped GEMM, plus its tensor sizes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    name: str
+    kind: str              # "conv" | "linear"
+    in_ch: int
+    out_ch: int
+    kh: int
+    kw: int
+    stride: int
+    padding: int
+    groups: int
+    in_h: int
+    in_w: int
+    out_bits_var: str      # bits of the output tensor: "a:<layer>", "const:<b>" or "acc" (accumulator width)
+
+    @property
+    def out_h(self) -> int:
+        return (self.in_h + 2 * self.padding - self.kh) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.in_w + 2 * self.padding - self.kw) // self.stride + 1
+
+    # GEMM per group: O[m, n] = sum_k X[m, k] W[k, n]
+    @property
+    def m(self) -> int:
+        return self.out_h * self.out_w
+
+    @property
+    def k(self) -> int:
+        return self.in_ch // self.groups * self.kh * self.kw
+
+    @property
+    def n(self) -> int:
+        return self.out_ch // self.groups
+
+    @property
+    def macs(self) -> int:
+        return self.groups * self.m * self.k * self.n
+
+    @property
+    def weight_elems(self) -> int:
+        return self.out_ch * self.k
+
+    @property
+    def input_elems(self) -> int:
+        return self.in_ch * self.in_h * self.in_w
+
+    @property
+    def output_elems(self) -> int:
+        return self.out_ch * self.out_h * self.out_w
+
+
+def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: str = "acc") -> LayerShape:
+    return LayerShape(name, "linear", in_features, out_features, 1, 1, 1, 0, 1, 1, 1, out_bits_var)

@@ -1,0 +1,127 @@
+"""The PE-faithful functional simulator: a layer's conv computed through its PE kind's decomposition,
+with the design's partial-sum and accumulator widths checked and the array cycles counted.
+
+`PESimulator(hw).conv_impl` plugs into `hwsim.executor.execute(..., conv_impl=...)`.
+Cycle counting walks the activation data the array actually receives: every step of every fold
+feeds one block of the im2col matrix (its extent along m and k follows from which dimensions the
+dataflow lays on rows, columns and time), and a design with zero-plane skipping spends on that step
+only the activation digit-planes that are non-zero somewhere in the block.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UserError
+from ..hwconfig import HwConfig
+from ..kernels import im2col, weight_matrix
+from ..dataflow.mapping import DATAFLOWS, Dataflow, ceil_div
+from . import get_pe_kind
+from .digits import block_nonzero_digits, shift_accumulate, split_digits, stacked_gemm
+
+_CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (int64 elements)
+
+
+class PEOverflow(UserError):
+    """A partial sum or accumulator exceeded the width the hardware config gives it."""
+
+
+@dataclass
+class LayerCount:
+    samples: int = 0
+    cycles: int = 0               # counted, with the config's data-dependent savings
+    cycles_no_skip: int = 0       # counted with every digit-plane processed
+    psum_overflows: int = 0
+    acc_overflows: int = 0
+    max_psum: int = 0
+    max_acc: int = 0
+
+
+@dataclass
+class PESimulator:
+    hw: HwConfig
+    skipping: bool | None = None           # None: the config's zero_plane_skipping
+    overflow: str = "report"               # "report" counts; "raise" raises PEOverflow
+    counts: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.overflow not in ("report", "raise"):
+            raise UserError(f"overflow must be 'report' or 'raise', got {self.overflow!r}")
+        self.kind = get_pe_kind(self.hw.pe.kind)
+        if self.skipping is None:
+            self.skipping = self.hw.pe.zero_plane_skipping
+        if self.skipping and not self.kind.supports_skipping:
+            raise UserError(f"PE kind {self.kind.name!r} has no zero-plane skipping")
+
+    def conv_impl(self, x, w, stride, padding, groups, layer_name, w_bits, a_bits):
+        """(x (N,C,H,W) codes, w (O,C/g,kh,kw) codes, ...) -> int64 accumulators (N, O, Ho, Wo)."""
+        pe = self.hw.pe
+        self.kind.check_bits(pe, int(w_bits), int(a_bits))
+        N, C, H, W = x.shape
+        O, Cg, kh, kw = w.shape
+        Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
+        cols = im2col(x, kh, kw, stride, padding, groups)              # (g, N*Ho*Wo, K)
+        wm = weight_matrix(w, groups)                                   # (g, O/g, K)
+        da, dw = self.kind.digits(pe, w_bits, a_bits)
+        rec = self.counts.setdefault(layer_name, LayerCount())
+        out = np.empty((groups, N * Ho * Wo, O // groups), np.int64)
+        for g in range(groups):
+            out[g] = self._gemm(cols[g], wm[g].T, a_bits, w_bits, da, dw, rec, layer_name)
+            for n in range(N):
+                x_n = cols[g][n * Ho * Wo:(n + 1) * Ho * Wo]
+                c, c0 = self.count_cycles(x_n, O // groups, w_bits, a_bits)
+                rec.cycles += c
+                rec.cycles_no_skip += c0
+        rec.samples += N
+        return out.reshape(groups, N, Ho, Wo, O // groups).transpose(1, 0, 4, 2, 3).reshape(N, O, Ho, Wo)
+
+    def _gemm(self, xm, wm, a_bits, w_bits, da, dw, rec, layer):
+        xd = split_digits(xm, a_bits, da)
+        wd = split_digits(wm, w_bits, dw)
+        per_row = xd.shape[0] * wd.shape[0] * wm.shape[1]
+        step = max(1, _CHUNK_ELEMS // max(per_row, 1))
+        out = np.empty((xm.shape[0], wm.shape[1]), np.int64)
+        pe = self.hw.pe
+        for r0 in range(0, xm.shape[0], step):
+            prods = stacked_gemm(np.ascontiguousarray(xd[:, r0:r0 + step]), wd)
+            acc, n_p, n_a, mp, ma = shift_accumulate(prods, da, dw, pe.partial_sum_bits, pe.accumulator_bits)
+            out[r0:r0 + step] = acc
+            rec.psum_overflows += int(n_p)
+            rec.acc_overflows += int(n_a)
+            rec.max_psum, rec.max_acc = max(rec.max_psum, int(mp)), max(rec.max_acc, int(ma))
+        if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
+            raise PEOverflow(f"layer {layer!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
+                             f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
+                             f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest {rec.max_acc})")
+        return out
+
+    def count_cycles(self, x_mk: np.ndarray, n: int, w_bits: int, a_bits: int) -> tuple[int, int]:
+        """Cycles of one sample's GEMM (x_mk: (M, K) codes, n filters): (with savings, without)."""
+        pe, df = self.hw.pe, DATAFLOWS[self.hw.array.dataflow]
+        R, C = self.hw.array.rows, self.hw.array.cols
+        lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
+        da, _ = self.kind.digits(pe, w_bits, a_bits)
+        M, K = x_mk.shape
+        bm, bk = _block(df, R, C, "m", 1), _block(df, R, C, "k", lanes)
+        nz = block_nonzero_digits(np.ascontiguousarray(x_mk), bm, bk, da, ceil_div(a_bits, da))
+        # each block is fed once per fold along n (n spatial) or once per filter (n along time)
+        reps = n if df.time == "n" else ceil_div(n, R if df.rows == "n" else C)
+        folds = _folds(df, R, C, M, ceil_div(K, lanes), n)
+        fill = folds * step * df.fill_drain(R, C)
+        full = reps * nz.size * step
+        if not self.skipping:
+            return fill + full, fill + full
+        skip = np.vectorize(lambda z: self.kind.skipped_steps(pe, w_bits, a_bits, int(z)))(nz) if nz.size else nz
+        return fill + reps * int(np.sum(skip)), fill + full
+
+
+def _block(df: Dataflow, R: int, C: int, dim: str, unit: int) -> int:
+    """Extent along `dim` (in elements of `unit` per slot) of the activation block one step feeds."""
+    return unit * (R if df.rows == dim else C if df.cols == dim else 1)
+
+
+def _folds(df: Dataflow, R: int, C: int, m: int, k_slots: int, n: int) -> int:
+    """Count the folds by enumerating the tiles along the row and column dimensions."""
+    ext = {"m": m, "k": k_slots, "n": n}
+    return len(range(0, ext[df.rows], R)) * len(range(0, ext[df.cols], C))
