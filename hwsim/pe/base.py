@@ -15,6 +15,7 @@ from __future__ import annotations
 from math import ceil
 
 from ..errors import UserError
+from ..hwconfig import HwConfigError
 
 
 class PEKind:
@@ -26,10 +27,10 @@ class PEKind:
     def check_config(self, pe, where: str) -> None:
         """Reject kind-specific impossible parameters (the config loader calls this)."""
         if pe.accumulator_bits < pe.partial_sum_bits:
-            raise UserError(f"{where}: accumulator_bits ({pe.accumulator_bits}) must be >= "
+            raise HwConfigError(f"{where}: accumulator_bits ({pe.accumulator_bits}) must be >= "
                             f"partial_sum_bits ({pe.partial_sum_bits})")
         if pe.zero_plane_skipping and not self.supports_skipping:
-            raise UserError(f"{where}.zero_plane_skipping: PE kind {self.name!r} has no zero-plane skipping")
+            raise HwConfigError(f"{where}.zero_plane_skipping: PE kind {self.name!r} has no zero-plane skipping")
 
     def check_bits(self, pe, w: int, a: int) -> None:
         if not (1 <= w <= pe.w_bits_max and 1 <= a <= pe.a_bits_max):

@@ -2,7 +2,7 @@
 (Loom), fused 2x2-bit bricks (Bit Fusion)."""
 from __future__ import annotations
 
-from ..errors import UserError
+from ..hwconfig import HwConfigError
 from .base import PEKind, add_pj, mult_pj, n_digits
 
 
@@ -67,7 +67,7 @@ class FusedBricks(PEKind):
     def check_config(self, pe, where):
         super().check_config(pe, where)
         if pe.w_bits_max % self.BRICK or pe.a_bits_max % self.BRICK:
-            raise UserError(f"{where}: fused_bricks needs w_bits_max and a_bits_max multiples of {self.BRICK}, "
+            raise HwConfigError(f"{where}: fused_bricks needs w_bits_max and a_bits_max multiples of {self.BRICK}, "
                             f"got {pe.w_bits_max} and {pe.a_bits_max}")
 
     def bricks(self, w, a):

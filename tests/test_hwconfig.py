@@ -1,0 +1,88 @@
+"""Hardware config schema: the shipped configs load; malformed ones are rejected naming file, key path and what is allowed."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwsim.hwconfig import HwConfigError, load_hw_config, parse_hw_config, parse_size_bits
+
+SHIPPED = sorted(Path("hw_configs").glob("*.yaml"))
+
+
+def test_shipped_configs_load_and_count_bits():
+    assert len(SHIPPED) >= 4
+    by = {load_hw_config(p).name: load_hw_config(p) for p in SHIPPED}
+    bf = by["bitfusion"]
+    assert (bf.array.rows, bf.array.cols, bf.clock_hz) == (16, 32, 500e6)
+    assert {b.name: b.size_bits for b in bf.buffers} == {"wbuf": 64 * 1024 * 8, "ibuf": 32 * 1024 * 8,
+                                                        "obuf": 16 * 1024 * 8}
+    assert {h.pe.kind for h in by.values()} >= {"bit_parallel", "bit_serial_act", "bit_serial_both", "fused_bricks"}
+
+
+def test_size_units():
+    assert parse_size_bits("64 KiB", "x") == 524288
+    assert parse_size_bits("512 Kib", "x") == 524288
+    assert parse_size_bits("3 B", "x") == 24
+    assert parse_size_bits(100, "x") == 100
+
+
+def raw():
+    return yaml.safe_load(Path("hw_configs/bitfusion.yaml").read_text())
+
+
+def edit(path, value):
+    d = raw()
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("array", "rows"), "sixteen", r"f\.yaml\.array\.rows: expected an integer"),
+    (("array", "rows"), -4, r"array\.rows: must be >= 1"),
+    (("memory", "buffers", "ibuf", "size"), "-32 KiB", r"buffers\.ibuf\.size: expected a size"),
+    (("memory", "buffers", "ibuf", "size"), "32 KB/s", r"buffers\.ibuf\.size: expected a size"),
+    (("memory", "buffers", "ibuf", "size"), "32 KiBytes", r"unknown size unit 'KiBytes'; allowed: b, B, Kib"),
+    (("memory", "buffers", "ibuf", "size"), 0, r"size must be positive"),
+    (("pe", "kind"), "quantum", r"pe\.kind: 'quantum' is not allowed; allowed: bit_parallel"),
+    (("array", "dataflow"), "rs", r"array\.dataflow: 'rs' is not allowed; allowed: is, os, ws"),
+    (("energy", "mult_8b_pj"), None, r"f\.yaml\.energy: missing energy for action\(s\) \['mult_8b_pj'\]"),
+    (("energy", "add_32b_pj"), "cheap", r"energy\.add_32b_pj: expected a number"),
+    (("array", "colour"), "red", r"f\.yaml\.array: unknown key\(s\) \['colour'\]; allowed"),
+    (("clock_mhz",), None, r"f\.yaml\.clock_mhz: missing"),
+    (("memory", "buffers", "obuf", "holds"), ["outputs", "weights"], r"operand 'weights' must be held by exactly one"),
+    (("memory", "buffers", "obuf", "holds"), ["psums"], r"obuf\.holds: expected a non-empty list"),
+    (("pe", "accumulator_bits"), 8, r"accumulator_bits \(8\) must be >= partial_sum_bits"),
+    (("pe", "zero_plane_skipping"), True, r"'fused_bricks' has no zero-plane skipping"),
+    (("pe", "zero_plane_skipping"), "yes", r"expected true or false"),
+    (("pe", "w_bits_max"), 7, r"multiples of 2"),
+])
+def test_malformed_configs_rejected(path, value, message):
+    with pytest.raises(HwConfigError, match=message):
+        parse_hw_config(edit(path, value), "f.yaml")
+
+
+def test_not_a_mapping_and_missing_file(tmp_path):
+    with pytest.raises(HwConfigError, match="expected a mapping"):
+        parse_hw_config([1, 2], "f.yaml")
+    with pytest.raises(HwConfigError, match="does not exist"):
+        load_hw_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(HwConfigError, match="not valid YAML"):
+        load_hw_config(bad)
+
+
+def test_configs_are_frozen():
+    cfg = load_hw_config(SHIPPED[0])
+    with pytest.raises(Exception):
+        cfg.array.rows = 3  # type: ignore[misc]
+    assert copy.deepcopy(cfg.describe())["array"]["rows"] == cfg.array.rows
