@@ -10,10 +10,11 @@ from typing import Literal, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from hwsim.errors import UserError
 from quantnet.bitconfig import BitConfig, all_uniform, random_configs
 
 from . import plots
-from .costs import Accelerator, metric_of
+from .costs import Accelerator, metric_of, widest
 from .greedy import budget_picks, greedy_path
 from .network import MetaNet, ModelSection, config_key
 from .output import StudyOutput
@@ -99,8 +100,8 @@ def compute(cfg: ParetoConfig, net: MetaNet, accelerators: Sequence[Accelerator]
             if cfg.greedy.accelerators and acc.name not in cfg.greedy.accelerators:
                 continue
             path = _greedy(cfg.greedy, net, acc, progress)
-            widest = path[0][1]
-            picks = budget_picks(path, [f * widest for f in cfg.greedy.budgets])
+            ref = path[0][1]
+            picks = budget_picks(path, [f * ref for f in cfg.greedy.budgets])
             for frac, (budget, i) in zip(cfg.greedy.budgets, picks.items()):
                 row = {"accelerator": acc.name, "metric": cfg.greedy.metric, "budget_fraction": frac,
                        "budget": budget, "steps": len(path) - 1}
@@ -130,8 +131,7 @@ def _greedy(g: GreedySection, net: MetaNet, acc: Accelerator, progress: bool):
 
     stop = None
     if g.budgets:
-        widest = {l.name: (max(l.w_choices), max(l.a_choices)) for l in net.spec.layers}
-        stop = min(g.budgets) * float(metric_of(acc, [widest], g.metric)[0])
+        stop = min(g.budgets) * float(metric_of(acc, [widest(net.spec)], g.metric)[0])
     with tqdm(desc=f"pareto: greedy on {acc.name}", disable=not progress, leave=False) as bar:
         return greedy_path(net.spec, cost_fn, net.accuracy, stop, bar)
 
@@ -192,3 +192,30 @@ def _write(cfg, net, accelerators, result: ParetoResult, out: StudyOutput) -> No
               "front membership.", show_rows=15)
     out.summary = (f"{len(result.configs)} bit configs on {len(accelerators)} accelerator(s); front sizes by energy: "
                    + ", ".join(f"{k} {v}" for k, v in n_front.items()) + ".")
+
+
+CONFIG = ParetoConfig
+TITLE = "Accuracy vs energy and latency (Pareto fronts)"
+
+
+def main(cfg: ParetoConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
+    from .hw import load_accelerators
+    from .network import load_metanet
+
+    net = load_metanet(cfg.model, checkpoint)
+    accels = load_accelerators(_ir_of(net), cfg.hardware)
+    unknown = sorted(set(cfg.greedy.accelerators) - {a.name for a in accels})
+    if unknown:
+        raise UserError(f"greedy.accelerators: {unknown} are not among the accelerators "
+                          f"{[a.name for a in accels]}")
+    out = StudyOutput(out_dir, "pareto", TITLE)
+    run(cfg, net, accels, out, progress)
+    return out
+
+
+def _ir_of(net: MetaNet):
+    """The integer model whose layer shapes the cost model prices (exported once per network)."""
+    if net.ir is None:
+        from quantnet.export import export_model
+        net.ir = export_model(net.model)
+    return net.ir

@@ -15,9 +15,10 @@ ORIGIN_STYLE = {"random": dict(c="0.6", marker="o", s=14, label="random per-laye
 
 
 def grid(n: int, width: float = 4.2, height: float = 3.3):
-    cols = min(n, 3)
+    cols = 2 if n in (2, 4) else min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])

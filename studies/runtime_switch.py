@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from . import plots
-from .costs import Accelerator
+from .costs import Accelerator, widest
 from .network import MetaNet, ModelSection
 from .output import StudyOutput
 from .pareto import GreedySection, ParetoConfig, ParetoResult, compute
@@ -99,8 +99,7 @@ def run(cfg: RuntimeConfig, net: MetaNet, accel: Accelerator, out: StudyOutput,
     if pareto is None or accel.name not in pareto.costs:
         pareto = compute(cfg.front, net, [accel], progress)
     configs, cost, acc = pareto.front(accel.name, cfg.metric)
-    widest = {l.name: (max(l.w_choices), max(l.a_choices)) for l in net.spec.layers}
-    energy, cycles = accel.cost_of([widest])
+    energy, cycles = accel.cost_of([widest(net.spec)])
     ref = float((energy if cfg.metric == "energy" else cycles)[0])
     fractions, labels = budget_trace(cfg.trace)
     rows = schedule(configs, cost, acc, fractions * ref)
@@ -144,3 +143,19 @@ def _write(cfg, net, accel, rows, ref, out: StudyOutput) -> None:
     n_bad, n_sw = int(bad.sum()), int(sum(r["switched"] for r in rows))
     out.summary = (f"{len(rows)} steps on {accel.name}: {n_sw} switches, {n_bad} infeasible step(s); "
                    f"budgets relative to the widest config's {cfg.metric} ({ref:.4g}).")
+
+
+CONFIG = RuntimeConfig
+TITLE = "Run-time switching under a changing budget"
+
+
+def main(cfg: RuntimeConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
+    from .hw import load_accelerators
+    from .network import load_metanet
+    from .pareto import _ir_of
+
+    net = load_metanet(cfg.model, checkpoint)
+    (accel,) = load_accelerators(_ir_of(net), [cfg.accelerator] if cfg.accelerator else [])[:1]
+    out = StudyOutput(out_dir, "runtime-switch", TITLE)
+    run(cfg, net, accel, out, progress=progress)
+    return out

@@ -69,6 +69,10 @@ def _coerce(tp, value, where: str):
         raise StudyConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where)
+    if tp is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise StudyConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)     # checked by whoever consumes it (e.g. the trainer's own config loader)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise StudyConfigError(f"{where}: expected a list, got {value!r}")
@@ -103,4 +107,6 @@ def to_plain(obj) -> Any:
         return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_plain(v) for k, v in obj.items()}
     return obj

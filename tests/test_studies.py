@@ -22,11 +22,15 @@ def standin(name, spec, serial_a: bool):
     """Energy ~ MACs * w * a; cycles ~ MACs * a (bit-serial) or ~ MACs (bit-parallel)."""
     macs = np.array([l.macs for l in spec.layers], float)
 
-    def per_layer(configs):
-        w = np.array([[c[l.name][0] for l in spec.layers] for c in configs], float)
-        a = np.array([[c[l.name][1] for l in spec.layers] for c in configs], float)
+    def per_layer(c):
+        w = np.array([c[l.name][0] for l in spec.layers], float)
+        a = np.array([c[l.name][1] for l in spec.layers], float)
         return macs * (0.02 * w * a + 0.3), macs * (a if serial_a else np.ones_like(a)) / 16
-    return Accelerator(name, tuple(spec.names), per_layer, clock_hz=None if serial_a else 5e8, pe_kind=name)
+
+    def totals(configs):
+        e, c = zip(*(per_layer(c) for c in configs))
+        return np.sum(e, 1), np.sum(c, 1)
+    return Accelerator(name, tuple(spec.names), totals, per_layer, clock_hz=None if serial_a else 5e8, pe_kind=name)
 
 
 def _quick_train(model, data, steps=20):
