@@ -1,0 +1,88 @@
+"""bitmixer estimate IR|CKPT --hw CONFIG.yaml --config SPEC [--json PATH]: per-layer cycles and energy of
+bit configurations on a modelled accelerator (the analytic dataflow cost model)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwsim.dataflow.costmodel import NetworkCost
+from hwsim.dataflow.graph import graph_from_ir, shapes_from_ir
+from hwsim.errors import UserError
+from hwsim.hwconfig import load_hw_config
+
+from ..bitconfig import LayerSpec, NetSpec
+from ..config_spec import parse_config_spec
+from .common import format_table, write_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("estimate", help="cycles and energy per layer on a modelled accelerator", description=__doc__)
+    p.add_argument("model", help="integer model (.npz from bitmixer export) or a checkpoint (exported on the fly)")
+    p.add_argument("--hw", required=True, help="accelerator config, e.g. hw_configs/bitfusion.yaml")
+    p.add_argument("--config", default="uniform", help="uniform[:B], wBaB, random:N[:SEED], or a YAML/JSON file")
+    p.add_argument("--json", default=None, help="write per-layer results and totals to this JSON file")
+    p.set_defaults(func=run)
+
+
+def load_int_model(path: str):
+    """An IR file, or a checkpoint exported to the IR on the fly."""
+    from hwsim.ir import load_ir
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path} does not exist")
+    if p.suffix == ".npz":
+        return load_ir(p)
+    from ..export import export_checkpoint
+    return export_checkpoint(p)
+
+
+def spec_of(ir) -> NetSpec:
+    """The IR's layer table as a NetSpec, so the CLI's --config grammar applies to it."""
+    layers = tuple(LayerSpec(l.name, l.kind, l.name.rsplit(".", 1)[0] if l.name.startswith("layer") else l.name,
+                             int(l.macs), 0, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to) for l in ir.layers)
+    return NetSpec(layers, tuple(ir.candidate_bits))
+
+
+def bit_configs(ir, text: str) -> list[tuple[str, dict]]:
+    out = []
+    for name, cfg in parse_config_spec(text, spec_of(ir)):
+        if cfg is None:
+            raise UserError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
+        out.append((name, ir.layer_bits(cfg.bits, name)))
+    return out
+
+
+COLUMNS = [("name", "layer", ""), ("macs", "MACs", "d"), ("w_bits", "W", "d"), ("a_bits", "A", "d"),
+           ("compute", "compute", "d"), ("dram", "DRAM", "d"), ("buffers", "buffers(max)", "d"),
+           ("cycles", "cycles", "d"), ("bound_by", "bound by", ""), ("mac_uj", "MAC uJ", ".3f"),
+           ("mem_uj", "memory uJ", ".3f"), ("energy_uj", "total uJ", ".3f")]
+
+
+def table_rows(layers: list[dict]) -> list[dict]:
+    rows = []
+    for r in layers:
+        cb, eb = r["cycles_by"], r["energy_by"]
+        rows.append({**r, "compute": cb["compute"], "dram": cb["dram"],
+                     "buffers": max(v for k, v in cb.items() if k not in ("compute", "dram")),
+                     "mac_uj": (eb["mac"] + eb["pe_local"]) / 1e6, "energy_uj": r["energy_pj"] / 1e6,
+                     "mem_uj": sum(v for k, v in eb.items() if k not in ("mac", "pe_local", "leakage")) / 1e6})
+    return rows
+
+
+def run(args) -> int:
+    hw = load_hw_config(args.hw)
+    ir = load_int_model(args.model)
+    cost = NetworkCost(shapes_from_ir(ir), hw)
+    graph = graph_from_ir(ir)
+    results = []
+    for name, bits in bit_configs(ir, args.config):
+        layers = cost.layers(bits)
+        cycles = sum(r["cycles"] for r in layers)
+        total = {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in layers), "latency_s": cycles / hw.clock_hz}
+        results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": layers, "total": total})
+        print(f"\n{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
+              f"({hw.array.dataflow}) - config {name}")
+        print(format_table(table_rows(layers), COLUMNS))
+        print(f"total: {cycles} cycles, {total['latency_s'] * 1e3:.4f} ms, {total['energy_pj'] / 1e6:.3f} uJ per sample")
+    write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "graph_edges": [list(e) for e in graph.edges],
+                           "layers": results[0]["layers"], "total": results[0]["total"], "configs": results})
+    return 0
