@@ -1,0 +1,302 @@
+"""The training configuration: frozen dataclasses loaded from YAML, unknown keys rejected.
+
+A YAML file gives any subset of the fields; the rest keep the defaults below (the default run
+is the 3-stage Bit-Mixer meta-network on digits). `stages`, when given, replaces the whole list.
+Overrides (`--set a.b=VALUE`, or the dedicated CLI flags) are applied to the plain-dict form
+and the result is validated again, so a flag can never produce a config a file could not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from hwsim.errors import UserError
+
+STAGE_KINDS = ("float", "act", "uniform", "mixed")  # fp net; stage 1; stage 2; stage 3
+SUBNET_KINDS = ("max", "min", "random")
+TEACHERS = ("inplace", "checkpoint")
+
+
+class TrainConfigError(UserError):
+    """A training configuration value or key that is not valid (names the file and key path)."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"            # adam | sgd
+    lr: float = 0.003
+    weight_decay: float = 0.0     # applied to conv/linear weights only (not steps, not BN)
+    momentum: float = 0.9         # sgd only
+    warmup_epochs: float = 1.0    # linear warm-up at the start of every stage
+    schedule: str = "cosine"      # cosine | constant, over each stage
+
+    def check(self, where: str) -> None:
+        _one_of(self.name, ("adam", "sgd"), f"{where}.name")
+        _one_of(self.schedule, ("cosine", "constant"), f"{where}.schedule")
+        _positive(self.lr, f"{where}.lr")
+        if self.weight_decay < 0 or self.momentum < 0 or self.warmup_epochs < 0:
+            raise TrainConfigError(f"{where}: weight_decay, momentum and warmup_epochs must be >= 0")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teacher: str = "inplace"      # inplace: the batch's highest-bit sub-network; checkpoint: a frozen float net
+    checkpoint: str | None = None
+    temperature: float = 1.0
+
+    def check(self, where: str) -> None:
+        _one_of(self.teacher, TEACHERS, f"{where}.teacher")
+        _positive(self.temperature, f"{where}.temperature")
+        if self.teacher == "checkpoint" and not self.checkpoint:
+            raise TrainConfigError(f"{where}.checkpoint: teacher 'checkpoint' needs the path of a trained checkpoint")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One phase of training. kind: float (fp network), act (stage 1: activations quantised, float
+    weights, whole-network bits), uniform (stage 2: all quantised, whole-network bits), mixed
+    (stage 3: per-layer/per-block bits, share of deviating units ramped 0 -> 1)."""
+    name: str
+    kind: str
+    epochs: int
+    subnets: tuple[str, ...] = ("random",)   # sub-networks per batch, gradients accumulated, one step
+    bits: tuple[int, ...] | None = None      # whole-network bit-widths drawn (default: candidate_bits)
+    distill: bool = False                    # non-teacher sub-networks learn from the teacher's soft outputs
+    granularity: str = "layer"               # mixed: layer | block
+    ramp: float = 0.5                        # mixed: fraction of the stage over which p_deviate goes 0 -> 1
+    lr: float | None = None                  # overrides optim.lr for this stage
+
+    def check(self, where: str, candidate_bits: tuple[int, ...], distill: DistillConfig) -> None:
+        _one_of(self.kind, STAGE_KINDS, f"{where}.kind")
+        if self.epochs < 0:
+            raise TrainConfigError(f"{where}.epochs: must be >= 0, got {self.epochs}")
+        if not self.subnets:
+            raise TrainConfigError(f"{where}.subnets: name at least one sub-network ({', '.join(SUBNET_KINDS)})")
+        for i, s in enumerate(self.subnets):
+            _one_of(s, SUBNET_KINDS, f"{where}.subnets[{i}]")
+        if self.bits is not None:
+            bad = [b for b in self.bits if b not in candidate_bits]
+            if not self.bits or bad:
+                raise TrainConfigError(f"{where}.bits: {list(self.bits)} must be a non-empty subset of "
+                                       f"candidate_bits {list(candidate_bits)}")
+        _one_of(self.granularity, ("layer", "block"), f"{where}.granularity")
+        if not 0.0 <= self.ramp <= 1.0:
+            raise TrainConfigError(f"{where}.ramp: must be in [0, 1], got {self.ramp}")
+        if self.lr is not None:
+            _positive(self.lr, f"{where}.lr")
+        if self.kind == "float" and (self.distill or self.subnets != ("random",)):
+            raise TrainConfigError(f"{where}: a float stage trains one network; leave subnets and distill unset")
+        if self.kind == "mixed" and self.bits is not None and tuple(sorted(self.bits)) != tuple(candidate_bits):
+            raise TrainConfigError(f"{where}.bits: a mixed stage draws per-layer bits from all candidate_bits")
+        if self.distill and distill.teacher == "inplace" and self.subnets[0] != "max":
+            raise TrainConfigError(f"{where}.subnets: in-place distillation needs 'max' first (the teacher), "
+                                   f"got {list(self.subnets)}")
+
+    @property
+    def mode(self) -> str:
+        """The model's quantisation mode during this stage."""
+        return {"float": "fp", "act": "act"}.get(self.kind, "full")
+
+
+def _default_stages() -> tuple[StageConfig, ...]:
+    return (
+        StageConfig("float", "float", 10),
+        StageConfig("stage1", "act", 10, subnets=("random",)),
+        StageConfig("stage2", "uniform", 25, subnets=("max", "min", "random"), distill=True),
+        StageConfig("stage3", "mixed", 30, subnets=("max", "min", "random", "random"), distill=True),
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "digits_resnet"
+    width: int | None = None               # arch width (None: the model's default)
+    data: str = "digits"
+    data_dir: str | None = None
+    candidate_bits: tuple[int, ...] = (2, 3, 4)
+    first_last_bits: int | None = 8
+    bn_mode: str = "transitional"          # transitional | switchable | shared
+    seed: int = 0
+    device: str = "cpu"                    # cpu | cuda
+    batch_size: int = 64
+    threads: int = 1                       # torch CPU threads (0: torch default); tiny nets run best on one
+    eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
+    calibrate_bn: bool = True              # recompute BN statistics with the final weights (calibrate.py)
+    calibration_configs: int = 32          # random per-layer configs in that pass (when the last stage is mixed)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    stages: tuple[StageConfig, ...] = field(default_factory=_default_stages)
+
+    def check(self, where: str) -> "TrainConfig":
+        from ..tbn import BN_MODES
+
+        _one_of(self.bn_mode, BN_MODES, f"{where}: bn_mode")
+        _one_of(self.device, ("cpu", "cuda"), f"{where}: device")
+        cands = self.candidate_bits
+        if not cands or list(cands) != sorted(set(cands)) or min(cands) < 2 or max(cands) > 8:
+            raise TrainConfigError(f"{where}: candidate_bits must be increasing integers in [2, 8], got {list(cands)}")
+        if self.calibration_configs < 0:
+            raise TrainConfigError(f"{where}: calibration_configs must be >= 0, got {self.calibration_configs}")
+        for key in ("batch_size", "eval_every"):
+            if getattr(self, key) < 1:
+                raise TrainConfigError(f"{where}: {key} must be >= 1, got {getattr(self, key)}")
+        if self.threads < 0 or (self.width is not None and self.width < 1):
+            raise TrainConfigError(f"{where}: threads must be >= 0 and width >= 1")
+        self.optim.check(f"{where}: optim")
+        self.distill.check(f"{where}: distill")
+        if not self.stages:
+            raise TrainConfigError(f"{where}: stages: give at least one stage")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise TrainConfigError(f"{where}: stages: names must be unique, got {names}")
+        for i, s in enumerate(self.stages):
+            s.check(f"{where}: stages[{i}] ({s.name})", cands, self.distill)
+        return self
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(s.epochs for s in self.stages)
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+# ---- loading ----------------------------------------------------------------------------------
+def config_from_dict(data: Any, source: str = "<config>") -> TrainConfig:
+    if data is None:
+        data = {}
+    cfg = _build(TrainConfig, data, source, "")
+    return cfg.check(source)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the YAML file (if any), then `key.path=VALUE` overrides (VALUE read as YAML)."""
+    data: dict = {}
+    source = "<defaults>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise TrainConfigError(f"training config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise TrainConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, Mapping):
+            raise TrainConfigError(f"{path}: a training config must be a mapping of keys, got {type(data).__name__}")
+    base = config_from_dict(data, source).to_dict()
+    for item in overrides:
+        _set_path(base, item, source)
+    where = source + (f" with overrides {list(overrides)}" if overrides else "")
+    return config_from_dict(base, where)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _set_path(data: dict, item: str, source: str) -> None:
+    if "=" not in item:
+        raise TrainConfigError(f"override {item!r}: expected KEY.PATH=VALUE")
+    key, text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise TrainConfigError(f"override {item!r}: value is not valid YAML ({e})") from None
+    parts = key.strip().split(".")
+    node: Any = data
+    for i, p in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[:i + 1])
+        if isinstance(node, list):
+            if not p.isdigit() or int(p) >= len(node):
+                raise TrainConfigError(f"override {item!r}: {where}: index out of range (there are {len(node)})")
+            idx: Any = int(p)
+        elif isinstance(node, dict):
+            if p not in node:
+                raise TrainConfigError(f"override {item!r}: unknown key {where!r}; known here: {sorted(node)}")
+            idx = p
+        else:
+            raise TrainConfigError(f"override {item!r}: {'.'.join(parts[:i])} is not a mapping or list")
+        if last:
+            node[idx] = value
+        else:
+            node = node[idx]
+
+
+def _build(cls, data: Any, source: str, path: str):
+    """Build dataclass `cls` from a mapping, checking keys and value types."""
+    if not isinstance(data, Mapping):
+        raise TrainConfigError(f"{source}: {path or 'top level'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise TrainConfigError(f"{source}: unknown key {_join(path, str(unknown[0]))!r}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], source, _join(path, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise TrainConfigError(f"{source}: missing required key {_join(path, name)!r}")
+    return cls(**kwargs)
+
+
+def _coerce(tp, value, source: str, path: str):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, source, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, source, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TrainConfigError(f"{source}: {path}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], v, source, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TrainConfigError(f"{source}: {path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TrainConfigError(f"{source}: {path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise TrainConfigError(f"{source}: {path}: expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise TrainConfigError(f"{source}: {path}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config field type {tp}")  # a programming error, not user input
+
+
+def _plain(v):
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _one_of(value, allowed, where: str) -> None:
+    if value not in allowed:
+        raise TrainConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
+
+
+def _positive(value: float, where: str) -> None:
+    if not value > 0:
+        raise TrainConfigError(f"{where}: must be > 0, got {value}")
