@@ -19,7 +19,7 @@ SOURCE_LABEL = {"torch": "torch fake-quant model", "simulator": "bit-exact integ
 @dataclass(frozen=True)
 class ModelSection:
     """Which meta-network and which test samples."""
-    checkpoint: str = "runs/demo/checkpoint.pt"
+    checkpoint: str = "runs/demo/train/checkpoint.pt"
     data: str | None = None          # default: the data set the checkpoint was trained on
     data_dir: str | None = None
     samples: int | None = 500        # first N test samples; null: all

@@ -1,0 +1,225 @@
+"""The end-to-end demo: train a meta-network on digits (reduced epochs), verify bit-exactness on a
+sample of configs, estimate and simulate on every accelerator, run the pareto and runtime-switch
+studies, and write one report over all of it."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hwsim.errors import UserError
+
+from . import plots
+from .output import StudyOutput
+from .runner import PACKAGE_DIR, load_study_config
+from .schema import build, load_yaml, to_plain
+
+
+@dataclass(frozen=True)
+class VerifySection:
+    random_configs: int = 6
+    samples: int = 200
+
+
+@dataclass(frozen=True)
+class SimulateSection:
+    configs: str = "uniform"
+    samples: int = 32
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    train: dict = field(default_factory=dict)
+    verify: VerifySection = field(default_factory=VerifySection)
+    simulate: SimulateSection = field(default_factory=SimulateSection)
+    pareto: str = "pareto.yaml"
+    runtime_switch: str = "runtime-switch.yaml"
+
+
+def load_demo_config(path: str | Path | None = None) -> DemoConfig:
+    path = Path(path) if path else PACKAGE_DIR / "demo.yaml"
+    return build(DemoConfig, load_yaml(path), path.name)
+
+
+def _study_cfg(name: str, ref: str, checkpoint: Path):
+    p = Path(ref)
+    path = p if p.is_file() else PACKAGE_DIR / ref
+    if not path.is_file():
+        raise UserError(f"demo config: study config {ref!r} is neither a file nor in {PACKAGE_DIR}")
+    cfg = load_study_config(name, path)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, checkpoint=str(checkpoint)))
+
+
+class _Steps:
+    """Prints each step with its wall time."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.times: list[dict] = []
+
+    @contextlib.contextmanager
+    def __call__(self, what: str):
+        print(f"[demo] {what} ...", flush=True)
+        t = time.perf_counter()
+        yield
+        dt = time.perf_counter() - t
+        self.times.append({"step": what, "seconds": round(dt, 1)})
+        print(f"[demo] {what}: {dt:.1f} s", flush=True)
+
+
+def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, retrain: bool = False,
+             progress: bool = True) -> Path:
+    from quantnet.checkpoint import load_checkpoint
+    from quantnet.export import export_model
+    from quantnet.train import train
+    from quantnet.train.config import config_from_dict
+
+    cfg = load_demo_config(config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    step = _Steps()
+    doc = StudyOutput(out, "demo", "Bit-Mixer end-to-end demo",
+                      "One meta-network trained on the bundled digits, checked bit for bit against its integer "
+                      "model, and costed on every accelerator in hw_configs/.")
+    doc.resolved_config(to_plain(cfg))
+    run_dir, ckpt = out / "train", out / "train" / "checkpoint.pt"
+
+    # 1. train
+    tcfg = config_from_dict(cfg.train, "demo config: train")
+    if retrain and run_dir.exists():
+        shutil.rmtree(run_dir)
+    with step("train the meta-network"):
+        if ckpt.is_file():
+            print(f"[demo] reusing {ckpt} (pass --retrain to train afresh)")
+        else:
+            train(tcfg, run_dir, progress=progress)
+    _training_section(doc, run_dir)
+    model, extra = load_checkpoint(ckpt)
+
+    # 2. export + verify
+    with step("export the integer model and verify bit-exactness"):
+        ir = export_model(model, {"checkpoint": str(ckpt)})
+        ir.save(out / "model.npz")
+        bad = _verify_section(doc, model, ir, cfg.verify, extra, progress)
+    # 3. estimate and simulate on every accelerator
+    with step("estimate and simulate on every accelerator"):
+        _hardware_section(doc, out, ckpt, cfg.simulate, model)
+    # 4. studies
+    from . import pareto, runtime_switch
+    from .hw import load_accelerators
+    from .network import load_metanet
+
+    p_cfg = _study_cfg("pareto", cfg.pareto, ckpt)
+    with step("pareto study"):
+        net = load_metanet(p_cfg.model)
+        net.ir = ir if net.source == "simulator" else None
+        accels = load_accelerators(ir, p_cfg.hardware)
+        p_out = StudyOutput(out / "pareto", "pareto", pareto.TITLE)
+        res = pareto.run(p_cfg, net, accels, p_out, progress)
+        p_out.finish()
+    r_cfg = _study_cfg("runtime-switch", cfg.runtime_switch, ckpt)
+    with step("runtime-switch study"):
+        (accel,) = [a for a in load_accelerators(ir, [r_cfg.accelerator] if r_cfg.accelerator else [])][:1]
+        r_out = StudyOutput(out / "runtime-switch", "runtime-switch", runtime_switch.TITLE)
+        same_front = r_cfg.front == dataclasses.replace(p_cfg, model=r_cfg.front.model, hardware=r_cfg.front.hardware)
+        runtime_switch.run(r_cfg, net, accel, r_out, pareto=res if same_front else None, progress=progress)
+        r_out.finish()
+    doc.table("timings", step.times, "Demo steps and wall time", "Seconds each step of this demo took.")
+    doc.finish(write_index=False)
+    from .report import write_report
+    index = write_report(out, "Bit-Mixer end-to-end demo")
+    if bad:
+        print(f"[demo] WARNING: {bad} integer mismatches between the torch reference and the simulator")
+    print(f"[demo] total {time.perf_counter() - step.t0:.0f} s")
+    return index
+
+
+def _training_section(doc: StudyOutput, run_dir: Path) -> None:
+    recs = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    keys = sorted({k for r in recs for k in r if k.startswith("test_acc/")})
+    fig, ax = plots.plt.subplots(figsize=(7, 3.4), layout="constrained")
+    for k in keys:
+        pts = [(r["epoch"], r[k]) for r in recs if k in r]
+        ax.plot(*zip(*pts), marker=".", label=k.split("/", 1)[1])
+    for r0, r1 in zip(recs, recs[1:]):
+        if r1["stage"] != r0["stage"]:
+            ax.axvline(r0["epoch"] + 0.5, c="k", lw=0.6, ls=":")
+    ax.set_xlabel("epoch (dotted lines: stage boundaries)")
+    ax.set_ylabel("test top-1")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    doc.figure("training", fig, "Training curve",
+               "Test accuracy after each epoch of the staged training (float, activations only, uniform bits, "
+               "mixed per-layer bits), for the float network and each whole-network bit-width.")
+    last = recs[-1]
+    doc.table("training_final", [{"network": k.split("/", 1)[1], "test_top1": last[k]} for k in keys if k in last],
+              "Accuracy after training", f"Test accuracy at the end of training ({last['epoch']} epochs).")
+
+
+def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: bool) -> int:
+    from quantnet.bitconfig import all_uniform, random_configs
+    from quantnet.data import load_dataset
+    from quantnet.verify import check_config, summarise
+
+    data = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
+    x, y = data.x_test[:v.samples], data.y_test[:v.samples]
+    configs = all_uniform(model.spec) + random_configs(model.spec, v.random_configs, seed=0)
+    results = [check_config(model, ir, c, x, y) for c in tqdm(configs, desc="verify", disable=not progress, leave=False)]
+    s = summarise(results, len(y))
+    keep = ("config", "avg_w_bits", "avg_a_bits", "integer_mismatches", "code_agreement", "top1_agreement",
+            "accuracy_fake_quant", "accuracy_int_reference", "accuracy_simulator")
+    doc.table("verify", [{k: r[k] for k in keep} for r in results], "Bit-exactness of the integer model",
+              f"{s['configs_checked']} configs x {s['samples']} samples: the torch int64 reference and the numba "
+              f"simulator differ in {s['integer_mismatches']} values (must be 0); fake-quant and integer models "
+              f"agree on {100 * s['code_agreement']:.2f}% of activation codes and {100 * s['top1_agreement']:.1f}% "
+              f"of top-1 predictions.")
+    return int(s["integer_mismatches"])
+
+
+def _hardware_section(doc, out: Path, ckpt: Path, sim: SimulateSection, model) -> None:
+    """Estimates from the dataflow cost model and functional simulation through each PE kind, via the
+    estimate and simulate commands (their tables go to logs/, their JSON is tabulated here)."""
+    from quantnet.cli import main as cli
+    from .hw import hw_config_paths
+
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    est_rows, sim_rows = [], []
+    for path in tqdm(hw_config_paths(), desc="hardware", leave=False):
+        for cmd in ("estimate", "simulate"):
+            js = logs / f"{cmd}_{path.stem}.json"
+            args = [cmd, str(out / "model.npz"), "--hw", str(path), "--config",
+                    "uniform" if cmd == "estimate" else sim.configs, "--json", str(js)]
+            if cmd == "simulate":
+                args += ["--samples", str(sim.samples)]
+            with open(logs / f"{cmd}_{path.stem}.txt", "w") as f, contextlib.redirect_stdout(f):
+                rc = cli(args)
+            if rc != 0:
+                raise UserError(f"demo: `bitmixer {' '.join(args)}` failed (exit {rc}); see {logs}")
+            payload = json.loads(js.read_text())
+            if cmd == "estimate":
+                for c in payload["configs"]:
+                    t = c["total"]
+                    est_rows.append({"accelerator": path.stem, "config": c["config"], "cycles": t["cycles"],
+                                     "latency_us": t["latency_s"] * 1e6, "energy_nj": t["energy_pj"] / 1e3})
+            else:
+                for r in payload["results"]:
+                    t = r["total"]
+                    sim_rows.append({"accelerator": path.stem, "config": r["config"], "samples": r["samples"],
+                                     "top1": r["accuracy"], "counted_cycles": t["counted"],
+                                     "model_cycles": t["model_compute"], "no_skip_cycles": t["no_skip"],
+                                     "psum_overflows": t["psum_overflows"], "acc_overflows": t["acc_overflows"]})
+    doc.table("estimate", est_rows, "Analytic estimates per accelerator",
+              "Cycles, latency and energy per sample of each uniform config from the dataflow cost model "
+              "(per-layer tables in logs/estimate_*.txt).")
+    doc.table("simulate", sim_rows, "Functional simulation through each PE kind",
+              "Test samples run through each design's own arithmetic (bit-planes, bricks); `counted_cycles` are "
+              "the cycles the simulator spent, `model_cycles` the analytic compute cycles for the same samples "
+              "(equal unless the design skips zero bit-planes).")
