@@ -81,7 +81,9 @@ class _Run:
         lo, hi = self.acc_plus_bias(layer, acc, r.bias)
         clamp = op.attrs["clamp"]
         if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
-            self.check(f"{layer} (unclamped output)", *_rq_range(lo, hi, r.m0, r.shift), INT32, 32)
+            self.check(f"{layer} (unclamped output)", *_rq_range(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
+        if r.frac.any():
+            return _requantize_frac(acc, r, 0, 2**out_b - 1, clamp)
         return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_b - 1, clamp)
 
     def linear(self, op: Op, x: np.ndarray) -> np.ndarray:
@@ -101,7 +103,15 @@ class _Run:
         return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
 
     def add(self, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return K.add_clamp(a, b, 0, 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1)
+        hi = 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1
+        f = op.attrs["frac_bits"]
+        if f == 0:
+            return K.add_clamp(a, b, 0, hi)
+        if a.size:  # the sum is an int32 intermediate before the rounding shift
+            self.check(f"{op.name} (sum)", int(a.min()) + int(b.min()), int(a.max()) + int(b.max()), INT32, 32)
+        s = K.add_clamp(a, b, *INT32)
+        # round half up of s / 2^f, then clamp: rq with M0 = 2^30, shift = f + 30 is exactly that
+        return K.requantize(s, None, 2**30, f + 30, 0, hi, True)
 
     def maxpool(self, op: Op, x: np.ndarray) -> np.ndarray:
         return K.maxpool2d(x, op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"])
@@ -118,11 +128,24 @@ class _Run:
         return np.ascontiguousarray(x.reshape(x.shape[0], -1))
 
 
-def _rq_range(lo: np.ndarray, hi: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> tuple[int, int]:
+def _requantize_frac(acc: np.ndarray, r, lo: int, hi: int, clamp: bool) -> np.ndarray:
+    """int32 ((acc + B) * M0 + 2^(shift-1) + frac) >> shift per channel (axis 1), in int64 numpy.
+
+    hwsim.kernels.requantize has no frac term yet; this stays exact because the caller has checked that
+    |acc + B| < 2^31, so |product| < 2^62 and the sum with 2^61 + 2^30 cannot leave int64."""
+    shape = (1, -1) + (1,) * (acc.ndim - 2)
+    sh = r.shift.astype(np.int64).reshape(shape)
+    x = acc.astype(np.int64) + r.bias.reshape(shape)
+    y = (x * r.m0.astype(np.int64).reshape(shape) + (np.int64(1) << (sh - 1)) + r.frac.reshape(shape)) >> sh
+    return (np.clip(y, lo, hi) if clamp else y).astype(np.int32)
+
+
+def _rq_range(lo: np.ndarray, hi: np.ndarray, m0: np.ndarray, shift: np.ndarray, frac=None) -> tuple[int, int]:
     """Bounds of rq over per-channel input ranges [lo, hi] (rq is monotone in x for a fixed M0), Python ints."""
     vals = []
-    for l, h, m, s in zip(lo.tolist(), hi.tolist(), m0.tolist(), shift.tolist()):
-        vals += [(l * m + (1 << (s - 1))) >> s, (h * m + (1 << (s - 1))) >> s]
+    fr = [0] * len(lo) if frac is None else frac.tolist()
+    for l, h, m, s, f in zip(lo.tolist(), hi.tolist(), m0.tolist(), shift.tolist(), fr):
+        vals += [(l * m + (1 << (s - 1)) + f) >> s, (h * m + (1 << (s - 1)) + f) >> s]
     return (min(vals), max(vals)) if vals else (0, 0)
 
 

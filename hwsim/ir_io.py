@@ -48,7 +48,7 @@ def save_ir(ir: IntModel, path: str | Path) -> None:
         if op.requant:
             keys = sorted(op.requant)
             entry["requant_keys"] = [_key(k) for k in keys]
-            for field in ("m0", "shift", "bias"):
+            for field in ("m0", "shift", "bias", "frac"):
                 arrays[f"{op.name}/rq/{field}"] = np.stack([getattr(op.requant[k], field) for k in keys])
         if op.bias:
             keys = sorted(op.bias)
@@ -131,9 +131,9 @@ def _build(m: dict, arrays: dict[str, np.ndarray]) -> IntModel:
         for b in e.get("weight_bits", []):
             op.weights[int(b)] = arrays[f"{op.name}/w/{b}"]
         if "requant_keys" in e:
-            m0, sh, bias = (arrays[f"{op.name}/rq/{f}"] for f in ("m0", "shift", "bias"))
+            m0, sh, bias, frac = (arrays[f"{op.name}/rq/{f}"] for f in ("m0", "shift", "bias", "frac"))
             for i, k in enumerate(e["requant_keys"]):
-                op.requant[tuple(int(v) for v in k)] = Requant(m0[i], sh[i], bias[i])
+                op.requant[tuple(int(v) for v in k)] = Requant(m0[i], sh[i], bias[i], frac[i])
         if "bias_keys" in e:
             b = arrays[f"{op.name}/bias"]
             for i, k in enumerate(e["bias_keys"]):

@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 
-from .ir import ACC, M0_MAX, M0_MIN, OP_KINDS, SHIFT_MAX, SHIFT_MIN, IntModel, IRError, Op, Requant, weight_max
+from .ir import ACC, FRAC_MAX, M0_MAX, M0_MIN, OP_KINDS, SHIFT_MAX, SHIFT_MIN, IntModel, IRError, Op, Requant, weight_max
 
 
 def validate(ir: IntModel) -> None:
@@ -72,7 +72,8 @@ def _need(op: Op, where: str, *keys: str) -> None:
 
 
 def _check_requant(rq: Requant, n: int, where: str) -> None:
-    for arr, name, dt in ((rq.m0, "m0", np.int32), (rq.shift, "shift", np.int32), (rq.bias, "bias", np.int64)):
+    for arr, name, dt in ((rq.m0, "m0", np.int32), (rq.shift, "shift", np.int32), (rq.bias, "bias", np.int64),
+                          (rq.frac, "frac", np.int64)):
         if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.shape != (n,):
             raise IRError(f"{where}: {name} must be {np.dtype(dt).name} of shape ({n},), got "
                           f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
@@ -80,6 +81,8 @@ def _check_requant(rq: Requant, n: int, where: str) -> None:
     bad = (mag != 0) & ((mag < M0_MIN) | (mag >= M0_MAX))
     if bad.any():
         raise IRError(f"{where}: |M0| = {int(mag[bad][0])} outside [2^30, 2^31) and not 0")
+    if (np.abs(rq.frac) > FRAC_MAX).any():
+        raise IRError(f"{where}: |frac| = {int(np.abs(rq.frac).max())} exceeds 2^30")
     badsh = (rq.shift < SHIFT_MIN) | (rq.shift > SHIFT_MAX)
     if badsh.any():
         raise IRError(f"{where}: shift {int(rq.shift[badsh][0])} outside [{SHIFT_MIN}, {SHIFT_MAX}]")
@@ -164,8 +167,8 @@ def _check_rescale(ir: IntModel, op: Op, where: str) -> None:
         if key not in op.requant:
             raise IRError(f"{where}: no rescale entry for (in, out) = {key}")
         _check_requant(op.requant[key], 1, f"{where} rescale {key}")
-        if op.requant[key].bias[0] != 0:
-            raise IRError(f"{where}: rescale {key} must have zero bias")
+        if op.requant[key].bias[0] != 0 or op.requant[key].frac[0] != 0:
+            raise IRError(f"{where}: rescale {key} must have zero bias and frac")
 
 
 def _check_add(ir: IntModel, op: Op, where: str) -> None:
@@ -173,6 +176,9 @@ def _check_add(ir: IntModel, op: Op, where: str) -> None:
         raise IRError(f"{where}: add takes two 'acc' tensors")
     if _bits(ir, op.output, where) == ACC:
         raise IRError(f"{where}: add output must be a code tensor (it clamps)")
+    f = op.attrs.get("frac_bits")
+    if isinstance(f, bool) or not isinstance(f, int) or not 0 <= f <= 24:
+        raise IRError(f"{where}: frac_bits must be an integer in [0, 24], got {f!r}")
 
 
 def _same_bits(ir: IntModel, op: Op, where: str) -> str:
@@ -195,6 +201,8 @@ def _check_avgpool(ir: IntModel, op: Op, where: str) -> None:
     if set(op.requant) != {()}:
         raise IRError(f"{where}: avgpool holds one requant entry keyed ()")
     _check_requant(op.requant[()], 1, where)
+    if op.requant[()].bias[0] != 0 or op.requant[()].frac[0] != 0:
+        raise IRError(f"{where}: avgpool must have zero bias and frac")
 
 
 def _check_flatten(ir: IntModel, op: Op, where: str) -> None:

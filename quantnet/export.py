@@ -4,8 +4,11 @@ Per conv and transition (w_bits, a_bits, out_bits), with the BN entry of that tr
 (docs/integer_contract.md):
   float:   y = ((acc * s_a * s_w - mu) * gamma / sigma + beta) / s_out,   sigma = sqrt(var + eps)
   integer: y = M * (acc + B),  M = s_a * s_w * gamma / (sigma * s_out),  B = (beta * sigma / gamma - mu) / (s_a * s_w)
-M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bias. gamma = 0 gives M0 = 0
-(that channel emits code 0). The identity shortcut is rescaled by s_x / s_out; the average pool by 1/(H*W);
+M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bias, and its remaining
+fraction goes to frac = round(M0 * (B_float - B)), added before the shift. gamma = 0 gives M0 = 0
+(that channel emits code 0). The residual branches (conv2, shortcut conv, identity rescaled by s_x / s_out)
+land in the add's scale with ADD_FRAC_BITS extra fractional bits, so that the add rounds once, as the float
+model does (rounding each branch to whole codes disagreed with fake-quant on ~1/4 of sums); the average pool by 1/(H*W);
 the classifier's float bias becomes round(bias / (s_a * s_w)) in accumulator units.
 
 Tensors that an activation site quantises are named after the site (e.g. "layer1.0.act1"), so that fake-quant
@@ -26,6 +29,7 @@ from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import bn_key
 
 INPUT_TENSOR = "input"
+ADD_FRAC_BITS = 8   # fractional bits the residual branches keep until the add rounds once
 
 
 class ExportError(UserError):
@@ -100,8 +104,9 @@ class _Exporter:
         for w, a, o in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices):
             bn = bank.bns[bn_key(bank.mode, w, o)]
             sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
+            s_out = self.site_step(consumer, o) / (1 if clamp else 2**ADD_FRAC_BITS)
             op.requant[(w, a, o)] = self.fold(f"{name} (w={w}, a={a}, out={o})", op.weights[w], a,
-                                              self.in_step(name, a) * sw, bn, self.site_step(consumer, o),
+                                              self.in_step(name, a) * sw, bn, s_out,
                                               2**o - 1 if clamp else None)
         self.ops.append(op)
 
@@ -121,6 +126,7 @@ class _Exporter:
         m0 = np.zeros(n, np.int32)
         shift = np.zeros(n, np.int32)
         bias = np.zeros(n, np.int64)
+        frac = np.zeros(n, np.int64)
         for c in range(n):
             mult = s_in_w[c] * gamma[c] / (sigma[c] * s_out)
             m0[c], shift[c] = dyadic(float(mult))
@@ -128,10 +134,12 @@ class _Exporter:
                 continue   # constant-0 channel: the bias does not matter
             b = (beta[c] * sigma[c] / gamma[c] - mu[c]) / s_in_w[c]
             bias[c] = _round_away(b, where, c)
+            frac[c] = int(round(int(m0[c]) * (b - int(bias[c]))))   # the fraction below one acc unit
             if abs(int(bias[c])) + int(bound[c]) > lim:
                 bias[c] = self.saturated_bias(where, c, int(bias[c]), int(bound[c]), lim, int(m0[c]),
                                               int(shift[c]), qmax)
-        return Requant(m0, shift, bias)
+                frac[c] = 0
+        return Requant(m0, shift, bias, frac)
 
     def saturated_bias(self, where, c, b, bound, lim, m0, sh, qmax) -> int:
         """A bias too large for the accumulator is replaced only where the channel's clamped output is
@@ -151,7 +159,7 @@ class _Exporter:
         self.tensors[out] = ACC
         op = Op(name, "rescale", (src,), out, {"out_bits": f"a:{consumer}"})
         for i, o in itertools.product(self.spec[src_consumer].a_choices, self.spec[consumer].a_choices):
-            m0, sh = dyadic(self.site_step(src_consumer, i) / self.site_step(consumer, o))
+            m0, sh = dyadic(self.site_step(src_consumer, i) * 2**ADD_FRAC_BITS / self.site_step(consumer, o))
             op.requant[(i, o)] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
         self.ops.append(op)
 
@@ -178,7 +186,8 @@ class _Exporter:
                 self.rescale(f"{b}.shortcut", h, f"{b}.conv1", f"{b}.shortcut.acc", consumer)
             else:
                 self.conv(f"{b}.shortcut", h, f"{b}.shortcut.acc", f"{b}.shortcut_bn", consumer, clamp=False)
-            self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", f"a:{consumer}")
+            self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", f"a:{consumer}",
+                        frac_bits=ADD_FRAC_BITS)
             h, size = f"{b}.act_out", _out_size(size, 3, blk.conv1.stride[0], 1)
         m0, sh = average_multiplier(size * size)
         self.simple("avgpool", "avgpool", (h,), "avgpool", "a:fc")

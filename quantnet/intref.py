@@ -2,7 +2,7 @@
 
 Every op follows docs/integer_contract.md literally, in int64 (exact for |values| < 2^63): conv and
 matmul on int64 tensors (never float: fp32 loses integers above 2^24), then
-rq(x; M0, shift) = (x * M0 + 2^(shift-1)) >> shift with torch's arithmetic right shift.
+rq(x; M0, shift, frac) = (x * M0 + 2^(shift-1) + frac) >> shift with torch's arithmetic right shift.
 It checks nothing but its own arithmetic; configs and inputs are checked by the IR.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from hwsim.ir import IntModel, IRError
 
 
-def rq(x: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Round half up of x * m0 / 2^shift, int64; m0 and shift broadcast against x."""
-    return (x * m0 + (torch.ones_like(shift) << (shift - 1))) >> shift
+def rq(x: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor, frac: torch.Tensor | int = 0) -> torch.Tensor:
+    """(x * m0 + 2^(shift-1) + frac) >> shift, int64: round half up of (x * m0 + frac) / 2^shift."""
+    return (x * m0 + (torch.ones_like(shift) << (shift - 1)) + frac) >> shift
 
 
 def _per_channel(a: np.ndarray, ndim: int) -> torch.Tensor:
@@ -51,7 +51,7 @@ def _conv(ir, op, bits, x):
     w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
     acc = F.conv2d(x, w, None, op.attrs["stride"], op.attrs["padding"], 1, op.attrs["groups"])
     r = op.requant[(w_bits, a_bits, ir.resolve(out_var, bits))]
-    y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4))
+    y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4), _per_channel(r.frac, 4))
     return y.clamp(0, _hi(ir, out_var, bits)) if op.attrs["clamp"] else y
 
 
@@ -67,7 +67,9 @@ def _rescale(ir, op, bits, x):
 
 
 def _add(ir, op, bits, a, b):
-    return (a + b).clamp(0, _hi(ir, ir.tensors[op.output], bits))
+    f = op.attrs["frac_bits"]
+    s = a + b if f == 0 else (a + b + (1 << (f - 1))) >> f   # round half up, once
+    return s.clamp(0, _hi(ir, ir.tensors[op.output], bits))
 
 
 def _maxpool(ir, op, bits, x):

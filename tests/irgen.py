@@ -55,6 +55,7 @@ def _requant(rng, bound: np.ndarray, clamp: bool) -> Requant:
     m0 = np.zeros(n, np.int32)
     shift = np.zeros(n, np.int32)
     bias = np.zeros(n, np.int64)
+    frac = np.zeros(n, np.int64)
     for c in range(n):
         room = 2**31 - 1 - int(bound[c])
         bias[c] = int(rng.integers(-min(room, 2 ** int(rng.integers(0, 31))), min(room, 2 ** int(rng.integers(0, 31))) + 1))
@@ -64,11 +65,13 @@ def _requant(rng, bound: np.ndarray, clamp: bool) -> Requant:
             continue
         mag = int(rng.choice([2**30, 2**31 - 1, int(rng.integers(2**30, 2**31))]))
         m0[c] = mag if rng.random() < 0.7 else -mag
+        if rng.random() < 0.6:
+            frac[c] = int(rng.choice([-(2**30), 2**30, int(rng.integers(-(2**30), 2**30 + 1))]))
         worst = int(bound[c]) + abs(int(bias[c]))
         # unclamped: |rq| <= worst * 2^31 / 2^shift must stay below 2^31
         lo = 1 if clamp else max(1, worst.bit_length() + 1)
         shift[c] = int(rng.integers(lo, 63)) if rng.random() < 0.5 else int(rng.integers(lo, min(62, lo + 12) + 1))
-    return Requant(m0, shift, bias)
+    return Requant(m0, shift, bias, frac)
 
 
 def _conv_op(rng, ir_layers, name, src, out, out_var, clamp, cin, cout, k, s, p, g, layer, in_choices, out_choices,
@@ -143,7 +146,7 @@ def random_ir(p: GenParams) -> IntModel:
     else:
         ops.append(_conv_op(rng, layers, "sc", src, "t3", "a:fc", False, ch1, ch2, 1, s1, 0,
                             _groups(rng, ch1, ch2, p.groups), layers["sc"], a_c1, fc_a, p.weights))
-    ops.append(Op("add", "add", ("t2", "t3"), "t4", {}))
+    ops.append(Op("add", "add", ("t2", "t3"), "t4", {"frac_bits": int(rng.choice([0, 1, 4, 8, 24]))}))
     hh, ww = (h - 1) // s1 + 1, (w - 1) // s1 + 1
     avg = Op("avg", "avgpool", ("t4",), "t5", {})
     n = hh * ww
