@@ -70,10 +70,10 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     wb, ib, ob = s.weight_elems * w, s.input_elems * a, s.output_elems * o
     cap = {op: hw.buffer_for(op).size_bits // len(hw.buffer_for(op).holds) for op in ("weights", "inputs")}
     n_w, n_i = ceil_div(wb, cap["weights"]), ceil_div(ib, cap["inputs"])
-    fits = (n_w == 1) | (n_i == 1)
-    keep_w = wb + ib * n_w <= ib + wb * n_i          # weights resident, inputs re-read per weight chunk
-    dram_w = np.where(fits | keep_w, wb, wb * n_i)
-    dram_i = np.where(fits | ~keep_w, ib, ib * n_w)
+    fits = np.logical_or(n_w == 1, n_i == 1)
+    keep_w = np.asarray(wb + ib * n_w <= ib + wb * n_i)   # weights resident, inputs re-read per weight chunk
+    dram_w = np.where(np.logical_or(fits, keep_w), wb, wb * n_i)
+    dram_i = np.where(np.logical_or(fits, np.logical_not(keep_w)), ib, ib * n_w)
     writes["weights"], writes["inputs"] = dram_w, dram_i          # buffer fills
     reads["outputs"] = reads["outputs"] + ob                       # drain to DRAM
 
