@@ -1,0 +1,100 @@
+"""Simulator conv throughput (GMAC/s) vs torch fp32 conv2d and the torch int64 integer reference.
+
+Layers: a CIFAR ResNet-20 stage-1 conv (16x32x32 -> 16, 3x3, s1, p1) and a ResNet-18 stage-3 conv
+(256x14x14 -> 256, 3x3, s1, p1), batch --batch (default 8), 8-bit activation codes and 8-bit weights
+(the worst case for the fast path: the widest codes it accepts). The three are timed interleaved, round
+by round, so machine noise hits them alike; the median of --repeats rounds is reported. numba compiles
+(and torch warms up) before timing. The torch int64 reference is F.conv2d on int64 tensors, the route
+quantnet/intref.py takes. Every round's simulator result is checked against the int64 reference.
+
+    .venv/bin/python bench/sim_throughput.py [--batch 8] [--repeats 15] [--threads 2] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwsim.kernels import conv2d_acc
+
+LAYERS = {  # name: (C, H, W, O, k, stride, padding)
+    "resnet20 layer1 16x32x32->16 3x3": (16, 32, 32, 16, 3, 1, 1),
+    "resnet18 layer3 256x14x14->256 3x3": (256, 14, 14, 256, 3, 1, 1),
+}
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_layer(spec, batch: int, repeats: int, seed: int = 0) -> dict:
+    C, H, W, O, k, s, p = spec
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (batch, C, H, W), dtype=np.uint8)          # 8-bit activation codes
+    w = rng.integers(-127, 128, (O, C, k, k), dtype=np.int64).astype(np.int8)   # 8-bit weight codes
+    xf, wf = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
+    xi, wi = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(w.astype(np.int64))
+    ho, wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    macs = batch * O * ho * wo * C * k * k
+    paths = {
+        "numba int (sim)": lambda: conv2d_acc(x, w, s, p, 1),
+        "torch fp32": lambda: F.conv2d(xf, wf, None, s, p),
+        "torch int64 (ref)": lambda: F.conv2d(xi, wi, None, s, p),
+    }
+    with torch.inference_mode():
+        ref = paths["torch int64 (ref)"]().numpy()
+        for fn in paths.values():            # warm up: numba JIT/cache load, torch kernel selection
+            fn()
+        if not np.array_equal(paths["numba int (sim)"](), ref):
+            raise SystemExit("numba conv disagrees with the torch int64 reference")
+        times = {name: [] for name in paths}
+        for _ in range(repeats):
+            for name, fn in paths.items():
+                times[name].append(_timed(fn))
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    gmacs = {name: macs / t / 1e9 for name, t in med.items()}
+    sim = gmacs["numba int (sim)"]
+    return {"macs": macs, "median_s": med, "gmac_per_s": gmacs,
+            "sim_vs_fp32": sim / gmacs["torch fp32"], "sim_vs_int64_ref": sim / gmacs["torch int64 (ref)"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    # numba's first parallel call resets torch's thread count: set both explicitly, after a numba warm-up.
+    numba.set_num_threads(args.threads)
+    conv2d_acc(np.zeros((1, 1, 3, 3), np.uint8), np.zeros((1, 1, 3, 3), np.int8), 1, 1, 1)
+    torch.set_num_threads(args.threads)
+    print(f"batch {args.batch}, {args.repeats} interleaved rounds (median), threads: torch "
+          f"{torch.get_num_threads()}, numba {numba.get_num_threads()}; 8-bit codes")
+    results = {}
+    for name, spec in LAYERS.items():
+        r = bench_layer(spec, args.batch, args.repeats)
+        results[name] = r
+        g = r["gmac_per_s"]
+        print(f"{name}  ({r['macs'] / 1e6:.1f} MMAC)")
+        for path, v in g.items():
+            print(f"  {path:<18} {v:7.2f} GMAC/s  ({r['median_s'][path] * 1e3:8.2f} ms)")
+        print(f"  sim / fp32 = {r['sim_vs_fp32']:.2f}x   sim / int64 ref = {r['sim_vs_int64_ref']:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"batch": args.batch, "repeats": args.repeats, "threads": args.threads,
+                       "layers": results}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

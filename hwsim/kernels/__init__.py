@@ -1,0 +1,12 @@
+"""Pure integer kernels of the integer contract (docs/integer_contract.md): numba inside, numpy arrays in/out.
+
+Public wrappers validate and raise KernelInputError (a UserError) naming the bad value; the private
+@njit kernels take only arrays and scalars. No IR objects, no torch.
+"""
+from ._check import KernelInputError
+from .conv import conv2d_acc, im2col, linear_acc, matmul_acc, weight_matrix
+from .pool import global_sum, maxpool2d
+from .requant import add_clamp, requantize, rescale
+
+__all__ = ["KernelInputError", "conv2d_acc", "linear_acc", "matmul_acc", "im2col", "weight_matrix",
+           "requantize", "rescale", "add_clamp", "maxpool2d", "global_sum"]

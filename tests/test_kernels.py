@@ -1,0 +1,242 @@
+"""hwsim.kernels against the slow references in tests/naive.py, at boundary values and on bad input."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hwsim import kernels as K
+from hwsim.errors import UserError
+from tests import naive
+
+RNG = np.random.default_rng(1234)
+
+
+def _codes(rng, shape, bits, signed):
+    """Random codes of the contract: unsigned [0, 2^b - 1] or symmetric signed [-(2^(b-1) - 1), 2^(b-1) - 1]."""
+    if signed:
+        q = 2 ** (bits - 1) - 1
+        return rng.integers(-q, q + 1, shape)
+    return rng.integers(0, 2**bits, shape)
+
+
+# ---------------------------------------------------------------------------------------------- conv / linear
+CONV_CASES = [  # (N, C, H, W, O, k, stride, padding, groups)
+    (2, 3, 7, 7, 5, 3, 1, 1, 1),
+    (1, 4, 8, 6, 6, 3, 2, 1, 2),
+    (3, 6, 5, 5, 6, 3, 1, 1, 6),     # depthwise
+    (2, 8, 9, 9, 4, 1, 2, 0, 1),     # 1x1 strided (shortcut)
+    (1, 16, 6, 6, 17, 3, 1, 0, 1),   # O not a multiple of the register tile
+    (2, 2, 4, 4, 3, 5, 1, 2, 1),     # kernel larger than the unpadded input
+    (1, 12, 11, 7, 8, 3, 3, 1, 4),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("bits", [(2, 2), (3, 4), (4, 8), (8, 8)])
+def test_conv_matches_naive(case, bits):
+    n, c, h, w_, o, k, s, p, g = case
+    wb, ab = bits
+    x = _codes(RNG, (n, c, h, w_), ab, False).astype(np.uint8)
+    w = _codes(RNG, (o, c // g, k, k), wb, True).astype(np.int8)
+    got = K.conv2d_acc(x, w, s, p, g)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, s, p, g))
+
+
+@pytest.mark.parametrize("xdtype", [np.int32, np.int64, np.uint16])
+def test_conv_accepts_wide_code_dtypes(xdtype):
+    x = _codes(RNG, (2, 4, 6, 6), 8, False).astype(xdtype)
+    w = _codes(RNG, (4, 2, 3, 3), 4, True).astype(np.int64)
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 2), naive.conv2d(x, w, 1, 1, 2))
+
+
+def test_conv_signed_activations_take_int8_path():
+    x = RNG.integers(-128, 128, (2, 5, 6, 6)).astype(np.int32)
+    w = RNG.integers(-128, 128, (3, 5, 3, 3)).astype(np.int8)
+    got = K.conv2d_acc(x, w, 1, 1, 1)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 1, 1))
+
+
+def test_conv_widens_to_int64_when_int32_could_wrap():
+    # K * max|x| * max|w| = 9 * 4 * 2^20 * 127 > 2^31: must not use the int32 GEMM, and must stay exact
+    x = np.full((1, 4, 5, 5), 2**20, np.int64)
+    x[0, 0, 0, 0] = 2**20 - 1
+    w = np.full((2, 4, 3, 3), 127, np.int8)
+    w[1] = -127
+    got = K.conv2d_acc(x, w, 1, 1, 1)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 1, 1))
+    assert got.max() > 2**31
+
+
+def test_conv_int32_path_at_its_bound():
+    # worst case that still fits int32 exactly: every term at the maximum magnitude, K = 2304 (ResNet-18)
+    x = np.full((1, 256, 3, 3), 255, np.uint8)
+    w = np.full((2, 256, 3, 3), -128, np.int8)
+    w[1] = 127
+    got = K.conv2d_acc(x, w, 1, 0, 1)
+    assert got.dtype == np.int32
+    assert got[0, 0, 0, 0] == -255 * 128 * 2304 and got[0, 1, 0, 0] == 255 * 127 * 2304
+
+
+@pytest.mark.parametrize("wb,ab", [(2, 2), (2, 3), (3, 2), (3, 3), (4, 4)])
+def test_every_code_pair(wb, ab):
+    """Exhaustive small bit-widths: every activation code times every weight code, through linear_acc."""
+    xs = np.arange(2**ab).reshape(-1, 1).astype(np.uint8)
+    q = 2 ** (wb - 1) - 1
+    ws = np.arange(-q, q + 1).reshape(-1, 1).astype(np.int8)
+    got = K.linear_acc(xs, ws)
+    assert got.tolist() == [[a * b for b in range(-q, q + 1)] for a in range(2**ab)]
+    # and as a 1x1 conv over a spatial map of all codes
+    x = np.arange(2**ab, dtype=np.uint8).reshape(1, 1, 1, -1)
+    np.testing.assert_array_equal(K.conv2d_acc(x, ws.reshape(-1, 1, 1, 1), 1, 0, 1), naive.conv2d(x, ws.reshape(-1, 1, 1, 1), 1, 0, 1))
+
+
+@pytest.mark.parametrize("n,k,o", [(1, 1, 1), (5, 64, 10), (7, 300, 13), (4, 2304, 9)])
+def test_linear_matches_naive(n, k, o):
+    x = _codes(RNG, (n, k), 8, False).astype(np.uint8)
+    w = _codes(RNG, (o, k), 8, True).astype(np.int8)
+    np.testing.assert_array_equal(K.linear_acc(x, w), naive.linear(x, w))
+    np.testing.assert_array_equal(K.matmul_acc(x, w), naive.linear(x, w))
+
+
+def test_empty_batch():
+    out = K.conv2d_acc(np.zeros((0, 3, 5, 5), np.uint8), np.zeros((4, 3, 3, 3), np.int8), 1, 1, 1)
+    assert out.shape == (0, 4, 5, 5)
+
+
+def test_im2col_and_weight_matrix_compose_to_conv():
+    x = _codes(RNG, (2, 4, 5, 5), 3, False)
+    w = _codes(RNG, (6, 2, 3, 3), 3, True)
+    cols = K.im2col(x, 3, 3, 2, 1, 2)
+    wm = K.weight_matrix(w, 2)
+    acc = np.einsum("gmk,gok->mgo", cols, wm).reshape(2, 3, 3, 6).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(acc, naive.conv2d(x, w, 2, 1, 2))
+
+
+# ---------------------------------------------------------------------------------------------- requant
+def _boundary_values():
+    vals = {0, 1, -1, 2**31 - 1, -(2**31)}
+    for e in range(1, 32):
+        for d in (-2, -1, 0, 1, 2):
+            vals |= {2**e + d, -(2**e) + d}
+    return sorted(v for v in vals if -(2**31) <= v <= 2**31 - 1)
+
+
+M0S = [0, 2**30, 2**30 + 1, 2**31 - 1, -(2**30), -(2**31 - 1), 1518500250, -1234567890]
+SHIFTS = [1, 2, 15, 30, 31, 32, 40, 61, 62]
+
+
+@pytest.mark.parametrize("m0", M0S)
+def test_requantize_boundaries_clamped(m0):
+    xs = np.array(_boundary_values(), np.int64)
+    for shift in SHIFTS:
+        acc = xs.reshape(1, 1, -1)
+        got = K.requantize(acc, np.zeros(1, np.int64), np.array([m0]), np.array([shift]), 0, 255, True)
+        want = [min(max(naive.rq(int(v), m0, shift), 0), 255) for v in xs]
+        assert got.ravel().tolist() == want, (m0, shift)
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_requantize_boundaries_unclamped(shift):
+    """Unclamped: exact where the result fits int32, and a KernelInputError (never a wrap) where it does not."""
+    for m0 in M0S:
+        for v in _boundary_values()[::3]:
+            want = naive.rq(v, m0, shift)
+            acc = np.array([[v]], np.int64)
+            if -(2**31) <= want <= 2**31 - 1:
+                got = K.requantize(acc, np.zeros(1, np.int64), np.array([m0]), np.array([shift]), -5, 5, False)
+                assert int(got[0, 0]) == want, (v, m0, shift)
+            else:
+                with pytest.raises(K.KernelInputError, match="does not fit int32"):
+                    K.requantize(acc, np.zeros(1, np.int64), np.array([m0]), np.array([shift]), -5, 5, False)
+
+
+def test_requantize_per_channel_with_bias_4d():
+    acc = RNG.integers(-(2**20), 2**20, (2, 3, 4, 5)).astype(np.int32)
+    bias = np.array([-(2**21), 17, 2**21], np.int64)
+    m0 = np.array([2**30, -(2**31 - 1), 0], np.int64)
+    shift = np.array([32, 35, 1], np.int64)
+    got = K.requantize(acc, bias, m0, shift, 0, 1000, True)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, naive.requantize(acc, bias, m0, shift, 0, 1000, True))
+    got = K.requantize(acc, bias, m0, shift, 0, 15, False)
+    np.testing.assert_array_equal(got, naive.requantize(acc, bias, m0, shift, 0, 15, False))
+
+
+def test_requantize_refuses_product_overflow():
+    acc = np.array([[2**40]], np.int64)
+    with pytest.raises(K.KernelInputError, match="overflows int64"):
+        K.requantize(acc, np.zeros(1, np.int64), np.array([2**31 - 1]), np.array([62]), 0, 255, True)
+
+
+def test_rescale_scalar():
+    codes = np.arange(0, 256, dtype=np.int32).reshape(1, 4, 8, 8)
+    for m0, shift in [(2**30, 31), (-(2**31 - 1), 33), (1518500250, 40), (0, 5)]:
+        got = K.rescale(codes, m0, shift)
+        assert got.shape == codes.shape and got.dtype == np.int32
+        assert got.ravel().tolist() == [naive.rq(int(v), m0, shift) for v in codes.ravel()]
+
+
+def test_add_clamp():
+    a = RNG.integers(-300, 300, (2, 3, 4, 4)).astype(np.int32)
+    b = RNG.integers(-300, 300, (2, 3, 4, 4)).astype(np.int32)
+    np.testing.assert_array_equal(K.add_clamp(a, b, 0, 15), naive.add_clamp(a, b, 0, 15))
+    big = np.full((1, 2), 2**31 - 1, np.int32)    # the sum is formed in int64: saturates, never wraps
+    assert K.add_clamp(big, big, 0, 255).tolist() == [[255, 255]]
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (1, 1, 0), (3, 3, 0)])
+def test_maxpool(k, s, p):
+    x = _codes(RNG, (2, 3, 7, 6), 4, False).astype(np.int32)
+    np.testing.assert_array_equal(K.maxpool2d(x, k, s, p), naive.maxpool2d(x, k, s, p))
+
+
+def test_global_sum():
+    x = _codes(RNG, (3, 5, 4, 4), 8, False).astype(np.int32)
+    got = K.global_sum(x)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, naive.global_sum(x))
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+U8 = np.zeros((1, 2, 4, 4), np.uint8)
+W8 = np.zeros((2, 2, 3, 3), np.int8)
+ONE = np.ones(2, np.int64)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: K.conv2d_acc(U8.astype(np.float32), W8, 1, 1, 1), "x must have an integer dtype"),
+    (lambda: K.conv2d_acc(U8[0], W8, 1, 1, 1), "x must have 4 dimensions"),
+    (lambda: K.conv2d_acc(U8, W8.astype(bool), 1, 1, 1), "w must have an integer dtype"),
+    (lambda: K.conv2d_acc(U8, W8, 0, 1, 1), "stride must be in"),
+    (lambda: K.conv2d_acc(U8, W8, 1, -1, 1), "padding must be in"),
+    (lambda: K.conv2d_acc(U8, W8, 1, 1.0, 1), "padding must be an integer"),
+    (lambda: K.conv2d_acc(U8, W8, 1, 1, 3), "groups=3 must divide"),
+    (lambda: K.conv2d_acc(U8, W8, 1, 1, 2), "w has 2 input channels per group"),
+    (lambda: K.conv2d_acc(U8, np.zeros((2, 2, 7, 7), np.int8), 1, 1, 1), "does not fit input 4x4"),
+    (lambda: K.conv2d_acc(np.full((1, 2, 4, 4), 2**40, np.int64), np.full((2, 2, 3, 3), 2**40), 1, 1, 1),
+     "does not fit int64"),
+    (lambda: K.linear_acc(np.zeros((2, 3), np.uint8), np.zeros((4, 5), np.int8)), "x has 3 features"),
+    (lambda: K.requantize(np.zeros((1, 2)), None, ONE * 2**30, ONE, 0, 3, True), "acc must have an integer"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**29, ONE, 0, 3, True), r"m0\[0\] = 536870912"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**31, ONE, 0, 3, True), "m0"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE * 0, 0, 3, True), r"shift\[0\] = 0"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE * 63, 0, 3, True), r"shift\[0\] = 63"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, np.ones(3, np.int64) * 2**30, ONE, 0, 3, True),
+     "3 entries for 2 channels"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 4, 3, True), "hi must be in"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 0, 3, 1), "clamp must be a bool"),
+    (lambda: K.rescale(np.zeros((1, 2), np.int32), 2**31, 3), "m0 must be in"),
+    (lambda: K.add_clamp(np.zeros((1, 2), np.int32), np.zeros((2, 1), np.int32), 0, 3), "shapes differ"),
+    (lambda: K.maxpool2d(-np.ones((1, 1, 4, 4), np.int32), 2, 2, 0), "needs codes in"),
+    (lambda: K.maxpool2d(np.ones((1, 1, 4, 4), np.int32), 2, 2, 2), "padding must be in"),
+    (lambda: K.maxpool2d([[1]], 2, 2, 0), "x must be a numpy array"),
+])
+def test_bad_input_is_a_clear_user_error(call, match):
+    with pytest.raises(UserError, match=match):
+        call()
