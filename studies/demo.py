@@ -110,7 +110,7 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
         bad = _verify_section(doc, model, ir, cfg.verify, extra, progress)
     # 3. estimate and simulate on every accelerator
     with step("estimate and simulate on every accelerator"):
-        _hardware_section(doc, out, ckpt, cfg.simulate, model)
+        _hardware_section(doc, out, cfg.simulate, progress)
     # 4. studies
     from . import pareto, runtime_switch
     from .hw import load_accelerators
@@ -128,8 +128,8 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
     with step("runtime-switch study"):
         (accel,) = [a for a in load_accelerators(ir, [r_cfg.accelerator] if r_cfg.accelerator else [])][:1]
         r_out = StudyOutput(out / "runtime-switch", "runtime-switch", runtime_switch.TITLE)
-        same_front = r_cfg.front == dataclasses.replace(p_cfg, model=r_cfg.front.model, hardware=r_cfg.front.hardware)
-        runtime_switch.run(r_cfg, net, accel, r_out, pareto=res if same_front else None, progress=progress)
+        # the demo switches along the front the pareto study just measured (its `front` section is unused)
+        runtime_switch.run(r_cfg, net, accel, r_out, pareto=res, progress=progress)
         r_out.finish()
     doc.table("timings", step.times, "Demo steps and wall time", "Seconds each step of this demo took.")
     doc.finish(write_index=False)
@@ -183,7 +183,7 @@ def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: boo
     return int(s["integer_mismatches"])
 
 
-def _hardware_section(doc, out: Path, ckpt: Path, sim: SimulateSection, model) -> None:
+def _hardware_section(doc, out: Path, sim: SimulateSection, progress: bool) -> None:
     """Estimates from the dataflow cost model and functional simulation through each PE kind, via the
     estimate and simulate commands (their tables go to logs/, their JSON is tabulated here)."""
     from quantnet.cli import main as cli
@@ -192,27 +192,29 @@ def _hardware_section(doc, out: Path, ckpt: Path, sim: SimulateSection, model) -
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     est_rows, sim_rows = [], []
-    for path in tqdm(hw_config_paths(), desc="hardware", leave=False):
+    for path in tqdm(hw_config_paths(), desc="hardware", leave=False, disable=not progress):
         for cmd in ("estimate", "simulate"):
             js = logs / f"{cmd}_{path.stem}.json"
             args = [cmd, str(out / "model.npz"), "--hw", str(path), "--config",
                     "uniform" if cmd == "estimate" else sim.configs, "--json", str(js)]
             if cmd == "simulate":
                 args += ["--samples", str(sim.samples)]
-            with open(logs / f"{cmd}_{path.stem}.txt", "w") as f, contextlib.redirect_stdout(f):
+            with open(logs / f"{cmd}_{path.stem}.txt", "w") as f, contextlib.redirect_stdout(f), \
+                    contextlib.redirect_stderr(f):
                 rc = cli(args)
             if rc != 0:
                 raise UserError(f"demo: `bitmixer {' '.join(args)}` failed (exit {rc}); see {logs}")
             payload = json.loads(js.read_text())
+            name = payload["hw"].get("name", path.stem)
             if cmd == "estimate":
                 for c in payload["configs"]:
                     t = c["total"]
-                    est_rows.append({"accelerator": path.stem, "config": c["config"], "cycles": t["cycles"],
+                    est_rows.append({"accelerator": name, "config": c["config"], "cycles": t["cycles"],
                                      "latency_us": t["latency_s"] * 1e6, "energy_nj": t["energy_pj"] / 1e3})
             else:
                 for r in payload["results"]:
                     t = r["total"]
-                    sim_rows.append({"accelerator": path.stem, "config": r["config"], "samples": r["samples"],
+                    sim_rows.append({"accelerator": name, "config": r["config"], "samples": r["samples"],
                                      "top1": r["accuracy"], "counted_cycles": t["counted"],
                                      "model_cycles": t["model_compute"], "no_skip_cycles": t["no_skip"],
                                      "psum_overflows": t["psum_overflows"], "acc_overflows": t["acc_overflows"]})

@@ -100,22 +100,27 @@ def compute(cfg: ParetoConfig, net: MetaNet, accelerators: Sequence[Accelerator]
             if cfg.greedy.accelerators and acc.name not in cfg.greedy.accelerators:
                 continue
             path = _greedy(cfg.greedy, net, acc, progress)
+            names = []      # a path config already measured keeps its first name
+            for i, (c, _, _) in enumerate(path):
+                known = {config_key(k): k.name for k in configs}
+                if config_key(c) in known:
+                    names.append(known[config_key(c)])
+                else:
+                    names.append(f"greedy[{acc.name}]-{i}")
+                    configs.append(BitConfig(c.bits, names[-1]))
+                    origin.append("greedy")
             ref = path[0][1]
             picks = budget_picks(path, [f * ref for f in cfg.greedy.budgets])
             for frac, (budget, i) in zip(cfg.greedy.budgets, picks.items()):
                 row = {"accelerator": acc.name, "metric": cfg.greedy.metric, "budget_fraction": frac,
-                       "budget": budget, "steps": len(path) - 1}
+                       "budget": budget, "path_steps": len(path) - 1}
                 if i is None:
                     row.update(config="(none fits)", cost=None, accuracy=None)
                 else:
                     c, cost, a = path[i]
-                    row.update(config=f"greedy[{acc.name}]@{frac:g}", cost=cost, accuracy=a,
-                               avg_w_bits=c.avg_bits(net.spec)[0], avg_a_bits=c.avg_bits(net.spec)[1])
+                    w, ab = c.avg_bits(net.spec)
+                    row.update(config=names[i], cost=cost, accuracy=a, avg_w_bits=w, avg_a_bits=ab)
                 greedy_rows.append(row)
-            for i, (c, _, _) in enumerate(path):
-                if config_key(c) not in {config_key(k) for k in configs}:
-                    configs.append(BitConfig(c.bits, f"greedy[{acc.name}]-{i}"))
-                    origin.append("greedy")
 
     accuracy = np.empty(len(configs))
     for i, c in enumerate(tqdm(configs, desc="pareto: accuracy", disable=not progress, leave=False)):
