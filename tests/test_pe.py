@@ -96,8 +96,9 @@ def test_zero_plane_skipping_saves_only_on_zero_planes(name):
     assert ce.cycles < ce.cycles_no_skip
     # the streamed part shrinks by exactly one plane in four; fill/drain is paid in full
     kind = PE_KINDS[cfg.pe.kind]
-    plan = fold_plan(DATAFLOWS[cfg.array.dataflow], cfg.array.rows, cfg.array.cols, 16, 36, 8)
-    fill = plan.folds * kind.steps(cfg.pe, 4, 4) * (cfg.array.rows + cfg.array.cols - 2)
+    df = DATAFLOWS[cfg.array.dataflow]
+    plan = fold_plan(df, cfg.array.rows, cfg.array.cols, 16, 36, 8)
+    fill = plan.folds * kind.steps(cfg.pe, 4, 4) * df.fill_drain(cfg.array.rows, cfg.array.cols)
     assert 4 * (ce.cycles_no_skip - ce.cycles) == ce.cycles_no_skip - fill
 
 

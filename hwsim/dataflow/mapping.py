@@ -18,20 +18,22 @@ class Dataflow:
     cols: str
     time: str      # the dimension streamed through the array, one slot per step
     stationary: str
+    preload: bool  # the stationary operand is shifted into the array (R cycles) before each fold streams
 
     # Operand -> the GEMM dimensions that index it.
     OPERAND_DIMS = {"inputs": ("m", "k"), "weights": ("k", "n"), "outputs": ("m", "n")}
 
     def fill_drain(self, rows: int, cols: int) -> int:
-        """Slots a fold spends filling and draining an R x C systolic array beyond its t streamed
-        slots: operands skewed across the rows and columns (SCALE-Sim's per-fold T + R + C - 2)."""
-        return rows + cols - 2
+        """Slots a fold spends beyond its t streamed slots: loading a stationary operand (R, none for
+        output-stationary, whose accumulators start at zero) plus the skew across rows and columns;
+        SCALE-Sim's per-fold T + R + C - 2 (+ R)."""
+        return rows * self.preload + rows + cols - 2
 
 
 DATAFLOWS: dict[str, Dataflow] = {d.name: d for d in (
-    Dataflow("os", rows="m", cols="n", time="k", stationary="outputs"),
-    Dataflow("ws", rows="k", cols="n", time="m", stationary="weights"),
-    Dataflow("is", rows="k", cols="m", time="n", stationary="inputs"),
+    Dataflow("os", rows="m", cols="n", time="k", stationary="outputs", preload=False),
+    Dataflow("ws", rows="k", cols="n", time="m", stationary="weights", preload=True),
+    Dataflow("is", rows="k", cols="m", time="n", stationary="inputs", preload=True),
 )}
 
 
