@@ -144,15 +144,17 @@ def test_requantize_boundaries_clamped(m0):
 def test_requantize_boundaries_unclamped(shift):
     """Unclamped: exact where the result fits int32, and a KernelInputError (never a wrap) where it does not."""
     for m0 in M0S:
-        for v in _boundary_values()[::3]:
-            want = naive.rq(v, m0, shift)
-            acc = np.array([[v]], np.int64)
-            if -(2**31) <= want <= 2**31 - 1:
-                got = K.requantize(acc, np.zeros(1, np.int64), np.array([m0]), np.array([shift]), -5, 5, False)
-                assert int(got[0, 0]) == want, (v, m0, shift)
-            else:
-                with pytest.raises(K.KernelInputError, match="does not fit int32"):
-                    K.requantize(acc, np.zeros(1, np.int64), np.array([m0]), np.array([shift]), -5, 5, False)
+        xs = _boundary_values()
+        want = [naive.rq(v, m0, shift) for v in xs]
+        fits = [v for v, y in zip(xs, want) if -(2**31) <= y <= 2**31 - 1]
+        got = K.requantize(np.array(fits, np.int64).reshape(1, 1, -1), np.zeros(1, np.int64), np.array([m0]), np.array([shift]),
+                           -5, 5, False)
+        assert got.ravel().tolist() == [naive.rq(v, m0, shift) for v in fits], (m0, shift)
+        wide = [v for v, y in zip(xs, want) if not -(2**31) <= y <= 2**31 - 1]
+        for v in wide[:1] + wide[-1:]:
+            with pytest.raises(K.KernelInputError, match="does not fit int32"):
+                K.requantize(np.array([[v]], np.int64), np.zeros(1, np.int64), np.array([m0]), np.array([shift]),
+                             -5, 5, False)
 
 
 def test_requantize_per_channel_with_bias_4d():
