@@ -45,13 +45,18 @@ def build(cls, data: Any, where: str):
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _coerce(hints[name], data[name], f"{where}.{name}")
+            kwargs[name] = _coerce(hints[name], data[name], _child(where, name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise StudyConfigError(f"{where}: missing required key {name!r}")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
         raise StudyConfigError(f"{where}: {e}") from None
+
+
+def _child(where: str, key: str) -> str:
+    """`file.yaml: a.b`: the file, then the key path."""
+    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
 
 
 def _coerce(tp, value, where: str):

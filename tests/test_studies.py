@@ -1,6 +1,7 @@
 """Studies on a tiny synthetic meta-network, priced by stand-in cost models built here (the real
 accelerator models are tested by their own suite): check the tables, not just that files exist."""
 import csv
+import re
 import json
 
 import numpy as np
@@ -176,9 +177,117 @@ def test_runtime_switch_choices_fit_the_budget_or_are_flagged(pareto_run, net, a
 def test_study_config_rejects_unknown_and_mistyped_keys():
     with pytest.raises(StudyConfigError, match=r"pareto.yaml: unknown key\(s\) \['randm'\]"):
         build(pareto.ParetoConfig, {"randm": 3}, "pareto.yaml")
-    with pytest.raises(StudyConfigError, match=r"greedy.budgets\[1\]: expected a number"):
+    with pytest.raises(StudyConfigError, match=r"pareto.yaml: greedy.budgets\[1\]: expected a number"):
         build(pareto.ParetoConfig, {"greedy": {"budgets": [0.5, "x"]}}, "pareto.yaml")
     with pytest.raises(StudyConfigError, match="needs"):
         build(runtime_switch.RuntimeConfig, {"trace": [{"kind": "drain", "steps": 3}]}, "rs.yaml")
     cfg = build(runtime_switch.RuntimeConfig, {"trace": [{"kind": "constant", "steps": 2, "level": 0.5}]}, "rs.yaml")
     assert cfg.trace[0].fractions().tolist() == [0.5, 0.5]
+
+
+def test_accelerator_study_layers_sum_to_totals_and_gains_are_ratios(net, accels, tmp_path):
+    from studies import accelerators
+
+    cfg = accelerators.AcceleratorsConfig(configs="uniform,random:1", accuracy=False)
+    out = StudyOutput(tmp_path, "accelerators", "Accelerators")
+    gains = accelerators.run(cfg, net, accels, out, progress=False)
+    out.finish()
+    layers = json.loads((tmp_path / "layers.json").read_text())
+    totals = json.loads((tmp_path / "totals.json").read_text())
+    assert len(totals) == len(accels) * 4 and len(layers) == len(totals) * len(net.spec.layers)
+    for t in totals:
+        mine = [r for r in layers if r["accelerator"] == t["accelerator"] and r["config"] == t["config"]]
+        assert sum(r["energy_pj"] for r in mine) == pytest.approx(t["energy_nj"] * 1e3)
+        assert sum(r["cycles"] for r in mine) == pytest.approx(t["cycles"])
+    by = {(t["accelerator"], t["config"]): t for t in totals}
+    for g in gains:
+        hi, lo = by[(g["accelerator"], "W4A4")], by[(g["accelerator"], "W2A2")]
+        assert g["cycles_gain"] == pytest.approx(hi["cycles"] / lo["cycles"])
+        assert g["energy_gain"] == pytest.approx(hi["energy_nj"] / lo["energy_nj"])
+    # the bit-parallel stand-in cannot turn lower bits into fewer cycles; the bit-serial one can
+    assert {g["accelerator"]: g["cycles_gain"] for g in gains} == pytest.approx({"serial": 2.0, "parallel": 1.0}, rel=0.5)
+    assert [g["cycles_gain"] for g in gains if g["accelerator"] == "parallel"] == [1.0]
+    for name in ("layers_energy.png", "layers_cycles.png", "gains.png"):
+        assert (tmp_path / name).stat().st_size > 5000
+
+
+def test_ablation_plan_merges_variant_fields_over_the_base():
+    from studies import ablation
+
+    cfg = ablation.AblationConfig(base={"data": "synthetic", "optim": {"lr": 0.01, "name": "adam"}},
+                                  variants=(ablation.Variant("a", {"optim": {"lr": 0.1}}),
+                                            ablation.Variant("b", {"bn_mode": "shared"})),
+                                  independent_bits=(3,), independent_train={"stages": [{"name": "s", "kind": "uniform",
+                                                                                        "epochs": 1}]})
+    plan = {n: (k, t) for n, k, t in ablation.plan(cfg)}
+    assert plan["a"] == ("meta", {"data": "synthetic", "optim": {"lr": 0.1, "name": "adam"}})
+    assert plan["b"][1]["bn_mode"] == "shared" and plan["b"][1]["optim"]["lr"] == 0.01
+    assert plan["fixed-3bit"][0] == "independent" and plan["fixed-3bit"][1]["candidate_bits"] == [3]
+    assert cfg.base["optim"]["lr"] == 0.01          # merging never edits the base
+    with pytest.raises(ValueError, match="unique"):
+        ablation.AblationConfig(variants=(ablation.Variant("a"), ablation.Variant("a")))
+
+
+def test_cli_reports_bad_study_input_without_traceback(tmp_path, capsys):
+    from quantnet.cli import main
+
+    assert main(["study", "pareto", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "o")]) == 2
+    assert "none.pt does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("random: 3\ngreedy: {budget: [0.5]}\n")
+    assert main(["study", "pareto", "--config", str(bad)]) == 2
+    assert "bad.yaml: greedy: unknown key(s) ['budget']" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no study.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ablation_trains_each_variant_and_tabulates_it(tmp_path):
+    from studies import ablation
+
+    cfg = ablation.AblationConfig(
+        base={"data": "synthetic", "width": 4,
+              "stages": [{"name": "s2", "kind": "uniform", "epochs": 1, "subnets": ["max", "min"]}]},
+        variants=(ablation.Variant("transitional", {"bn_mode": "transitional"}),
+                  ablation.Variant("shared", {"bn_mode": "shared"})),
+        independent_bits=(2,), random=4)
+    out = StudyOutput(tmp_path, "ablation", "Ablation")
+    table = ablation.run(cfg, out, progress=False)
+    out.finish()
+    rows = json.loads((tmp_path / "ablation_configs.json").read_text())
+    assert [t["network"] for t in table] == ["transitional", "shared", "fixed-2bit"]
+    for t in table[:2]:
+        acc = [r["accuracy"] for r in rows if r["network"] == t["network"] and r["group"] == "random"]
+        assert len(acc) == 4 and t["mean"] == pytest.approx(np.mean(acc)) and t["min"] == min(acc)
+    assert table[2]["random_configs"] == 0 and "W2A2" in table[2] and "W3A3" not in table[2]
+    assert (tmp_path / "ablation_box.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_a_tiny_budget(tmp_path):
+    """The demo's whole flow with 1-epoch stages and small studies: every plot present and non-empty."""
+    from studies.demo import run_demo
+
+    (tmp_path / "p.yaml").write_text("model: {samples: 100}\nrandom: 6\ngreedy: {budgets: [0.9], accelerators: [stripes]}\n")
+    (tmp_path / "r.yaml").write_text("accelerator: stripes\ntrace: [{kind: drain, steps: 6, start: 1.0, end: 0.5}]\n")
+    (tmp_path / "demo.yaml").write_text(f"""
+train:
+  data: digits
+  stages: [{{name: s2, kind: uniform, epochs: 1, subnets: [max, min]}}, {{name: s3, kind: mixed, epochs: 1}}]
+verify: {{random_configs: 1, samples: 20}}
+simulate: {{configs: uniform:2, samples: 4}}
+pareto: {tmp_path / 'p.yaml'}
+runtime_switch: {tmp_path / 'r.yaml'}
+""")
+    index = run_demo(tmp_path / "demo", tmp_path / "demo.yaml", progress=False)
+    page = index.read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert {"training.png", "pareto/pareto_energy.png", "pareto/pareto_latency.png",
+            "runtime-switch/runtime_switch.png"} <= set(images)
+    for src in images:
+        data = (index.parent / src).read_bytes()
+        assert data[:4] == b"\x89PNG" and len(data) > 5000, src
+    verify = json.loads((index.parent / "verify.json").read_text())
+    assert len(verify) == 4 and all(r["integer_mismatches"] == 0 for r in verify)
+    sim = json.loads((index.parent / "simulate.json").read_text())
+    assert len({r["accelerator"] for r in sim}) >= 4
