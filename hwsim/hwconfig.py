@@ -217,13 +217,12 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
                                 f"found {owners or 'none'}")
 
     e = _Reader(r.raw("energy"), r.at("energy"))
-    energy = {}
-    for k in e.data:
-        energy[str(k)] = e.float(str(k))
-    e.done()
-    missing = [act for act in get_pe_kind(kind).energy_actions if act not in energy]
+    actions = get_pe_kind(kind).energy_actions
+    missing = [act for act in actions if act not in e.data]
     if missing:
         raise HwConfigError(f"{e.where}: missing energy for action(s) {missing} required by PE kind {kind!r}")
+    energy = {act: e.float(act) for act in actions}
+    e.done()
     leak = r.float("leakage_mw", 0.0)
     r.done()
     return HwConfig(name, source, clock_hz, pe, array, dram, buffers, dict(energy), leak)

@@ -136,3 +136,40 @@ def test_graph_from_ir_edges_follow_the_tensors():
     assert ("c0", "c1") in g.edges and ("c0", "sc") in g.edges
     assert ("c2", "fc") in g.edges and ("sc", "fc") in g.edges
     assert all(g.nodes[n]["macs"] > 0 for n in g.nodes)
+
+
+def test_graph_annotated_at_a_config():
+    from hwsim.dataflow.graph import annotate_bits
+    ir = random_ir(GenParams(seed=2, identity=False))
+    bits = random_bits(ir, np.random.default_rng(3))
+    g = annotate_bits(graph_from_ir(ir), bits, 32)
+    for u, v, d in g.edges(data=True):
+        assert d["tensor_bits"] == bits[v][1]
+    for n, d in g.nodes(data=True):
+        assert d["weight_bits"] == d["weight_elems"] * bits[n][0]
+    assert g.nodes["c0"]["out_tensor_bits"] == bits["c1"][1] and g.nodes["c2"]["out_tensor_bits"] == 32
+
+
+def test_estimate_and_simulate_commands(tmp_path, capsys):
+    import json
+    from quantnet.cli import main
+    ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
+    ir.save(tmp_path / "m.npz")
+    bits = random_bits(ir, np.random.default_rng(0))
+    (tmp_path / "c.json").write_text(json.dumps({"name": "r0", "layers": {k: list(v) for k, v in bits.items()}}))
+    out = tmp_path / "e.json"
+    assert main(["estimate", str(tmp_path / "m.npz"), "--hw", "hw_configs/loom.yaml", "--config",
+                 str(tmp_path / "c.json"), "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert [l["name"] for l in d["layers"]] == ir.layer_names
+    assert {"name", "macs", "w_bits", "a_bits", "cycles", "energy_pj", "bound_by"} <= set(d["layers"][0])
+    assert d["total"]["cycles"] == sum(l["cycles"] for l in d["layers"])
+    assert d["total"]["latency_s"] == pytest.approx(d["total"]["cycles"] / 1e9)
+    sim = tmp_path / "s.json"
+    assert main(["simulate", str(tmp_path / "m.npz"), "--hw", "hw_configs/stripes.yaml", "--config",
+                 str(tmp_path / "c.json"), "--samples", "8", "--skipping", "on", "--json", str(sim)]) == 0
+    r = json.loads(sim.read_text())["results"][0]
+    assert 0 <= r["accuracy"] <= 1 and r["samples"] == 8
+    assert r["total"]["counted"] <= r["total"]["no_skip"] == r["total"]["model_compute"]
+    assert main(["estimate", str(tmp_path / "m.npz"), "--hw", str(tmp_path / "none.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err

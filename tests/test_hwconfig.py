@@ -56,6 +56,7 @@ def edit(path, value):
     (("array", "dataflow"), "rs", r"array\.dataflow: 'rs' is not allowed; allowed: is, os, ws"),
     (("energy", "mult_8b_pj"), None, r"f\.yaml\.energy: missing energy for action\(s\) \['mult_8b_pj'\]"),
     (("energy", "add_32b_pj"), "cheap", r"energy\.add_32b_pj: expected a number"),
+    (("energy", "mult_4b_pj"), 0.05, r"f\.yaml\.energy: unknown key\(s\) \['mult_4b_pj'\]; allowed: \['add_32b_pj'"),
     (("array", "colour"), "red", r"f\.yaml\.array: unknown key\(s\) \['colour'\]; allowed"),
     (("clock_mhz",), None, r"f\.yaml\.clock_mhz: missing"),
     (("memory", "buffers", "obuf", "holds"), ["outputs", "weights"], r"operand 'weights' must be held by exactly one"),

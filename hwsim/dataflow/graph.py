@@ -82,3 +82,18 @@ def producers_from_ir(ir) -> dict[str, list[str]]:
 
 def graph_from_ir(ir) -> nx.DiGraph:
     return build_graph(shapes_from_ir(ir), producers_from_ir(ir))
+
+
+def annotate_bits(g: nx.DiGraph, bits, acc_bits: int) -> nx.DiGraph:
+    """A copy of the graph with tensor sizes in bits at one config (layer -> (w_bits, a_bits)):
+    nodes get weight/input/output bits, edges the width of the tensor the consumer reads."""
+    h = g.copy()
+    for n, d in h.nodes(data=True):
+        w, a = bits[n]
+        var = d["out_bits"]
+        o = bits[var[2:]][1] if var.startswith("a:") else int(var[6:]) if var.startswith("const:") else acc_bits
+        d.update(w_bits=w, a_bits=a, out_tensor_bits=o, weight_bits=d["weight_elems"] * w,
+                 input_bits=d["input_elems"] * a, output_bits=d["output_elems"] * o)
+    for u, v, d in h.edges(data=True):
+        d["tensor_bits"] = bits[v][1]
+    return h

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwsim.dataflow.costmodel import NetworkCost
-from hwsim.dataflow.graph import graph_from_ir, shapes_from_ir
+from hwsim.dataflow.graph import annotate_bits, graph_from_ir, shapes_from_ir
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
 
@@ -78,11 +78,13 @@ def run(args) -> int:
         layers = cost.layers(bits)
         cycles = sum(r["cycles"] for r in layers)
         total = {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in layers), "latency_s": cycles / hw.clock_hz}
-        results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": layers, "total": total})
+        g = annotate_bits(graph, bits, hw.pe.accumulator_bits)
+        edges = [{"from": u, "to": v, "bits": d["tensor_bits"]} for u, v, d in g.edges(data=True)]
+        results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": layers,
+                        "total": total, "edges": edges})
         print(f"\n{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
               f"({hw.array.dataflow}) - config {name}")
         print(format_table(table_rows(layers), COLUMNS))
         print(f"total: {cycles} cycles, {total['latency_s'] * 1e3:.4f} ms, {total['energy_pj'] / 1e6:.3f} uJ per sample")
-    write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "graph_edges": [list(e) for e in graph.edges],
-                           "layers": results[0]["layers"], "total": results[0]["total"], "configs": results})
+    write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "layers": results[0]["layers"], "total": results[0]["total"], "configs": results})
     return 0
