@@ -49,8 +49,9 @@ def _weights(rng, shape, bits, mode) -> np.ndarray:
     return rng.integers(-qp, qp + 1, size=shape).astype(np.int8)
 
 
-def _requant(rng, bound: np.ndarray, clamp: bool) -> Requant:
-    """Per channel: M0 0 or +-[2^30, 2^31); shift from tiny to huge multipliers; |B| + bound < 2^31."""
+def _requant(rng, bound: np.ndarray, clamp: bool, qmax: int) -> Requant:
+    """Per channel: M0 0 or +-[2^30, 2^31); shift from tiny to huge multipliers, or (60%) one that maps the
+    accumulator range onto ~[0, qmax] so that codes vary; |B| + bound < 2^31."""
     n = len(bound)
     m0 = np.zeros(n, np.int32)
     shift = np.zeros(n, np.int32)
@@ -70,7 +71,12 @@ def _requant(rng, bound: np.ndarray, clamp: bool) -> Requant:
         worst = int(bound[c]) + abs(int(bias[c]))
         # unclamped: |rq| <= worst * 2^31 / 2^shift must stay below 2^31
         lo = 1 if clamp else max(1, worst.bit_length() + 1)
-        shift[c] = int(rng.integers(lo, 63)) if rng.random() < 0.5 else int(rng.integers(lo, min(62, lo + 12) + 1))
+        if rng.random() < 0.6:   # sensible: M ~ qmax / (bound / 4), bias within the accumulator range
+            bias[c] = int(rng.integers(-(int(bound[c]) // 2) - 1, int(bound[c]) // 2 + 1))
+            want = 31 + (int(bound[c]) // 4 + 1).bit_length() - qmax.bit_length() + int(rng.integers(-2, 3))
+            shift[c] = min(62, max(lo, want))
+        else:
+            shift[c] = int(rng.integers(lo, 63)) if rng.random() < 0.5 else int(rng.integers(lo, min(62, lo + 12) + 1))
     return Requant(m0, shift, bias, frac)
 
 
@@ -82,7 +88,7 @@ def _conv_op(rng, ir_layers, name, src, out, out_var, clamp, cin, cout, k, s, p,
         op.weights[b] = _weights(rng, (cout, cin // g, k, k), b, wmode)
     for w, a, o in itertools.product(layer.w_choices, in_choices, out_choices):
         bound = (2**a - 1) * np.abs(op.weights[w].astype(np.int64)).reshape(cout, -1).sum(1)
-        op.requant[(w, a, o)] = _requant(rng, bound, clamp)
+        op.requant[(w, a, o)] = _requant(rng, bound, clamp, 2**o - 1)
     return op
 
 
