@@ -173,3 +173,18 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     assert r["total"]["counted"] <= r["total"]["no_skip"] == r["total"]["model_compute"]
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", str(tmp_path / "none.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_shapes_from_an_exported_meta_network_match_its_layer_table():
+    from quantnet.export import export_model
+    from quantnet.models import build_model
+    model = build_model("digits_resnet")
+    ir = export_model(model)
+    shapes = shapes_from_ir(ir)
+    assert [s.name for s in shapes] == model.spec.names
+    assert [s.macs for s in shapes] == [l.macs for l in model.spec.layers]      # traced by torch hooks
+    assert [s.weight_elems for s in shapes] == [l.params for l in model.spec.layers]
+    g = graph_from_ir(ir)
+    # edges pass through adds, rescales and pools: a block input comes from both branches of the last add
+    assert set(g.predecessors("fc")) == {"layer2.0.conv2", "layer2.0.shortcut"}
+    assert set(g.predecessors("layer2.0.conv1")) == {"layer1.0.conv2", "conv1"}     # identity shortcut of layer1.0
