@@ -188,3 +188,11 @@ def test_shapes_from_an_exported_meta_network_match_its_layer_table():
     # edges pass through adds, rescales and pools: a block input comes from both branches of the last add
     assert set(g.predecessors("fc")) == {"layer2.0.conv2", "layer2.0.shortcut"}
     assert set(g.predecessors("layer2.0.conv1")) == {"layer1.0.conv2", "conv1"}     # identity shortcut of layer1.0
+
+
+def test_leakage_energy_is_power_times_time():
+    import dataclasses
+    cfg = dataclasses.replace(hw("tpu_int8"), leakage_mw=250.0)
+    r = NetworkCost([R18[1]], cfg).layers({R18[1].name: (8, 8)})[0]
+    assert r["energy_by"]["leakage"] == pytest.approx(0.25 * r["cycles"] / cfg.clock_hz * 1e12)
+    assert hw("tpu_int8").leakage_mw == 0.0
