@@ -20,8 +20,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
  color:#222;line-height:1.45;padding:0 1em}
 h1{border-bottom:2px solid #446;padding-bottom:.2em}h2{margin-top:2em;color:#335}h3{margin-bottom:.2em}
 p.caption{margin:.2em 0 .8em;color:#444}figure{margin:0 0 1.5em}img{max-width:100%;border:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em;margin-bottom:.4em}td,th{border:1px solid #ccc;padding:2px 6px;
- text-align:right}th{background:#eef}td:first-child,th:first-child{text-align:left}
+.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin-bottom:.4em}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}th{background:#eef}td:first-child,th:first-child{text-align:left}
 .note{color:#777;font-size:.85em}nav a{margin-right:1em}
 """
 
@@ -51,7 +51,7 @@ def write_report(root: str | Path, title: str | None = None) -> Path:
         body.append("<nav>" + "".join(f'<a href="#s{i}">{html.escape(m["title"])}</a>'
                                       for i, (_, m) in enumerate(sections)) + "</nav>")
     for i, (mpath, m) in enumerate(sections):
-        body.append(_section(root, mpath.parent, m, i, heading=len(sections) > 1))
+        body.append(_section(root, mpath.parent, m, i, heading=len(sections) > 1 and m["title"] != title))
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     out = root / "index.html"
@@ -101,14 +101,21 @@ def _table(path: Path, href: str, show_rows: int) -> str:
     if not rows:
         return '<p class="note">(empty table)</p>'
     head, data = rows[0], rows[1:]
-    cells = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    cells = ['<div class="scroll"><table><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for r in data[:show_rows]:
         cells.append("<tr>" + "".join(f"<td>{html.escape(_short(c))}</td>" for c in r) + "</tr>")
-    cells.append("</table>")
+    cells.append("</table></div>")
     more = f"{len(data) - show_rows} more rows in " if len(data) > show_rows else "full table: "
     cells.append(f'<p class="note">{more}<a href="{html.escape(href, quote=True)}">{html.escape(path.name)}</a></p>')
     return "".join(cells)
 
 
 def _short(cell: str, limit: int = 60) -> str:
+    """Display form of a CSV cell: reals to 4 significant digits (the CSV keeps them all), long text cut."""
+    if "." in cell or "e" in cell.lower():
+        try:
+            v = float(cell)
+            cell = f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+        except ValueError:
+            pass
     return cell if len(cell) <= limit else cell[:limit - 1] + "…"
