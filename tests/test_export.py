@@ -1,0 +1,163 @@
+"""Export: dyadic multipliers, the average-pool multiplier, BN folding (zero and negative gamma), bias checks,
+and the worked example of docs/integer_contract.md recomputed with plain Python ints."""
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from quantnet.export import ExportError, _Exporter, average_multiplier, dyadic, export_model
+from quantnet.intref import rq
+from quantnet.models import build_model
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "integer_contract.md"
+
+
+# ---- dyadic multipliers --------------------------------------------------------------------------------
+@pytest.mark.parametrize("m", [1.0, 0.5, 0.75, 1 / 3, 1e-3, 2.0**-31, 3e-9, 12345.678, 2.0**29, -0.3, -7e-6,
+                               0.99999999999, 0.49999999999999])
+def test_dyadic_is_within_half_an_ulp_of_31_bits(m):
+    m0, shift = dyadic(m)
+    assert 2**30 <= abs(m0) < 2**31 and 1 <= shift <= 62
+    assert (m0 > 0) == (m > 0)
+    err = abs(Fraction(m0, 2**shift) - Fraction(m))
+    assert err <= Fraction(abs(m)) / 2**30  # mantissa rounded at 31 bits: relative error <= 2^-31 (+ slack)
+
+
+def test_dyadic_zero_tiny_and_huge():
+    assert dyadic(0.0)[0] == 0
+    m0, shift = dyadic(2.0**-40)       # below 2^-32: every int32 x gives |x*M| < 1/2 -> 0
+    assert m0 == 0 and 1 <= shift <= 62
+    with pytest.raises(ExportError, match="too large"):
+        dyadic(2.0**31)
+    with pytest.raises(ExportError, match="not finite"):
+        dyadic(float("nan"))
+
+
+def test_average_multiplier_rounds_every_sum_half_up():
+    for count in list(range(1, 65)) + [49, 196]:
+        m0, shift = average_multiplier(count)
+        assert 2**30 <= m0 < 2**31
+        s = np.arange(0, 255 * count + 1, dtype=np.int64)
+        got = (s * m0 + (1 << (shift - 1))) >> shift
+        want = (2 * s + count) // (2 * count)        # floor(s/count + 1/2) in integers
+        assert np.array_equal(got, want), count
+
+
+# ---- BN folding on a real model -----------------------------------------------------------------------
+def _calibrated(seed=0, **kw):
+    torch.manual_seed(seed)
+    model = build_model("digits_resnet", width=4, **kw)
+    from quantnet.bitconfig import BitConfig
+    x = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
+    model.train()
+    with torch.no_grad():
+        for b in model.candidate_bits:
+            model.configure(BitConfig.uniform(model.spec, b))
+            model(x)
+    model.eval()
+    return model
+
+
+def test_zero_and_negative_gamma():
+    model = _calibrated()
+    bn = model.layer1[0].bn1.bns["2_3"]
+    with torch.no_grad():
+        bn.weight[0] = 0.0
+        bn.weight[1] = -abs(float(bn.weight[1])) - 0.1
+    ir = export_model(model)
+    op = next(o for o in ir.ops if o.name == "layer1.0.conv1")
+    r = op.requant[(2, 2, 3)]            # (w of conv1, its a_bits, conv2's a_bits): BN entry "2_3"
+    assert r.m0[0] == 0 and r.bias[0] == 0 and r.frac[0] == 0
+    assert r.m0[1] < 0
+    assert all(op.requant[k].m0[0] != 0 for k in op.requant if k[0] != 2 or k[2] != 3)
+
+
+def test_every_transition_has_its_own_entry():
+    model = _calibrated(candidate_bits=(2, 4))
+    ir = export_model(model)
+    op = next(o for o in ir.ops if o.name == "layer2.0.conv2")
+    assert set(op.requant) == {(w, a, o) for w in (2, 4) for a in (2, 4) for o in (8,)}
+    assert set(op.weights) == {2, 4}
+    # different BN entries give different tables
+    assert not np.array_equal(op.requant[(2, 2, 8)].bias, op.requant[(4, 2, 8)].bias) or \
+        not np.array_equal(op.requant[(2, 2, 8)].m0, op.requant[(4, 2, 8)].m0)
+
+
+def test_bias_that_cannot_fit_the_accumulator_is_an_error():
+    model = _calibrated()
+    with torch.no_grad():   # an unclamped residual branch with an absurd shift: no saturation excuse
+        model.layer1[0].bn2.bns["4_4"].bias[0] = 1e9
+    with pytest.raises(ExportError, match=r"layer1\.0\.conv2 .*channel 0.*does not fit 32-bit"):
+        export_model(model)
+
+
+def test_fake_quant_activation_codes_follow_the_fold():
+    """The integer stem codes equal the fake-quant ones except within float noise of a rounding edge."""
+    from quantnet.bitconfig import BitConfig
+    from quantnet.intref import run_reference
+    from quantnet.verify import fake_quant_codes
+    model = _calibrated(seed=3)
+    ir = export_model(model)
+    x = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8).numpy()
+    for b in model.candidate_bits:
+        cfg = BitConfig.uniform(model.spec, b)
+        _, fq = fake_quant_codes(model, cfg, x)
+        _, ic = run_reference(ir, cfg.bits, x, trace=True)
+        assert np.mean(fq["act1"] == ic["act1"]) > 0.995
+        assert np.abs(fq["act1"] - ic["act1"]).max() <= 1
+
+
+# ---- the worked example of the contract ---------------------------------------------------------------
+def _doc_numbers() -> dict[str, int]:
+    text = DOC.read_text()
+    block = re.search(r"<!-- worked-example -->\s*```(.*?)```\s*<!-- /worked-example -->", text, re.S).group(1)
+    out = {}
+    for line in block.strip().splitlines():
+        key, rest = line.split("=", 1)
+        out[key.strip()] = int(rest.split("#")[0])
+    return out
+
+
+def test_worked_example_in_the_contract():
+    doc = _doc_numbers()
+    x = [[200, 17], [255, 0]]
+    w = [[3, -7], [5, 1]]
+    acc = sum(x[i][j] * w[i][j] for i in range(2) for j in range(2))
+    # M = s_a*s_w*gamma/(sigma*s_out) = (1/255)*0.05*0.8/(0.25*0.5) exactly as a fraction
+    M = Fraction(1, 255) * Fraction(1, 20) * Fraction(4, 5) / (Fraction(1, 4) * Fraction(1, 2))
+    shift = next(s for s in range(1, 63) if M * 2**s >= 2**30)
+    m0 = round(M * 2**shift)
+    b_float = (Fraction(3, 10) * Fraction(1, 4) / Fraction(4, 5) - Fraction(1, 10)) / (Fraction(1, 255) * Fraction(1, 20))
+    B = -math.floor(-b_float + Fraction(1, 2))   # half away from zero, b_float < 0
+    frac = round(m0 * (b_float - B))
+    product = (acc + B) * m0 + 2 ** (shift - 1) + frac
+    y = min(max(product >> shift, 0), 3)
+    sc_m = Fraction(2, 5) * 256 / Fraction(1, 2)
+    sc_shift = next(s for s in range(1, 63) if sc_m * 2**s >= 2**30)
+    sc_m0 = round(sc_m * 2**sc_shift)
+    shortcut = (3 * sc_m0 + 2 ** (sc_shift - 1)) >> sc_shift
+    add = min(max((shortcut + doc["branch"] + 128) >> 8, 0), 3)
+    pool_shift = next(s for s in range(1, 63) if Fraction(1, 16) * 2**s >= 2**30)
+    pool_m0 = -(-(2**pool_shift) // 16)
+    pool = (41 * pool_m0 + 2 ** (pool_shift - 1)) >> pool_shift
+    mine = dict(acc=acc, M0=m0, shift=shift, B=B, frac=frac, product=product, y=y, shortcut_m0=sc_m0,
+                shortcut_shift=sc_shift, shortcut=shortcut, branch=doc["branch"], add=add, pool_m0=pool_m0,
+                pool_shift=pool_shift, pool=pool)
+    assert mine == doc
+    # the exporter and the torch reference give the same numbers
+    assert dyadic(1 / 255 * 0.05 * 0.8 / (0.25 * 0.5)) == (m0, shift)
+    assert dyadic(0.4 * 256 / 0.5) == (sc_m0, sc_shift)
+    assert average_multiplier(16) == (pool_m0, pool_shift)
+    bn = torch.nn.BatchNorm2d(1, eps=0.0).double().eval()
+    with torch.no_grad():
+        bn.weight[0], bn.bias[0], bn.running_mean[0], bn.running_var[0] = 0.8, 0.3, 0.1, 0.0625
+    ex = _Exporter.__new__(_Exporter)
+    ex.acc_bits = 32
+    r = ex.fold("example", np.array(w, np.int8).reshape(1, 1, 2, 2), 8, np.array([0.05 / 255]), bn, 0.5, 3)
+    assert (int(r.m0[0]), int(r.shift[0]), int(r.bias[0]), int(r.frac[0])) == (m0, shift, B, frac)
+    t = rq(torch.tensor([acc + B]), torch.tensor(m0), torch.tensor(shift), frac)
+    assert int(t[0]) == y
