@@ -108,7 +108,7 @@ def measure(cfg: AblationConfig, ckpts: dict[str, Path], progress: bool) -> list
             w, a = c.avg_bits(model.spec)
             rows.append({"network": name, "kind": kinds[name], "bn_mode": model.bn_mode, "group": group,
                          "config": c.name, "avg_w_bits": w, "avg_a_bits": a,
-                         "accuracy": accuracy(model, c, x, y)})
+                         "accuracy": _one_thread(accuracy, model, c, x, y)})
     return rows
 
 
@@ -175,3 +175,10 @@ def main(cfg: AblationConfig, out_dir, checkpoint: str | None = None, progress: 
     out = StudyOutput(out_dir, "ablation", TITLE)
     run(cfg, out, progress)
     return out
+
+
+def _one_thread(fn, *args):
+    from .network import torch_threads
+
+    with torch_threads(1):   # small nets: one thread beats two contended ones
+        return fn(*args)

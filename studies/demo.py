@@ -171,7 +171,11 @@ def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: boo
     data = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
     x, y = data.x_test[:v.samples], data.y_test[:v.samples]
     configs = all_uniform(model.spec) + random_configs(model.spec, v.random_configs, seed=0)
-    results = [check_config(model, ir, c, x, y) for c in tqdm(configs, desc="verify", disable=not progress, leave=False)]
+    from .network import torch_threads
+
+    with torch_threads(1):
+        results = [check_config(model, ir, c, x, y)
+                   for c in tqdm(configs, desc="verify", disable=not progress, leave=False)]
     s = summarise(results, len(y))
     keep = ("config", "avg_w_bits", "avg_a_bits", "integer_mismatches", "code_agreement", "top1_agreement",
             "accuracy_fake_quant", "accuracy_int_reference", "accuracy_simulator")

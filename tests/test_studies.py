@@ -13,7 +13,7 @@ from quantnet.data import make_synthetic
 from quantnet.models import build_model
 from studies import pareto, runtime_switch
 from studies.costs import Accelerator
-from studies.network import from_model
+from studies.network import from_model, torch_threads
 from studies.output import StudyOutput
 from studies.pareto_front import best_within, pareto_mask
 from studies.schema import StudyConfigError, build
@@ -56,7 +56,8 @@ def net():
     torch.manual_seed(0)
     data = make_synthetic(n_train=128, n_test=64, num_classes=4, noise=90.0)
     model = build_model("digits_resnet", num_classes=4, width=4)
-    _quick_train(model, data)
+    with torch_threads(1):
+        _quick_train(model, data)
     return from_model(model, data.x_test, data.y_test, source="torch", data_name="synthetic")
 
 
@@ -94,7 +95,7 @@ def test_best_within_is_the_most_accurate_affordable_point():
 @pytest.fixture(scope="module")
 def pareto_run(net, accels, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("pareto")
-    cfg = pareto.ParetoConfig(random=12, greedy=pareto.GreedySection(budgets=(0.9, 0.75), accelerators=("serial",)))
+    cfg = pareto.ParetoConfig(random=12, greedy=pareto.GreedySection(budgets=(0.95, 0.9), accelerators=("serial",)))
     out = StudyOutput(out_dir, "pareto", "Pareto")
     res = pareto.run(cfg, net, accels, out, progress=False)
     out.finish()
@@ -129,7 +130,7 @@ def test_pareto_greedy_picks_fit_their_budgets(pareto_run, net, accels):
     # the widest config's energy on the serial stand-in: budgets are fractions of it
     widest = {l.name: (max(l.w_choices), max(l.a_choices)) for l in net.spec.layers}
     ref = accels[0].cost_of([widest])[0][0]
-    assert rows[0]["budget"] == pytest.approx(0.9 * ref)
+    assert rows[0]["budget"] == pytest.approx(0.95 * ref)
 
 
 def test_pareto_plots_are_nonempty_pngs(pareto_run):
