@@ -31,7 +31,7 @@ LAYERS = {
 # "Compute cycles" printed by SCALE-Sim 3.0.0 (COMPUTE_REPORT), per dataflow and layer
 SCALESIM = {
     "os": {"layer2.0.conv1": 124399, "layer3.0.shortcut": 19487, "layer4.0.conv2": 297855},
-    "ws": {"layer2.0.conv1": 124127},
+    "ws": {"layer2.0.conv1": 124127, "layer3.0.shortcut": 17535, "layer4.0.conv2": 585215},
     "is": {},
 }
 
