@@ -38,34 +38,48 @@ def fake_quant_codes(model: MetaResNet, cfg: BitConfig, x: np.ndarray) -> tuple[
 
 
 def check_config(model: MetaResNet, ir: IntModel, cfg: BitConfig, x: np.ndarray, y: np.ndarray,
-                 acc_bits: int = 32) -> dict:
-    """Per-op mismatch counts between the integer paths, fake-quant agreement and each path's accuracy."""
-    fq_logits, fq_codes = fake_quant_codes(model, cfg, x)
-    ref_logits, ref = run_reference(ir, cfg.bits, x, trace=True)
-    sim = execute(ir, cfg.bits, x, acc_bits=acc_bits, trace=True)
-    layers = []
-    total_mm = agree = compared = 0
-    for op in ir.ops:
-        t = op.output
-        mm = int(np.count_nonzero(ref[t] != sim.codes[t])) if ref[t].shape == sim.codes[t].shape else int(ref[t].size)
-        row = {"op": op.name, "kind": op.kind, "tensor": t, "elements": int(ref[t].size), "mismatches": mm,
-               "code_agreement": None}
-        if t in fq_codes:  # tensors an activation site quantises carry the site's name
-            same = int(np.count_nonzero(fq_codes[t] == ref[t]))
-            row["code_agreement"] = same / max(1, ref[t].size)
-            agree, compared = agree + same, compared + ref[t].size
-        total_mm += mm
-        layers.append(row)
-    fq_top, ref_top, sim_top = fq_logits.argmax(1), ref_logits.argmax(1), sim.logits.argmax(1)
+                 acc_bits: int = 32, batch_size: int = 256) -> dict:
+    """Per-op mismatch counts between the integer paths, fake-quant agreement and each path's accuracy,
+    accumulated over batches (traces of every layer are held for one batch at a time)."""
+    mism = {op.name: 0 for op in ir.ops}
+    elems = {op.name: 0 for op in ir.ops}
+    same = {op.name: 0 for op in ir.ops}
+    is_site = {op.name: False for op in ir.ops}
+    tops = {"fq": [], "ref": [], "sim": []}
+    ranges: dict[str, list[int]] = {}
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        fq_logits, fq_codes = fake_quant_codes(model, cfg, xb)
+        ref_logits, ref = run_reference(ir, cfg.bits, xb, trace=True)
+        sim = execute(ir, cfg.bits, xb, acc_bits=acc_bits, trace=True)
+        for op in ir.ops:
+            a, b = ref[op.output], sim.codes[op.output]
+            mism[op.name] += int(np.count_nonzero(a != b)) if a.shape == b.shape else int(a.size)
+            elems[op.name] += int(a.size)
+            if op.output in fq_codes:  # tensors an activation site quantises carry the site's name
+                is_site[op.name] = True
+                same[op.name] += int(np.count_nonzero(fq_codes[op.output] == a))
+        for k, v in sim.acc_ranges.items():
+            lo, hi = ranges.get(k, [v[0], v[1]])
+            ranges[k] = [min(lo, v[0]), max(hi, v[1])]
+        tops["fq"].append(fq_logits.argmax(1))
+        tops["ref"].append(ref_logits.argmax(1))
+        tops["sim"].append(sim.logits.argmax(1))
+    fq_top, ref_top, sim_top = (np.concatenate(tops[k]) for k in ("fq", "ref", "sim"))
+    layers = [{"op": op.name, "kind": op.kind, "tensor": op.output, "elements": elems[op.name],
+               "mismatches": mism[op.name],
+               "code_agreement": same[op.name] / max(1, elems[op.name]) if is_site[op.name] else None}
+              for op in ir.ops]
+    compared = sum(elems[n] for n in elems if is_site[n])
+    agree = sum(same.values())
     w, a = cfg.avg_bits(model.spec)
     return {"config": cfg.name, "avg_w_bits": w, "avg_a_bits": a,
             "bits": {k: list(v) for k, v in cfg.bits.items()},
-            "integer_mismatches": total_mm, "codes_compared": int(compared), "codes_agreeing": int(agree),
+            "integer_mismatches": sum(mism.values()), "codes_compared": compared, "codes_agreeing": agree,
             "code_agreement": agree / max(1, compared),
             "top1_agreement": float((fq_top == ref_top).mean()),
             "accuracy_fake_quant": float((fq_top == y).mean()), "accuracy_int_reference": float((ref_top == y).mean()),
-            "accuracy_simulator": float((sim_top == y).mean()),
-            "acc_ranges": {k: list(v) for k, v in sim.acc_ranges.items()}, "layers": layers}
+            "accuracy_simulator": float((sim_top == y).mean()), "acc_ranges": ranges, "layers": layers}
 
 
 def summarise(results: list[dict], samples: int) -> dict:

@@ -183,3 +183,20 @@ def test_npz_is_a_zip_with_only_plain_arrays(ir, tmp_path):
     with zipfile.ZipFile(p) as z:
         names = z.namelist()
     assert "__manifest__.npy" in names and all(n.endswith(".npy") for n in names)
+
+
+def test_executor_rejects_bad_configs_and_inputs(ir):
+    from hwsim.executor import execute
+    bits = random_bits(ir, np.random.default_rng(3))
+    c, h, w = ir.input_shape
+    x = np.zeros((1, c, h, w), np.uint8)
+    with pytest.raises(IRError, match="'ghost'"):
+        execute(ir, {**bits, "ghost": (2, 2)}, x)
+    with pytest.raises(IRError, match="shape"):
+        execute(ir, bits, np.zeros((1, c + 1, h, w), np.uint8))
+    with pytest.raises(IRError, match=r"\[0, 255\]"):
+        execute(ir, bits, np.full((1, c, h, w), 300, np.int32))
+    with pytest.raises(IRError, match="acc_bits"):
+        execute(ir, bits, x, acc_bits=40)
+    with pytest.raises(IRError, match="overflow"):
+        execute(ir, bits, x, overflow="wrap")
