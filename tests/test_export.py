@@ -161,3 +161,19 @@ def test_worked_example_in_the_contract():
     assert (int(r.m0[0]), int(r.shift[0]), int(r.bias[0]), int(r.frac[0])) == (m0, shift, B, frac)
     t = rq(torch.tensor([acc + B]), torch.tensor(m0), torch.tensor(shift), frac)
     assert int(t[0]) == y
+
+
+def test_saturated_channel_gets_a_bias_that_fits_and_the_same_codes():
+    """A clamped channel whose bias swamps every accumulator outputs its top code either way."""
+    from quantnet.bitconfig import BitConfig
+    from quantnet.intref import run_reference
+    model = _calibrated()
+    with torch.no_grad():
+        model.layer1[0].bn1.bns["3_3"].bias[1] = 1e9
+    ir = export_model(model)
+    r = next(o for o in ir.ops if o.name == "layer1.0.conv1").requant[(3, 3, 3)]
+    assert abs(int(r.bias[1])) < 2**31
+    cfg = BitConfig.uniform(model.spec, 3)
+    x = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8).numpy()
+    _, codes = run_reference(ir, cfg.bits, x, trace=True)
+    assert (codes["layer1.0.act1"][:, 1] == 7).all()
