@@ -104,6 +104,6 @@ def from_model(model, x: np.ndarray, y: np.ndarray, samples: int | None = None,
     x, y = x[:samples], y[:samples]
     ir = None
     if source == "simulator":
-        from quantnet.export import export_ir
-        ir = export_ir(model)
+        from quantnet.export import export_model
+        ir = export_model(model)
     return MetaNet(model, x, y, source, data_name, ir, threads)

@@ -183,7 +183,7 @@ def _write(cfg, net, accelerators, result: ParetoResult, out: StudyOutput) -> No
         what = "energy" if metric == "energy" else "latency"
         out.figure(f"pareto_{what}", fig, f"Accuracy vs {what}, per accelerator",
                    f"Each dot is one per-layer bit config of the same meta-network ({len(result.configs)} configs: "
-                   f"uniform, random and greedy-search); the red steps join the configs that no other config beats "
+                   f"{', '.join(dict.fromkeys(result.origin))}); the red steps join the configs that no other config beats "
                    f"on both {what} and accuracy. {result.source_label}.")
     out.table("front", front_rows(result), "Pareto fronts",
               "The non-dominated configs of each accelerator and cost metric, cheapest first.", show_rows=30)
