@@ -35,11 +35,13 @@ class OptimConfig:
     momentum: float = 0.9         # sgd only
     warmup_epochs: float = 1.0    # linear warm-up at the start of every stage
     schedule: str = "cosine"      # cosine | constant, over each stage
+    step_lr_scale: float = 0.1    # LSQ step sizes learn at lr * this (Adam moves every parameter by ~lr)
 
     def check(self, where: str) -> None:
         _one_of(self.name, ("adam", "sgd"), f"{where}.name")
         _one_of(self.schedule, ("cosine", "constant"), f"{where}.schedule")
         _positive(self.lr, f"{where}.lr")
+        _positive(self.step_lr_scale, f"{where}.step_lr_scale")
         if self.weight_decay < 0 or self.momentum < 0 or self.warmup_epochs < 0:
             raise TrainConfigError(f"{where}: weight_decay, momentum and warmup_epochs must be >= 0")
 
@@ -106,10 +108,10 @@ class StageConfig:
 
 def _default_stages() -> tuple[StageConfig, ...]:
     return (
-        StageConfig("float", "float", 10),
-        StageConfig("stage1", "act", 10, subnets=("random",)),
-        StageConfig("stage2", "uniform", 25, subnets=("max", "min", "random"), distill=True),
-        StageConfig("stage3", "mixed", 30, subnets=("max", "min", "random", "random"), distill=True),
+        StageConfig("float", "float", 15, lr=0.01),
+        StageConfig("stage1", "act", 5, subnets=("random",)),
+        StageConfig("stage2", "uniform", 15, subnets=("max", "min", "random"), distill=True),
+        StageConfig("stage3", "mixed", 35, subnets=("max", "min", "random", "random"), distill=True, ramp=0.3),
     )
 
 
@@ -127,7 +129,7 @@ class TrainConfig:
     batch_size: int = 64
     threads: int = 1                       # torch CPU threads (0: torch default); tiny nets run best on one
     eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
-    calibrate_bn: bool = True              # recompute BN statistics with the final weights (calibrate.py)
+    calibrate_bn: bool = False             # recompute BN statistics with the final weights (calibrate.py)
     calibration_configs: int = 32          # random per-layer configs in that pass (when the last stage is mixed)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
@@ -193,6 +195,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     base = config_from_dict(data, source).to_dict()
     for item in overrides:
         _set_path(base, item, source)
+        base = _build(TrainConfig, base, f"override {item!r}", "").to_dict()  # fill defaults of new entries
     where = source + (f" with overrides {list(overrides)}" if overrides else "")
     return config_from_dict(base, where)
 
@@ -270,6 +273,11 @@ def _coerce(tp, value, source: str, path: str):
             raise TrainConfigError(f"{source}: {path}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise TrainConfigError(f"{source}: {path}: expected a finite number, got {value!r}")
         return float(value)

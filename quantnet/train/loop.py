@@ -73,11 +73,14 @@ def select(model: MetaResNet, mode: str, bc: BitConfig | None) -> None:
 
 
 def make_optimizer(model: MetaResNet, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Weight decay on conv/linear weights only; step sizes, BN and biases are not decayed."""
+    """Weight decay on conv/linear weights only; LSQ step sizes get lr * optim.step_lr_scale."""
     decayed = {id(m.weight) for m in model.modules() if isinstance(m, (QConv2d, QLinear))}
+    steps = {id(p) for n, p in model.named_parameters() if ".steps." in n}
     params = list(model.parameters())
     groups = [{"params": [p for p in params if id(p) in decayed], "weight_decay": cfg.optim.weight_decay},
-              {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0}]
+              {"params": [p for p in params if id(p) in steps], "weight_decay": 0.0,
+               "lr_scale": cfg.optim.step_lr_scale},
+              {"params": [p for p in params if id(p) not in decayed and id(p) not in steps], "weight_decay": 0.0}]
     if cfg.optim.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum)
     return torch.optim.Adam(groups, lr=cfg.optim.lr)
@@ -100,6 +103,25 @@ def evaluate_stage(model: MetaResNet, stage: StageConfig, x: np.ndarray, y: np.n
         out[name] = correct / len(y)
     model.train(was)
     return out
+
+
+def subnet_losses(model: MetaResNet, stage: StageConfig, subnets, xb: torch.Tensor, yb: torch.Tensor,
+                  teacher=None, temperature: float = 1.0):
+    """Yield (kind, config, logits, loss) per sub-network, in order; the caller back-propagates each
+    loss before the next forward (gradients accumulate, one graph alive at a time).
+
+    Without distillation every sub-network learns from the labels. With it, a `teacher` callable
+    (frozen float net) gives every sub-network its targets; without one the first sub-network (the
+    highest-bit one) learns from the labels and its detached soft outputs teach the others.
+    """
+    targets = soft_targets(teacher(xb), temperature) if stage.distill and teacher is not None else None
+    for i, (kind, bc) in enumerate(subnets):
+        select(model, stage.mode, bc)
+        logits = model(xb)
+        loss = distill_loss(logits, targets, temperature) if targets is not None else F.cross_entropy(logits, yb)
+        yield kind, bc, logits, loss
+        if stage.distill and teacher is None and i == 0:
+            targets = soft_targets(logits, temperature)
 
 
 def _check_finite(loss: torch.Tensor, where: str) -> None:
@@ -138,20 +160,14 @@ class Trainer:
             k = pos.epoch * steps + step
             lr = lr_at(base_lr, k, steps, stage.epochs, cfg.optim.warmup_epochs, cfg.optim.schedule)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
-            targets = soft_targets(self.teacher(xb), T) if stage.distill and self.teacher is not None else None
             opt.zero_grad(set_to_none=True)
-            for i, (kind, bc) in enumerate(subnets):
-                select(model, stage.mode, bc)
-                logits = model(xb)
-                loss = distill_loss(logits, targets, T) if targets is not None else F.cross_entropy(logits, yb)
+            for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T):
                 _check_finite(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
                                     f"(sub-network {kind}, {bc.name if bc else 'fp'})")
                 (loss / len(subnets)).backward()
-                if stage.distill and self.teacher is None and i == 0:
-                    targets = soft_targets(logits, T)  # in-place: the highest-bit net teaches the others
                 sums[kind] += float(loss.detach()) * len(yb)
                 correct[kind] += int((logits.detach().argmax(1) == yb).sum())
                 seen[kind] += len(yb)
