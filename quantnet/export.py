@@ -8,7 +8,8 @@ M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bia
 fraction goes to frac = round(M0 * (B_float - B)), added before the shift. gamma = 0 gives M0 = 0
 (that channel emits code 0). The residual branches (conv2, shortcut conv, identity rescaled by s_x / s_out)
 land in the add's scale with ADD_FRAC_BITS extra fractional bits, so that the add rounds once, as the float
-model does (rounding each branch to whole codes disagreed with fake-quant on ~1/4 of sums); the average pool by 1/(H*W);
+model does (rounding each branch to whole codes disagreed with fake-quant on ~1/4 of sums; 8 bits still
+flipped 0.1% of codes, which an 8-bit consumer of a 2-bit layer amplified); the average pool by 1/(H*W);
 the classifier's float bias becomes round(bias / (s_a * s_w)) in accumulator units.
 
 Tensors that an activation site quantises are named after the site (e.g. "layer1.0.act1"), so that fake-quant
@@ -29,7 +30,7 @@ from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import bn_key
 
 INPUT_TENSOR = "input"
-ADD_FRAC_BITS = 8   # fractional bits the residual branches keep until the add rounds once
+ADD_FRAC_BITS = 12  # fractional bits the residual branches keep until the add rounds once (int32 holds +-2^19 codes)
 
 
 class ExportError(UserError):
