@@ -295,9 +295,9 @@ def test_cli_train_and_bad_config(tmp_path, capsys):
     from quantnet.cli import main
     out = tmp_path / "cli"
     rc = main(["train", "--out", str(out), "--no-progress", "--data", "synthetic", "--width", "4",
-               "--set", "stages=[{name: a, kind: float, epochs: 1}]"])
+               "--set", "stages=[{name: f, kind: float, epochs: 1}, {name: a, kind: act, epochs: 1}]"])
     assert rc == 0 and (out / "checkpoint.pt").exists() and (out / "config.yaml").exists()
-    assert "test_acc/fp" in capsys.readouterr().out
+    assert "test_acc/W2A2" in capsys.readouterr().out
     js = tmp_path / "abl.json"
     assert main(["ablation", str(out), "--config", "fp,uniform,random:3:0", "--json", str(js)]) == 0
     table = capsys.readouterr().out

@@ -2,8 +2,8 @@
 
 Each RUN is a run directory of `bitmixer train` (or a checkpoint file). Columns: float, each uniform
 bit-width, and the mean / min / max over the random per-layer configs of SPEC (evaluated on the
-test split). A run whose network has one candidate bit-width (a fixed-bit LSQ baseline) gets only
-its own uniform column.
+test split). A run whose network has one candidate bit-width (a fixed-bit LSQ baseline) gets no random
+columns; a run trained only in float (the float reference) gets only the float column.
 """
 from __future__ import annotations
 
@@ -43,10 +43,12 @@ def run_row(path: str, spec_text: str, args) -> tuple[dict, list[dict]]:
     data = dataset_for(args, extra)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
     configs = parse_config_spec(spec_text, model.spec)
+    stages = (extra.get("train_config") or {}).get("stages") or []
+    if stages and all(s["kind"] == "float" for s in stages):  # the float reference: its steps were never trained
+        configs = [(n, c) for n, c in configs if c is None]
     if len(model.candidate_bits) == 1:  # fixed-bit baseline: random configs would all be the same uniform one
         configs = [(n, c) for n, c in configs if not n.startswith("random")]
     results = evaluate_configs(model, configs, x, y)
-    stages = (extra.get("train_config") or {}).get("stages") or []
     row = {"run": str(path), "bn": model.bn_mode, "bits": ",".join(map(str, model.candidate_bits)),
            "stages": "+".join(s["kind"] for s in stages) or "-"}
     rand = []
