@@ -32,7 +32,7 @@ LAYERS = {
 SCALESIM = {
     "os": {"layer2.0.conv1": 124399, "layer3.0.shortcut": 19487, "layer4.0.conv2": 297855},
     "ws": {"layer2.0.conv1": 124127, "layer3.0.shortcut": 17535, "layer4.0.conv2": 585215},
-    "is": {},
+    "is": {"layer2.0.conv1": 181691, "layer3.0.shortcut": 17367, "layer4.0.conv2": 339839},
 }
 
 
