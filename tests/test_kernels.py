@@ -30,6 +30,7 @@ CONV_CASES = [  # (N, C, H, W, O, k, stride, padding, groups)
     (1, 16, 6, 6, 17, 3, 1, 0, 1),   # O not a multiple of the register tile
     (2, 2, 4, 4, 3, 5, 1, 2, 1),     # kernel larger than the unpadded input
     (1, 12, 11, 7, 8, 3, 3, 1, 4),
+    (1, 96, 4, 4, 5, 3, 1, 1, 1),    # K = 864 > one 512 chunk; channel runs straddle the chunk edge
 ]
 
 
@@ -95,7 +96,7 @@ def test_every_code_pair(wb, ab):
     np.testing.assert_array_equal(K.conv2d_acc(x, ws.reshape(-1, 1, 1, 1), 1, 0, 1), naive.conv2d(x, ws.reshape(-1, 1, 1, 1), 1, 0, 1))
 
 
-@pytest.mark.parametrize("n,k,o", [(1, 1, 1), (5, 64, 10), (7, 300, 13), (4, 2304, 9)])
+@pytest.mark.parametrize("n,k,o", [(1, 1, 1), (5, 64, 10), (7, 300, 13), (3, 1000, 6), (4, 2304, 9)])
 def test_linear_matches_naive(n, k, o):
     x = _codes(RNG, (n, k), 8, False).astype(np.uint8)
     w = _codes(RNG, (o, k), 8, True).astype(np.int8)

@@ -17,6 +17,7 @@ INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 _RM, _RO = 4, 4            # register tile: 4 im2col rows x 4 output channels = 16 int32 accumulators
 _KALIGN = 16               # K padded with zeros to a multiple of the 16-lane vector width
+_KCHUNK = 512              # K cache block
 
 
 # ---------------------------------------------------------------------------------------------- kernels
@@ -33,147 +34,143 @@ def _pad_nhwc(x, p, xp):
 
 @njit(parallel=True, cache=True)
 def _im2col(xp, kh, kw, s, Ho, Wo, cols):
-    """cols[g, m, (ky*kw + kx)*Cg + c] = xp[n, oy*s + ky, ox*s + kx, g*Cg + c], m = (n*Ho + oy)*Wo + ox.
-
-    The channel run of one tap is contiguous in both arrays (a vectorised copy); K padding stays zero."""
+    """cols[g, k // KC, m, k % KC] = xp[n, oy*s + ky, ox*s + kx, g*Cg + c] for k = (ky*kw + kx)*Cg + c,
+    m = (n*Ho + oy)*Wo + ox: K split into nK chunks of KC (the GEMM's cache block). Tap-major per output
+    row: a tap's channel run is contiguous in both arrays (a vectorised copy) unless it straddles a chunk
+    edge. Padding stays zero."""
     N = xp.shape[0]
     C = xp.shape[3]
     G = cols.shape[0]
+    KC = cols.shape[3]
     Cg = C // G
     for t in prange(N * Ho):
         n = t // Ho
         oy = t % Ho
-        for ox in range(Wo):
-            m = t * Wo + ox
-            for g in range(G):
-                row = cols[g, m]
-                for ky in range(kh):
-                    src = xp[n, oy * s + ky]
-                    for kx in range(kw):
-                        px = src[ox * s + kx]
-                        base = (ky * kw + kx) * Cg
-                        c0 = g * Cg
-                        for c in range(Cg):
-                            row[base + c] = px[c0 + c]
+        for g in range(G):
+            c0 = g * Cg
+            for ky in range(kh):
+                row = xp[n, oy * s + ky]
+                for kx in range(kw):
+                    kk = (ky * kw + kx) * Cg
+                    ch = kk // KC
+                    off = kk % KC
+                    if off + Cg <= KC:
+                        for ox in range(Wo):
+                            src = row[ox * s + kx]
+                            dst = cols[g, ch, t * Wo + ox]
+                            for c in range(Cg):
+                                dst[off + c] = src[c0 + c]
+                    else:
+                        for ox in range(Wo):
+                            src = row[ox * s + kx]
+                            for c in range(Cg):
+                                cols[g, (kk + c) // KC, t * Wo + ox, (kk + c) % KC] = src[c0 + c]
 
 
 @njit(parallel=True, cache=True)
 def _gemm_i32(a, b, M, Og, P, out):
-    """out[n, g*Og + o, q] = sum_k a[g, m, k] * b[g, o, k] with m = n*P + q, int32 accumulators.
+    """out[n, g*Og + o, q] += sum_k a[g, :, m, :] * b[g, :, o, :] over all K chunks, m = n*P + q, int32.
 
-    a: (G, Mp, Kp) uint8/int8, b: (G, Op, Kp) int8 (Mp % 4 == 0, Op % 4 == 0, zero padded). The caller
-    guarantees K * max|a| * max|b| <= 2^31 - 1, so every int32 partial sum is exact (none can wrap).
-    Blocking: a parallel task owns 64 rows x 64 channels (int32 block in registers/L1); K runs in chunks
-    of 512 so the 8 operand rows of a 4x4 register tile stay in L1 while the tile's 16 sums build up."""
-    G, Mp, Kp = a.shape
-    Op = b.shape[1]
-    nmb = (Mp + 63) // 64
-    nob = (Op + 63) // 64
-    for task in prange(G * nmb * nob):
-        g = task // (nmb * nob)
-        r = task % (nmb * nob)
-        m_lo = (r // nob) * 64
-        o_lo = (r % nob) * 64
-        m_hi = min(m_lo + 64, Mp)
-        o_hi = min(o_lo + 64, Op)
-        blk = np.zeros((64, 64), np.int32)
-        for k_lo in range(0, Kp, 512):
-            k_hi = min(k_lo + 512, Kp)
-            for o in range(o_lo, o_hi, 4):
-                b0 = b[g, o, k_lo:k_hi]
-                b1 = b[g, o + 1, k_lo:k_hi]
-                b2 = b[g, o + 2, k_lo:k_hi]
-                b3 = b[g, o + 3, k_lo:k_hi]
-                for m in range(m_lo, m_hi, 4):
-                    _tile4x4(a[g, m, k_lo:k_hi], a[g, m + 1, k_lo:k_hi], a[g, m + 2, k_lo:k_hi],
-                             a[g, m + 3, k_lo:k_hi], b0, b1, b2, b3, blk, m - m_lo, o - o_lo)
-        for i in range(m_hi - m_lo):
-            m = m_lo + i
-            if m < M:
-                n = m // P
-                q = m % P
-                for j in range(min(o_hi, Og) - o_lo):
-                    out[n, g * Og + o_lo + j, q] = blk[i, j]
+    a: (G, nK, Mp, KC) uint8/int8, b: (G, nK, Op, KC) int8, zero padded (Mp % 4 == 0, Op % 4 == 0); out
+    starts at zero. The caller guarantees K * max|a| * max|b| <= 2^31 - 1, so every int32 partial sum is
+    exact (none can wrap). A parallel task owns 4 rows (a 4x4 register tile sweeps all channels, so the
+    4 activation rows stay in L1 and the weight chunk in L2); tasks write disjoint outputs."""
+    G, nK, Mp, KC = a.shape
+    Op = b.shape[2]
+    ntm = Mp // 4
+    for t in prange(G * ntm):
+        g = t // ntm
+        m = (t % ntm) * 4
+        for kc in range(nK):
+            a0 = a[g, kc, m]
+            a1 = a[g, kc, m + 1]
+            a2 = a[g, kc, m + 2]
+            a3 = a[g, kc, m + 3]
+            for o in range(0, Op, 4):
+                b0 = b[g, kc, o]
+                b1 = b[g, kc, o + 1]
+                b2 = b[g, kc, o + 2]
+                b3 = b[g, kc, o + 3]
+                c00 = np.int32(0)
+                c01 = np.int32(0)
+                c02 = np.int32(0)
+                c03 = np.int32(0)
+                c10 = np.int32(0)
+                c11 = np.int32(0)
+                c12 = np.int32(0)
+                c13 = np.int32(0)
+                c20 = np.int32(0)
+                c21 = np.int32(0)
+                c22 = np.int32(0)
+                c23 = np.int32(0)
+                c30 = np.int32(0)
+                c31 = np.int32(0)
+                c32 = np.int32(0)
+                c33 = np.int32(0)
+                for k in range(KC):
+                    x0 = np.int32(a0[k])
+                    x1 = np.int32(a1[k])
+                    x2 = np.int32(a2[k])
+                    x3 = np.int32(a3[k])
+                    w0 = np.int32(b0[k])
+                    w1 = np.int32(b1[k])
+                    w2 = np.int32(b2[k])
+                    w3 = np.int32(b3[k])
+                    # np.int32(...) truncates numba's int64 promotion back to 32 bits, so LLVM vectorises
+                    # with 32-bit lanes (vpmaddwd on zero/sign-extended bytes); exact by the caller's bound.
+                    c00 = np.int32(c00 + x0 * w0)
+                    c01 = np.int32(c01 + x0 * w1)
+                    c02 = np.int32(c02 + x0 * w2)
+                    c03 = np.int32(c03 + x0 * w3)
+                    c10 = np.int32(c10 + x1 * w0)
+                    c11 = np.int32(c11 + x1 * w1)
+                    c12 = np.int32(c12 + x1 * w2)
+                    c13 = np.int32(c13 + x1 * w3)
+                    c20 = np.int32(c20 + x2 * w0)
+                    c21 = np.int32(c21 + x2 * w1)
+                    c22 = np.int32(c22 + x2 * w2)
+                    c23 = np.int32(c23 + x2 * w3)
+                    c30 = np.int32(c30 + x3 * w0)
+                    c31 = np.int32(c31 + x3 * w1)
+                    c32 = np.int32(c32 + x3 * w2)
+                    c33 = np.int32(c33 + x3 * w3)
+                oc = g * Og + o
+                nv = min(4, Og - o)
+                _store4(out, m + 0, M, P, oc, nv, c00, c01, c02, c03)
+                _store4(out, m + 1, M, P, oc, nv, c10, c11, c12, c13)
+                _store4(out, m + 2, M, P, oc, nv, c20, c21, c22, c23)
+                _store4(out, m + 3, M, P, oc, nv, c30, c31, c32, c33)
 
 
 @njit(inline="always")
-def _tile4x4(a0, a1, a2, a3, b0, b1, b2, b3, blk, i, j):
-    """blk[i:i+4, j:j+4] += the 4x4 dot products of rows a0..a3 with rows b0..b3 (int32)."""
-    c00 = np.int32(0)
-    c01 = np.int32(0)
-    c02 = np.int32(0)
-    c03 = np.int32(0)
-    c10 = np.int32(0)
-    c11 = np.int32(0)
-    c12 = np.int32(0)
-    c13 = np.int32(0)
-    c20 = np.int32(0)
-    c21 = np.int32(0)
-    c22 = np.int32(0)
-    c23 = np.int32(0)
-    c30 = np.int32(0)
-    c31 = np.int32(0)
-    c32 = np.int32(0)
-    c33 = np.int32(0)
-    for k in range(a0.shape[0]):
-        x0 = np.int32(a0[k])
-        x1 = np.int32(a1[k])
-        x2 = np.int32(a2[k])
-        x3 = np.int32(a3[k])
-        w0 = np.int32(b0[k])
-        w1 = np.int32(b1[k])
-        w2 = np.int32(b2[k])
-        w3 = np.int32(b3[k])
-        # np.int32(...) truncates numba's int64 promotion back to 32 bits, so LLVM vectorises with 32-bit
-        # lanes (vpmaddwd on zero/sign-extended bytes); exact by the caller's bound.
-        c00 = np.int32(c00 + x0 * w0)
-        c01 = np.int32(c01 + x0 * w1)
-        c02 = np.int32(c02 + x0 * w2)
-        c03 = np.int32(c03 + x0 * w3)
-        c10 = np.int32(c10 + x1 * w0)
-        c11 = np.int32(c11 + x1 * w1)
-        c12 = np.int32(c12 + x1 * w2)
-        c13 = np.int32(c13 + x1 * w3)
-        c20 = np.int32(c20 + x2 * w0)
-        c21 = np.int32(c21 + x2 * w1)
-        c22 = np.int32(c22 + x2 * w2)
-        c23 = np.int32(c23 + x2 * w3)
-        c30 = np.int32(c30 + x3 * w0)
-        c31 = np.int32(c31 + x3 * w1)
-        c32 = np.int32(c32 + x3 * w2)
-        c33 = np.int32(c33 + x3 * w3)
-    blk[i, j] += c00
-    blk[i, j + 1] += c01
-    blk[i, j + 2] += c02
-    blk[i, j + 3] += c03
-    blk[i + 1, j] += c10
-    blk[i + 1, j + 1] += c11
-    blk[i + 1, j + 2] += c12
-    blk[i + 1, j + 3] += c13
-    blk[i + 2, j] += c20
-    blk[i + 2, j + 1] += c21
-    blk[i + 2, j + 2] += c22
-    blk[i + 2, j + 3] += c23
-    blk[i + 3, j] += c30
-    blk[i + 3, j + 1] += c31
-    blk[i + 3, j + 2] += c32
-    blk[i + 3, j + 3] += c33
+def _store4(out, m, M, P, oc, nv, v0, v1, v2, v3):
+    """out[n, oc:oc+nv, q] += (v0..v3)[:nv] for row m = n*P + q; padded rows (m >= M) are dropped."""
+    if m < M:
+        n = m // P
+        q = m % P
+        out[n, oc, q] += v0
+        if nv > 1:
+            out[n, oc + 1, q] += v1
+        if nv > 2:
+            out[n, oc + 2, q] += v2
+        if nv > 3:
+            out[n, oc + 3, q] += v3
 
 
 @njit(parallel=True, cache=True)
 def _gemm_i64(a, b, M, Og, P, out):
-    """As _gemm_i32 with int64 operands and accumulators (exact while |acc| < 2^63, checked by the caller)."""
-    G, Mp, Kp = a.shape
+    """As _gemm_i32 for one K chunk, int64 operands and accumulators (exact: the caller bounds |acc| < 2^63)."""
+    G, nK, Mp, K = a.shape
     for t in prange(G * M):
         g = t // M
         m = t % M
         n = m // P
         q = m % P
-        row = a[g, m]
+        row = a[g, 0, m]
         for o in range(Og):
-            wr = b[g, o]
+            wr = b[g, 0, o]
             acc = np.int64(0)
-            for k in range(Kp):
+            for k in range(K):
                 acc += row[k] * wr[k]
             out[n, g * Og + o, q] = acc
 
@@ -181,6 +178,13 @@ def _gemm_i64(a, b, M, Og, P, out):
 # ---------------------------------------------------------------------------------------------- wrappers
 def _round_up(v: int, m: int) -> int:
     return -(-v // m) * m
+
+
+def _chunks(k: int) -> tuple[int, int]:
+    """(KC, nK): K in chunks of at most 512 (the 4 activation rows of a tile then stay in L1)."""
+    if k <= _KCHUNK:
+        return _round_up(k, _KALIGN), 1
+    return _KCHUNK, -(-k // _KCHUNK)
 
 
 def _operand_dtypes(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, where: str):
@@ -198,32 +202,36 @@ def _operand_dtypes(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, where: s
     return np.int64, np.int64, np.int64
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int, groups: int,
-           dtype=np.int64, k_align: int = 1) -> np.ndarray:
-    """Patches of x (N, C, H, W) as (groups, N*Ho*Wo, K) with K = kh*kw*C/groups in (ky, kx, c) order.
-
-    Zero padding; values are cast to `dtype` (the caller ensures they fit). K is zero padded to a multiple
-    of k_align. Pair with `weight_matrix` for the matching weight layout."""
+def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk) -> np.ndarray:
     N, C, H, W = x.shape
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     xp = np.zeros((N, H + 2 * padding, W + 2 * padding, C), dtype)
-    if x.size:
+    cols = np.zeros((groups, nk, _round_up(N * Ho * Wo, _RM), kc), dtype)
+    if x.size and cols.size:
         _pad_nhwc(np.ascontiguousarray(x), padding, xp)
-    k = kh * kw * (C // groups)
-    rows = N * Ho * Wo
-    cols = np.zeros((groups, _round_up(rows, _RM), _round_up(k, k_align)), dtype)
-    if rows and k:
         _im2col(xp, kh, kw, stride, Ho, Wo, cols)
-    return cols[:, :rows, :] if k_align == 1 else cols
+    return cols
 
 
-def weight_matrix(w: np.ndarray, groups: int, dtype=np.int64, k_align: int = 1, o_align: int = 1) -> np.ndarray:
-    """w (O, C/groups, kh, kw) as (groups, O/groups, K) in the (ky, kx, c) order of `im2col`, zero padded."""
+def _packed_weights(w, groups, dtype, kc, nk, o_align) -> np.ndarray:
     O, Cg, kh, kw = w.shape
     og, k = O // groups, kh * kw * Cg
-    wm = np.zeros((groups, _round_up(og, o_align), _round_up(k, k_align)), dtype)
-    wm[:, :og, :k] = w.reshape(groups, og, Cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(groups, og, k)
-    return wm
+    flat = np.zeros((groups, _round_up(og, o_align), nk * kc), dtype)
+    flat[:, :og, :k] = w.reshape(groups, og, Cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(groups, og, k)
+    return np.ascontiguousarray(flat.reshape(groups, flat.shape[1], nk, kc).transpose(0, 2, 1, 3))
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int, groups: int, dtype=np.int64) -> np.ndarray:
+    """Patches of x (N, C, H, W) as (groups, N*Ho*Wo, K), K = kh*kw*C/groups in (ky, kx, c) order, zero
+    padding, cast to `dtype` (the caller ensures the values fit). Pairs with `weight_matrix`."""
+    k = kh * kw * (x.shape[1] // groups)
+    rows = x.shape[0] * ((x.shape[2] + 2 * padding - kh) // stride + 1) * ((x.shape[3] + 2 * padding - kw) // stride + 1)
+    return _packed_cols(x, kh, kw, stride, padding, groups, dtype, k, 1)[:, 0, :rows, :]
+
+
+def weight_matrix(w: np.ndarray, groups: int, dtype=np.int64) -> np.ndarray:
+    """w (O, C/groups, kh, kw) as (groups, O/groups, K) in the (ky, kx, c) order of `im2col`."""
+    return _packed_weights(w, groups, dtype, w.shape[1] * w.shape[2] * w.shape[3], 1, 1)[:, 0]
 
 
 def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
@@ -255,12 +263,14 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
         return out
     og = O // groups
     if accd == np.int32:
-        cols = im2col(x, kh, kw, stride, padding, groups, xd, _KALIGN)
-        wm = weight_matrix(w, groups, wd, _KALIGN, _RO)
+        kc, nk = _chunks(k)
+        cols = _packed_cols(x, kh, kw, stride, padding, groups, xd, kc, nk)
+        wm = _packed_weights(w, groups, wd, kc, nk, _RO)
         _gemm_i32(cols, wm, N * Ho * Wo, og, Ho * Wo, out.reshape(N, O, Ho * Wo))
     else:
-        cols = np.ascontiguousarray(im2col(x, kh, kw, stride, padding, groups, np.int64))
-        _gemm_i64(cols, weight_matrix(w, groups, np.int64), N * Ho * Wo, og, Ho * Wo, out.reshape(N, O, Ho * Wo))
+        cols = _packed_cols(x, kh, kw, stride, padding, groups, np.int64, k, 1)
+        wm = _packed_weights(w, groups, np.int64, k, 1, 1)
+        _gemm_i64(cols, wm, N * Ho * Wo, og, Ho * Wo, out.reshape(N, O, Ho * Wo))
     return out
 
 
