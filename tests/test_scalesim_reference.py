@@ -8,6 +8,14 @@ no sparsity, default layouts. SCALE-Sim takes pre-padded inputs and sizes output
 each topology row gives the padded input that a PyTorch conv actually reads (e.g. 57 = 56 + one row of
 padding for a 3x3 stride-2 conv): both then agree on the GEMM (M, K, N). SCALE-Sim reports "Compute
 cycles" as the index of the last output cycle counted from 0, i.e. its cycle count minus one.
+
+topo.csv (header: Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,)
+    layer2_0_conv1, 57, 57, 3, 3, 64, 128, 2,
+    layer3_0_shortcut, 27, 27, 1, 1, 128, 256, 2,
+    layer4_0_conv2, 9, 9, 3, 3, 512, 512, 1,
+layout.csv: one row per layer "name, 1, 1, 1, 1, 1, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3," (read, unused
+with IfmapCustomLayout/FilterCustomLayout False). The demand traces had T + R + C - 2 rows per fold for OS and
+T + 2R + C - 2 for WS and IS (the stationary operand is shifted in first): hwsim.dataflow.mapping.fill_drain.
 """
 from __future__ import annotations
 

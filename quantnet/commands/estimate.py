@@ -51,21 +51,16 @@ def bit_configs(ir, text: str) -> list[tuple[str, dict]]:
     return out
 
 
-COLUMNS = [("name", "layer", ""), ("macs", "MACs", "d"), ("w_bits", "W", "d"), ("a_bits", "A", "d"),
-           ("compute", "compute", "d"), ("dram", "DRAM", "d"), ("buffers", "buffers(max)", "d"),
-           ("cycles", "cycles", "d"), ("bound_by", "bound by", ""), ("mac_uj", "MAC uJ", ".3f"),
-           ("mem_uj", "memory uJ", ".3f"), ("energy_uj", "total uJ", ".3f")]
-
-
-def table_rows(layers: list[dict]) -> list[dict]:
-    rows = []
-    for r in layers:
-        cb, eb = r["cycles_by"], r["energy_by"]
-        rows.append({**r, "compute": cb["compute"], "dram": cb["dram"],
-                     "buffers": max(v for k, v in cb.items() if k not in ("compute", "dram")),
-                     "mac_uj": (eb["mac"] + eb["pe_local"]) / 1e6, "energy_uj": r["energy_pj"] / 1e6,
-                     "mem_uj": sum(v for k, v in eb.items() if k not in ("mac", "pe_local", "leakage")) / 1e6})
-    return rows
+def table(layers: list[dict]) -> str:
+    """MACs, bits, cycles at every level, bound-by, and energy by component (uJ), one row per layer."""
+    levels = list(layers[0]["cycles_by"])
+    parts = list(layers[0]["energy_by"])
+    rows = [{**r, **{f"c:{k}": v for k, v in r["cycles_by"].items()},
+             **{f"e:{k}": v / 1e6 for k, v in r["energy_by"].items()}, "uj": r["energy_pj"] / 1e6} for r in layers]
+    cols = [("name", "layer", ""), ("macs", "MACs", "d"), ("w_bits", "W", "d"), ("a_bits", "A", "d")]
+    cols += [(f"c:{k}", k, "d") for k in levels] + [("cycles", "cycles", "d"), ("bound_by", "bound by", "")]
+    cols += [(f"e:{k}", f"{k} uJ", ".3f") for k in parts] + [("uj", "total uJ", ".3f")]
+    return format_table(rows, cols)
 
 
 def run(args) -> int:
@@ -84,7 +79,7 @@ def run(args) -> int:
                         "total": total, "edges": edges})
         print(f"\n{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
               f"({hw.array.dataflow}) - config {name}")
-        print(format_table(table_rows(layers), COLUMNS))
+        print(table(layers))
         print(f"total: {cycles} cycles, {total['latency_s'] * 1e3:.4f} ms, {total['energy_pj'] / 1e6:.3f} uJ per sample")
     write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "layers": results[0]["layers"], "total": results[0]["total"], "configs": results})
     return 0
