@@ -2,9 +2,9 @@
 
 The executor only orchestrates: it resolves the config's bit-widths, picks weights and requant entries,
 calls hwsim.kernels and checks the accumulator width. Overflow of `acc + B` outside the signed acc_bits
-range (or an unclamped rq output outside int32) raises AccumulatorOverflow naming the layer and value
-(overflow="raise") or is recorded in ExecResult.overflows (overflow="report"); the kernels compute wide
-enough that a recorded overflow never changes the values returned.
+range raises AccumulatorOverflow naming the layer and value (overflow="raise") or is recorded in
+ExecResult.overflows (overflow="report"; values are computed wide, so they stay exact). A value that
+int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: it cannot be represented.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class _Run:
     def check(self, layer: str, lo: int, hi: int, lim: tuple[int, int], width: int) -> None:
         for v in (lo, hi):
             if not lim[0] <= v <= lim[1]:
-                if self.overflow == "raise":
+                if self.overflow == "raise" or not INT32[0] <= v <= INT32[1]:
                     raise AccumulatorOverflow(f"layer {layer!r}: value {v} does not fit a signed {width}-bit "
                                               f"accumulator [{lim[0]}, {lim[1]}]")
                 self.result.overflows.append(Overflow(layer, int(v), width))

@@ -214,3 +214,15 @@ def test_generator_exercises_varied_codes():
         _, codes = run_reference(ir, random_bits(ir, rng), random_input(ir, rng, 2), trace=True)
         varied += len(np.unique(codes["t1"])) > 1
     assert varied >= 20
+
+
+def test_values_int32_cannot_hold_raise_even_when_reporting():
+    ir = random_ir(GenParams(seed=11, weights="max", channels=3, size=5, width=5))
+    bits = ir.uniform_bits(8)
+    op = ir.ops[0]
+    key = (bits["c0"][0], 8, bits["c1"][1])
+    r = op.requant[key]
+    op.requant[key] = Requant(r.m0, r.shift, np.full_like(r.bias, 2**31 - 1), r.frac)
+    x = np.full((1,) + ir.input_shape, 255, np.uint8)
+    with pytest.raises(AccumulatorOverflow, match="layer 'c0'"):
+        execute(ir, bits, x, overflow="report")
