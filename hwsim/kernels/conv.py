@@ -56,10 +56,11 @@ def _im2col(xp, kh, kw, s, Ho, Wo, cols):
                     off = kk % KC
                     if off + Cg <= KC:
                         for ox in range(Wo):
-                            src = row[ox * s + kx]
-                            dst = cols[g, ch, t * Wo + ox]
+                            # zero-based slices on both sides: LLVM then emits a plain vector copy
+                            src = row[ox * s + kx, c0:c0 + Cg]
+                            dst = cols[g, ch, t * Wo + ox, off:off + Cg]
                             for c in range(Cg):
-                                dst[off + c] = src[c0 + c]
+                                dst[c] = src[c]
                     else:
                         for ox in range(Wo):
                             src = row[ox * s + kx]
