@@ -3,8 +3,9 @@
 Exactness rule: the int32 path runs only when the worst-case |acc| = K * max|x| * max|w| fits int32
 (so no partial sum can wrap, whatever the summation order); otherwise every value is widened to int64
 (exact while that bound is below 2^63, else KernelInputError). Activations enter the fast path as uint8
-(codes 0..255) or int8, weights as int8; LLVM turns the contiguous u8/i8 dot products below into
-vpmaddwd (16-bit products, pairwise int32 sums), which is exact for |x|,|w| <= 255.
+(codes 0..255) or int8, weights as int8. Without VNNI, LLVM vectorises the contiguous u8/i8 dot
+products below by extending bytes to 32-bit lanes and multiplying with vpmaddwd (exact: the upper
+16 bits of the activation lane are zero).
 """
 from __future__ import annotations
 
