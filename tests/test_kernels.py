@@ -8,6 +8,7 @@ import pytest
 
 from hwsim import kernels as K
 from hwsim.errors import UserError
+from hwsim.kernels.conv import _plan
 from tests import naive
 
 RNG = np.random.default_rng(1234)
@@ -44,6 +45,78 @@ def test_conv_matches_naive(case, bits):
     got = K.conv2d_acc(x, w, s, p, g)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, naive.conv2d(x, w, s, p, g))
+
+
+@pytest.mark.parametrize("method", ["fp32", "int8", "int64"])
+@pytest.mark.parametrize("case", CONV_CASES[:3] + CONV_CASES[-1:])
+def test_every_method_matches_naive(case, method):
+    n, c, h, w_, o, k, s, p, g = case
+    x = _codes(RNG, (n, c, h, w_), 8, False).astype(np.uint8)
+    w = _codes(RNG, (o, c // g, k, k), 8, True).astype(np.int8)
+    got = K.conv2d_acc(x, w, s, p, g, method)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, s, p, g))
+
+
+# fp32 chunk length at 8x8-bit codes: floor((2^24 - 1) / (255 * 127)) = 518
+KC_8X8 = (2**24 - 1) // (255 * 127)
+
+
+@pytest.mark.parametrize("k", [KC_8X8 - 1, KC_8X8, KC_8X8 + 1, 2 * KC_8X8, 2 * KC_8X8 + 1, 2304])
+def test_fp32_chunks_at_the_2p24_boundary(k):
+    """Max-magnitude codes: one chunk's sum is 518 * 255 * 127 = 16774930, the largest below 2^24; one term
+    more would pass 2^24 (where float32 starts to round), so K just beyond a multiple of 518 must split."""
+    x = np.full((1, k, 1, 2), 255, np.uint8)
+    w = np.full((3, k, 1, 1), 127, np.int8)
+    w[1] = -127
+    w[2, ::2] = -127                        # alternating signs: cancellation inside a chunk
+    x[0, ::3, 0, 1] = 254                   # second column: not all equal, so rounding would show
+    got = K.conv2d_acc(x, w, 1, 0, 1, "fp32")
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 0, 1))
+    assert got[0, 0, 0, 0] == 255 * 127 * k
+    np.testing.assert_array_equal(K.linear_acc(x[0, :, 0, :].T.copy(), w[:, :, 0, 0], "fp32"),
+                                  naive.linear(x[0, :, 0, :].T, w[:, :, 0, 0]))
+
+
+@pytest.mark.parametrize("g", [2, 64])
+def test_fp32_groups_and_depthwise_beyond_one_chunk(g):
+    cg = 288 if g == 2 else 64                     # K = 9 * cg: 2592 (6 chunks) or 576 (2 chunks)
+    x = np.full((2, g * cg, 4, 4), 255, np.uint8)
+    x[1] = _codes(RNG, (g * cg, 4, 4), 8, False)
+    w = np.where(RNG.random((g, cg, 3, 3)) < 0.5, -127, 127).astype(np.int8)
+    got = K.conv2d_acc(x, w, 1, 1, g)
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 1, g))
+    xd = _codes(RNG, (2, 32, 6, 6), 8, False).astype(np.uint8)   # depthwise: G = C = O, K = 9
+    wd = _codes(RNG, (32, 1, 3, 3), 8, True).astype(np.int8)
+    np.testing.assert_array_equal(K.conv2d_acc(xd, wd, 2, 1, 32), naive.conv2d(xd, wd, 2, 1, 32))
+
+
+@pytest.mark.parametrize("xmax,wmax,k,want", [
+    (255, 127, 2304, ("fp32", np.int32, 461)),          # 5 near-equal chunks <= 518
+    (15, 7, 2304, ("fp32", np.int32, 2304)),            # 4-bit codes: one chunk
+    (0, 127, 9, ("fp32", np.int32, 9)),                 # all-zero operand
+    (2**12, 2**12 - 1, 9, ("fp32", np.int32, 1)),       # product 2^24 - 2^12 < 2^24: chunks of one term
+    (2**12, 2**12, 9, ("int64", np.int32, 0)),          # product 2^24 itself: not fp32-exact by our bound
+    (2**20, 127, 9 * 4, ("int64", np.int64, 0)),        # whole-K bound past int32
+])
+def test_auto_method_choice(xmax, wmax, k, want):
+    method, accd, kc = _plan(0, xmax, -wmax, wmax, k, "auto", "t")
+    step = -(-k // -(-k // kc)) if kc else 0
+    assert (method, accd, step) == want
+    x = np.full((1, k, 1, 1), xmax, np.int64)
+    w = np.full((2, k, 1, 1), wmax, np.int64)
+    w[1, ::2] = -wmax
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 0, 1), naive.conv2d(x, w, 1, 0, 1))
+
+
+def test_forced_method_that_is_not_exact_is_refused():
+    big = np.full((1, 1, 2, 2), 2**12, np.int64)
+    with pytest.raises(K.KernelInputError, match="method 'fp32' needs"):
+        K.conv2d_acc(big, big[:, :, :1, :1], 1, 0, 1, "fp32")
+    with pytest.raises(K.KernelInputError, match="method 'int8' needs"):
+        K.conv2d_acc(big, np.ones((1, 1, 1, 1), np.int8), 1, 0, 1, "int8")
+    with pytest.raises(K.KernelInputError, match="method must be one of"):
+        K.conv2d_acc(U8, W8, 1, 1, 1, "fp16")
 
 
 @pytest.mark.parametrize("xdtype", [np.int32, np.int64, np.uint16])

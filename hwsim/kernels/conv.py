@@ -1,11 +1,22 @@
-"""Integer convolution and matmul accumulators: NHWC im2col + an int8 GEMM with int32 accumulation.
+"""Integer convolution and matmul accumulators: NHWC im2col + a GEMM, exact by construction.
 
-Exactness rule: the int32 path runs only when the worst-case |acc| = K * max|x| * max|w| fits int32
-(so no partial sum can wrap, whatever the summation order); otherwise every value is widened to int64
-(exact while that bound is below 2^63, else KernelInputError). Activations enter the fast path as uint8
-(codes 0..255) or int8, weights as int8. Without VNNI, LLVM vectorises the contiguous u8/i8 dot
-products below by extending bytes to 32-bit lanes and multiplying with vpmaddwd (exact: the upper
-16 bits of the activation lane are zero).
+Three GEMMs, `method="auto"` picks the first that is exact for the operands (nothing is ever wrapped):
+
+- "fp32": im2col into float32, BLAS sgemm per K chunk. Exactness (gemmlowp style): operands are
+  integer codes; float32 holds every integer of magnitude <= 2^24. The chunk length is
+  Kc = floor((2^24 - 1) / (max|x| * max|w|)) from the operands' ACTUAL maxima, so every product and every
+  partial sum any summation order (blocking, SIMD lanes, FMA) can form inside a chunk is an integer of
+  magnitude <= Kc*max|x|*max|w| < 2^24: each float op then has an exactly representable result and rounds
+  nothing. Each chunk's sum is converted to an integer (exact) and chunks are summed in int32 when
+  K*max|x|*max|w| <= 2^31 - 1, else int64. Applies when max|x|*max|w| < 2^24 (Kc >= 1).
+- "int8": uint8/int8 operands, a numba 4x4-tile GEMM with int32 accumulators; only when
+  K*max|x|*max|w| fits int32 (no partial sum can wrap). Without VNNI, LLVM extends bytes to 32-bit lanes
+  and multiplies with vpmaddwd (exact: the upper 16 bits of the activation lane are zero).
+- "int64": int64 operands and accumulators; exact while K*max|x|*max|w| <= 2^63 - 1, else
+  KernelInputError.
+
+The result dtype depends only on the bound (int32 when K*max|x|*max|w| fits int32, else int64), not on the
+method.
 """
 from __future__ import annotations
 
@@ -16,6 +27,8 @@ from ._check import KernelInputError, int_array, int_scalar, value_range
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+F32_EXACT = 2**24 - 1      # every integer of magnitude <= 2^24 is a float32; bound partial sums by 2^24 - 1
+METHODS = ("auto", "fp32", "int8", "int64")
 _RM, _RO = 4, 4            # register tile: 4 im2col rows x 4 output channels = 16 int32 accumulators
 _KALIGN = 16               # K padded with zeros to a multiple of the 16-lane vector width
 _KCHUNK = 512              # K cache block
@@ -177,6 +190,27 @@ def _gemm_i64(a, b, M, Og, P, out):
             out[n, g * Og + o, q] = acc
 
 
+@njit(parallel=True, cache=True)
+def _add_chunk(res, P, first, out):
+    """out[n, g*Og + o, q] (=, if first, else +=) res[g, n*P + q, o]. res holds float32 integers of
+    magnitude < 2^24 (exact chunk sums), so the float -> int conversion is exact; out is int32 or int64
+    and the caller's bound keeps the integer sum in range."""
+    G, M, Og = res.shape
+    N = M // P
+    for t in prange(N * G):
+        n = t // G
+        g = t % G
+        src = res[g, n * P:(n + 1) * P]
+        for o in range(Og):
+            dst = out[n, g * Og + o]
+            if first:
+                for q in range(P):
+                    dst[q] = np.int64(src[q, o])
+            else:
+                for q in range(P):
+                    dst[q] += np.int64(src[q, o])
+
+
 # ---------------------------------------------------------------------------------------------- wrappers
 def _round_up(v: int, m: int) -> int:
     return -(-v // m) * m
@@ -189,26 +223,47 @@ def _chunks(k: int) -> tuple[int, int]:
     return _KCHUNK, -(-k // _KCHUNK)
 
 
-def _operand_dtypes(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, where: str):
-    """(activation dtype, weight dtype, accumulator dtype) for an exact product sum over k terms."""
+def _int8_dtype(x_lo: int, x_hi: int, w_lo: int, w_hi: int):
+    """uint8/int8 activation dtype for the int8 GEMM, or None when the operands do not fit bytes."""
+    if -128 <= w_lo and w_hi <= 127:
+        if 0 <= x_lo and x_hi <= 255:
+            return np.uint8
+        if -128 <= x_lo and x_hi <= 127:
+            return np.int8
+    return None
+
+
+def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where: str):
+    """(method, accumulator dtype, fp32 chunk length or 0) for an exact product sum over k terms."""
+    if method not in METHODS:
+        raise KernelInputError(f"{where}: method must be one of {METHODS}, got {method!r}")
     xmax, wmax = max(abs(x_lo), abs(x_hi)), max(abs(w_lo), abs(w_hi))
     bound = k * xmax * wmax                     # Python int: exact worst-case |acc|
     if bound > INT64_MAX:
         raise KernelInputError(f"{where}: worst-case |accumulator| {bound} (K={k}, max|x|={xmax}, "
                                f"max|w|={wmax}) does not fit int64")
-    if bound <= INT32_MAX and -128 <= w_lo and w_hi <= 127:
-        if 0 <= x_lo and x_hi <= 255:
-            return np.uint8, np.int8, np.int32
-        if -128 <= x_lo and x_hi <= 127:
-            return np.int8, np.int8, np.int32
-    return np.int64, np.int64, np.int64
+    accd = np.int32 if bound <= INT32_MAX else np.int64
+    pmax = xmax * wmax
+    if method == "auto":
+        method = "fp32" if pmax <= F32_EXACT else "int64"
+    if method == "fp32":
+        if pmax > F32_EXACT:
+            raise KernelInputError(f"{where}: method 'fp32' needs max|x|*max|w| <= 2^24 - 1, got "
+                                   f"{xmax}*{wmax} = {pmax}")
+        return method, accd, (min(k, F32_EXACT // pmax) if pmax else k)
+    if method == "int8" and (accd != np.int32 or _int8_dtype(x_lo, x_hi, w_lo, w_hi) is None):
+        raise KernelInputError(f"{where}: method 'int8' needs byte operands and K*max|x|*max|w| <= 2^31 - 1, "
+                               f"got x in [{x_lo}, {x_hi}], w in [{w_lo}, {w_hi}], K={k}")
+    return method, accd, 0
 
 
-def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk) -> np.ndarray:
+def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM) -> np.ndarray:
     N, C, H, W = x.shape
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     xp = np.zeros((N, H + 2 * padding, W + 2 * padding, C), dtype)
-    cols = np.zeros((groups, nk, _round_up(N * Ho * Wo, _RM), kc), dtype)
+    mp, k = _round_up(N * Ho * Wo, m_align), kh * kw * (C // groups)
+    # _im2col writes every element of the first N*Ho*Wo rows when the chunks tile K exactly
+    cols = (np.empty if nk * kc == k and m_align == 1 else np.zeros)((groups, nk, mp, kc), dtype)
     if x.size and cols.size:
         _pad_nhwc(np.ascontiguousarray(x), padding, xp)
         _im2col(xp, kh, kw, stride, Ho, Wo, cols)
@@ -236,12 +291,15 @@ def weight_matrix(w: np.ndarray, groups: int, dtype=np.int64) -> np.ndarray:
     return _packed_weights(w, groups, dtype, w.shape[1] * w.shape[2] * w.shape[3], 1, 1)[:, 0]
 
 
-def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
+def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int,
+               method: str = "auto") -> np.ndarray:
     """Exact integer conv accumulators acc[n, o, y, x] = sum_{c,ky,kx} x[n, g*Cg+c, y*s+ky-p, x*s+kx-p] * w[o, c, ky, kx].
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
-    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). Returns int32 when the
-    worst-case bound K*max|x|*max|w| fits int32 (the fast u8/i8 GEMM), else int64; never wraps.
+    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (fp32
+    when max|x|*max|w| < 2^24, else int64), "fp32", "int8" or "int64" (see the module docstring for why
+    each is exact; a forced method that would not be exact is a KernelInputError). Returns int32 when the
+    worst-case bound K*max|x|*max|w| fits int32, else int64; never wraps.
     """
     x = int_array("x", x, 4)
     w = int_array("w", w, 4)
@@ -259,33 +317,46 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
         raise KernelInputError(f"kernel {kh}x{kw} does not fit input {H}x{W} with padding {padding}")
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     k = kh * kw * Cg
-    xd, wd, accd = _operand_dtypes(*value_range(x), *value_range(w), k, "conv2d_acc")
+    x_lo, x_hi = value_range(x)
+    w_lo, w_hi = value_range(w)
+    method, accd, kc32 = _plan(x_lo, x_hi, w_lo, w_hi, k, method, "conv2d_acc")
     out = np.zeros((N, O, Ho, Wo), accd)
     if out.size == 0 or k == 0:
         return out
-    og = O // groups
-    if accd == np.int32:
+    og, m = O // groups, N * Ho * Wo
+    out3 = out.reshape(N, O, Ho * Wo)
+    if method == "fp32":
+        cols = _packed_cols(x, kh, kw, stride, padding, groups, np.float32, k, 1, 1)[:, 0]    # (G, M, K)
+        wm = _packed_weights(w, groups, np.float32, k, 1, 1)[:, 0]                            # (G, Og, K)
+        res = np.empty((groups, m, og), np.float32)
+        nc = -(-k // kc32)
+        step = -(-k // nc)                     # nc chunks of near-equal length <= kc32
+        for i, k0 in enumerate(range(0, k, step)):
+            k1 = min(k, k0 + step)
+            np.matmul(cols[:, :, k0:k1], wm[:, :, k0:k1].transpose(0, 2, 1), out=res)   # sgemm per group
+            _add_chunk(res, Ho * Wo, i == 0, out3)
+    elif method == "int8":
         kc, nk = _chunks(k)
-        cols = _packed_cols(x, kh, kw, stride, padding, groups, xd, kc, nk)
-        wm = _packed_weights(w, groups, wd, kc, nk, _RO)
-        _gemm_i32(cols, wm, N * Ho * Wo, og, Ho * Wo, out.reshape(N, O, Ho * Wo))
+        cols = _packed_cols(x, kh, kw, stride, padding, groups, _int8_dtype(x_lo, x_hi, w_lo, w_hi), kc, nk)
+        wm = _packed_weights(w, groups, np.int8, kc, nk, _RO)
+        _gemm_i32(cols, wm, m, og, Ho * Wo, out3)
     else:
         cols = _packed_cols(x, kh, kw, stride, padding, groups, np.int64, k, 1)
         wm = _packed_weights(w, groups, np.int64, k, 1, 1)
-        _gemm_i64(cols, wm, N * Ho * Wo, og, Ho * Wo, out.reshape(N, O, Ho * Wo))
+        _gemm_i64(cols, wm, m, og, Ho * Wo, out3)
     return out
 
 
-def linear_acc(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def linear_acc(x: np.ndarray, w: np.ndarray, method: str = "auto") -> np.ndarray:
     """Exact integer matmul acc[n, o] = sum_k x[n, k] * w[o, k]; int32 when the bound fits, else int64."""
     x = int_array("x", x, 2)
     w = int_array("w", w, 2)
     if x.shape[1] != w.shape[1]:
         raise KernelInputError(f"linear_acc: x has {x.shape[1]} features, w expects {w.shape[1]}")
-    return conv2d_acc(x[:, :, None, None], w[:, :, None, None], 1, 0, 1)[:, :, 0, 0]
+    return conv2d_acc(x[:, :, None, None], w[:, :, None, None], 1, 0, 1, method)[:, :, 0, 0]
 
 
-def matmul_acc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def matmul_acc(a: np.ndarray, b: np.ndarray, method: str = "auto") -> np.ndarray:
     """Exact integer a (M, K) @ b (O, K).T -> (M, O), same exactness rule as conv2d_acc (a GEMM building
     block for decompositions such as bit-planes)."""
-    return linear_acc(a, b)
+    return linear_acc(a, b, method)
