@@ -30,7 +30,7 @@ from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import bn_key
 
 INPUT_TENSOR = "input"
-ADD_FRAC_BITS = 12  # fractional bits the residual branches keep until the add rounds once (int32 holds +-2^19 codes)
+ADD_FRAC_BITS = 12  # fractional bits residual branches keep until the add rounds once (fewer where int32 needs it)
 
 
 class ExportError(UserError):
@@ -91,7 +91,7 @@ class _Exporter:
         return float(self.model.get_submodule(self.site_of[consumer]).step(bits).detach().clamp_min(1e-8))
 
     # -- ops
-    def conv(self, name: str, src: str, out: str, bn_path: str, consumer: str, clamp: bool) -> None:
+    def conv(self, name: str, src: str, out: str, bn_path: str, consumer: str, clamp: bool, frac_bits: int = 0) -> Op:
         """conv `name` reading tensor src; BN bank bn_path; output scale = the site feeding `consumer`."""
         m = self.layers[name]
         spec = self.spec[name]
@@ -105,11 +105,12 @@ class _Exporter:
         for w, a, o in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices):
             bn = bank.bns[bn_key(bank.mode, w, o)]
             sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
-            s_out = self.site_step(consumer, o) / (1 if clamp else 2**ADD_FRAC_BITS)
+            s_out = self.site_step(consumer, o) / 2**frac_bits
             op.requant[(w, a, o)] = self.fold(f"{name} (w={w}, a={a}, out={o})", op.weights[w], a,
                                               self.in_step(name, a) * sw, bn, s_out,
                                               2**o - 1 if clamp else None)
         self.ops.append(op)
+        return op
 
     def weight_codes(self, name: str, bits: int) -> np.ndarray:
         return self.layers[name].weight_codes(bits).numpy().astype(np.int8)
@@ -156,13 +157,14 @@ class _Exporter:
         raise ExportError(f"{where}: channel {c}: bias {b} plus the largest accumulator {bound} does not fit "
                           f"{self.acc_bits}-bit accumulators")
 
-    def rescale(self, name: str, src: str, src_consumer: str, out: str, consumer: str) -> None:
+    def rescale(self, name: str, src: str, src_consumer: str, out: str, consumer: str, frac_bits: int = 0) -> Op:
         self.tensors[out] = ACC
         op = Op(name, "rescale", (src,), out, {"out_bits": f"a:{consumer}"})
         for i, o in itertools.product(self.spec[src_consumer].a_choices, self.spec[consumer].a_choices):
-            m0, sh = dyadic(self.site_step(src_consumer, i) * 2**ADD_FRAC_BITS / self.site_step(consumer, o))
+            m0, sh = dyadic(self.site_step(src_consumer, i) * 2**frac_bits / self.site_step(consumer, o))
             op.requant[(i, o)] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
         self.ops.append(op)
+        return op
 
     def simple(self, name: str, kind: str, inputs: tuple[str, ...], out: str, var: str, **attrs) -> None:
         self.tensors[out] = var
@@ -182,13 +184,21 @@ class _Exporter:
         for i, (b, blk) in enumerate(blocks):
             consumer = f"{blocks[i + 1][0]}.conv1" if i + 1 < len(blocks) else "fc"
             self.conv(f"{b}.conv1", h, f"{b}.act1", f"{b}.bn1", f"{b}.conv2", clamp=True)
-            self.conv(f"{b}.conv2", f"{b}.act1", f"{b}.conv2.acc", f"{b}.bn2", consumer, clamp=False)
-            if blk.shortcut is None:
-                self.rescale(f"{b}.shortcut", h, f"{b}.conv1", f"{b}.shortcut.acc", consumer)
-            else:
-                self.conv(f"{b}.shortcut", h, f"{b}.shortcut.acc", f"{b}.shortcut_bn", consumer, clamp=False)
+            f = ADD_FRAC_BITS
+            while True:   # the most fractional bits (<= ADD_FRAC_BITS) whose worst-case branches fit int32
+                n = len(self.ops)
+                branches = [self.conv(f"{b}.conv2", f"{b}.act1", f"{b}.conv2.acc", f"{b}.bn2", consumer, False, f)]
+                if blk.shortcut is None:
+                    branches.append(self.rescale(f"{b}.shortcut", h, f"{b}.conv1", f"{b}.shortcut.acc", consumer, f))
+                else:
+                    branches.append(self.conv(f"{b}.shortcut", h, f"{b}.shortcut.acc", f"{b}.shortcut_bn", consumer,
+                                              False, f))
+                if f == 0 or all(_branch_bound(op) < 2**30 for op in branches):
+                    break
+                del self.ops[n:]
+                f -= 1
             self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", f"a:{consumer}",
-                        frac_bits=ADD_FRAC_BITS)
+                        frac_bits=f)
             h, size = f"{b}.act_out", _out_size(size, 3, blk.conv1.stride[0], 1)
         m0, sh = average_multiplier(size * size)
         self.simple("avgpool", "avgpool", (h,), "avgpool", "a:fc")
@@ -219,6 +229,20 @@ class _Exporter:
                 raise ExportError(f"{name} (w={w}, a={a}): bias plus largest accumulator {worst} does not fit "
                                   f"{self.acc_bits}-bit accumulators")
         self.ops.append(op)
+
+
+def _branch_bound(op: Op) -> int:
+    """Largest |unclamped output| an op can produce over every table entry: |rq| of the extreme acc + B."""
+    worst = 0
+    for key, r in op.requant.items():
+        if op.kind == "rescale":
+            acc = np.full(1, 2 ** key[0] - 1, np.int64)
+        else:
+            a_bits = key[1]
+            acc = (2**a_bits - 1) * np.abs(op.weights[key[0]].astype(np.int64)).reshape(len(r.m0), -1).sum(1)
+        for x, m, s, f in zip((acc + np.abs(r.bias)).tolist(), r.m0.tolist(), r.shift.tolist(), r.frac.tolist()):
+            worst = max(worst, (x * abs(m) + (1 << (s - 1)) + abs(f)) >> s)
+    return worst
 
 
 def _round_away(v: float, where: str, c: int) -> int:

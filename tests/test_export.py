@@ -177,3 +177,17 @@ def test_saturated_channel_gets_a_bias_that_fits_and_the_same_codes():
     x = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8).numpy()
     _, codes = run_reference(ir, cfg.bits, x, trace=True)
     assert (codes["layer1.0.act1"][:, 1] == 7).all()
+
+
+def test_add_keeps_fewer_fractional_bits_only_where_int32_needs_it():
+    from quantnet.export import ADD_FRAC_BITS, _branch_bound
+    model = _calibrated()
+    ir = export_model(model)
+    assert all(op.attrs["frac_bits"] == ADD_FRAC_BITS for op in ir.ops if op.kind == "add")
+    with torch.no_grad():   # a huge BN scale makes layer2's branch multiplier huge
+        model.layer2[0].bn2.bns["4_8"].weight.fill_(1e5)
+    ir = export_model(model)
+    adds = {op.name: op.attrs["frac_bits"] for op in ir.ops if op.kind == "add"}
+    assert adds["layer1.0.add"] == ADD_FRAC_BITS and adds["layer2.0.add"] < ADD_FRAC_BITS
+    for name in ("layer2.0.conv2", "layer2.0.shortcut"):
+        assert _branch_bound(next(o for o in ir.ops if o.name == name)) < 2**30
