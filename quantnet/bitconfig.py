@@ -150,7 +150,9 @@ class BitConfig:
                 chosen[u] = int(cands[rng.integers(len(cands))])
         key = (lambda l: l.name) if granularity == "layer" else (lambda l: l.block)
         label = name or (f"random-{granularity}-{seed}" if not isinstance(seed, np.random.Generator) else f"random-{granularity}")
-        return cls._from_choice(spec, lambda l: (chosen[key(l)], chosen[key(l)]), label)
+        # A layer with narrower choices (the stem's input is always 8-bit) keeps the nearest it allows.
+        return cls._from_choice(spec, lambda l: (_nearest(l.w_choices, chosen[key(l)]),
+                                                 _nearest(l.a_choices, chosen[key(l)])), label)
 
     @classmethod
     def from_dict(cls, data, spec: NetSpec, source: str = "<dict>") -> "BitConfig":
@@ -237,6 +239,10 @@ def _clip_choice(choices: Sequence[int], want: int, layer: str, which: str, name
     if want not in choices:
         raise BitConfigError(f"config {name!r}: layer {layer!r} {which}_bits={want} not in allowed {list(choices)}")
     return want
+
+
+def _nearest(choices: Sequence[int], b: int) -> int:
+    return b if b in choices else min(choices, key=lambda c: (abs(c - b), c))
 
 
 def _parse_pair(value, where: str) -> tuple[int, int]:

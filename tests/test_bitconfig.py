@@ -102,3 +102,14 @@ def test_config_spec_forms(spec):
         parse_config_spec("random:x", spec)
     with pytest.raises(BitConfigError, match="w_bits=7 not in allowed"):
         parse_config_spec("uniform:7", spec)
+
+
+def test_random_with_switchable_first_and_last_layers_keeps_the_8bit_input():
+    spec = build_model("digits_resnet", first_last_bits=None).spec
+    assert spec["conv1"].a_choices == (8,) and spec["conv1"].w_choices == (2, 3, 4)
+    ws = set()
+    for c in random_configs(spec, 20, seed=0):
+        assert c.a("conv1") == 8
+        ws.add(c.w("conv1"))
+        assert c.w("fc") in (2, 3, 4) and c.a("fc") in (2, 3, 4)
+    assert ws == {2, 3, 4}
