@@ -37,13 +37,17 @@ _KCHUNK = 512              # K cache block
 # ---------------------------------------------------------------------------------------------- kernels
 @njit(parallel=True, cache=True)
 def _pad_nhwc(x, p, xp):
-    """xp[n, y+p, x+p, c] = x[n, c, y, x]; xp is zero-initialised (zero padding), cast to xp's dtype."""
+    """xp[n, y+p, x+p, c] = x[n, c, y, x]; xp is zero-initialised (zero padding), cast to xp's dtype.
+    One task per output row (its NHWC row stays in L1 while the C input rows are read)."""
     N, C, H, W = x.shape
-    for n in prange(N):
+    for t in prange(N * H):
+        n = t // H
+        y = t % H
+        dst = xp[n, y + p]
         for c in range(C):
-            for y in range(H):
-                for xx in range(W):
-                    xp[n, y + p, xx + p, c] = x[n, c, y, xx]
+            src = x[n, c, y]
+            for xx in range(W):
+                dst[xx + p, c] = src[xx]
 
 
 @njit(parallel=True, cache=True)
@@ -191,10 +195,24 @@ def _gemm_i64(a, b, M, Og, P, out):
 
 
 @njit(parallel=True, cache=True)
-def _add_chunk(res, P, first, out):
-    """out[n, g*Og + o, q] (=, if first, else +=) res[g, n*P + q, o]. res holds float32 integers of
-    magnitude < 2^24 (exact chunk sums), so the float -> int conversion is exact; out is int32 or int64
-    and the caller's bound keeps the integer sum in range."""
+def _acc_chunk(res, first, acc):
+    """acc (=, if first, else +=) res, elementwise; res holds float32 integers of magnitude < 2^24 (one
+    chunk's exact sums), so the conversion is exact; the caller's bound keeps acc's dtype from wrapping."""
+    a = acc.reshape(-1)
+    r = res.reshape(-1)
+    nb = (a.size + 4095) // 4096
+    for b in prange(nb):
+        for i in range(b * 4096, min(a.size, (b + 1) * 4096)):
+            if first:
+                a[i] = np.int64(r[i])
+            else:
+                a[i] += np.int64(r[i])
+
+
+@njit(parallel=True, cache=True)
+def _scatter_nchw(res, P, out):
+    """out[n, g*Og + o, q] = res[g, n*P + q, o]; res holds integers (or float32 integers < 2^24) that
+    fit out's dtype."""
     G, M, Og = res.shape
     N = M // P
     for t in prange(N * G):
@@ -203,12 +221,8 @@ def _add_chunk(res, P, first, out):
         src = res[g, n * P:(n + 1) * P]
         for o in range(Og):
             dst = out[n, g * Og + o]
-            if first:
-                for q in range(P):
-                    dst[q] = np.int64(src[q, o])
-            else:
-                for q in range(P):
-                    dst[q] += np.int64(src[q, o])
+            for q in range(P):
+                dst[q] = np.int64(src[q, o])
 
 
 # ---------------------------------------------------------------------------------------------- wrappers
@@ -331,10 +345,13 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
         res = np.empty((groups, m, og), np.float32)
         nc = -(-k // kc32)
         step = -(-k // nc)                     # nc chunks of near-equal length <= kc32
+        acc = res if nc == 1 else np.empty((groups, m, og), accd)
         for i, k0 in enumerate(range(0, k, step)):
             k1 = min(k, k0 + step)
             np.matmul(cols[:, :, k0:k1], wm[:, :, k0:k1].transpose(0, 2, 1), out=res)   # sgemm per group
-            _add_chunk(res, Ho * Wo, i == 0, out3)
+            if nc > 1:
+                _acc_chunk(res, i == 0, acc)
+        _scatter_nchw(acc, Ho * Wo, out3)
     elif method == "int8":
         kc, nk = _chunks(k)
         cols = _packed_cols(x, kh, kw, stride, padding, groups, _int8_dtype(x_lo, x_hi, w_lo, w_hi), kc, nk)
