@@ -2,17 +2,23 @@
 
 Layers: a CIFAR ResNet-20 stage-1 conv (16x32x32 -> 16, 3x3, s1, p1) and a ResNet-18 stage-3 conv
 (256x14x14 -> 256, 3x3, s1, p1), batch --batch (default 8), 8-bit activation codes and 8-bit weights
-(the worst case for the fast path: the widest codes it accepts). The three are timed interleaved, round
-by round, so machine noise hits them alike; the median of --repeats rounds is reported. numba compiles
-(and torch warms up) before timing. The torch int64 reference is F.conv2d on int64 tensors, the route
-quantnet/intref.py takes. Every round's simulator result is checked against the int64 reference.
+(the worst case for the default fp32-chunked path: max|x|*max|w| = 255*127 gives K chunks of 518). Four
+paths, timed interleaved round by round so machine noise hits them alike; the median of --repeats rounds
+is reported. numba compiles (and torch warms up) before timing. "sim" is conv2d_acc's default
+(method="auto"), "sim int8" the older int8 GEMM, kept for comparison. The torch int64 reference is
+F.conv2d on int64 tensors, the route quantnet/intref.py takes. Both simulator results are checked
+against the int64 reference before timing. Thread counts are set explicitly for all three pools
+(numba, OpenBLAS via its C API, torch) and printed.
 
     .venv/bin/python bench/sim_throughput.py [--batch 8] [--repeats 15] [--threads 2] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import glob
 import json
+import os
 import statistics
 import sys
 import time
@@ -28,6 +34,20 @@ LAYERS = {  # name: (C, H, W, O, k, stride, padding)
     "resnet20 layer1 16x32x32->16 3x3": (16, 32, 32, 16, 3, 1, 1),
     "resnet18 layer3 256x14x14->256 3x3": (256, 14, 14, 256, 3, 1, 1),
 }
+
+
+def _openblas_threads(n: int | None) -> int | None:
+    """Set (if n) and return numpy's OpenBLAS thread count through its C API; None if not found."""
+    for lib in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
+        dll = ctypes.CDLL(lib)
+        for pre in ("scipy_openblas", "openblas"):
+            for suf in ("64_", ""):
+                get = getattr(dll, f"{pre}_get_num_threads{suf}", None)
+                if get is not None:
+                    if n:
+                        getattr(dll, f"{pre}_set_num_threads{suf}")(n)
+                    return get()
+    return None
 
 
 def _timed(fn) -> float:
@@ -46,7 +66,8 @@ def bench_layer(spec, batch: int, repeats: int, seed: int = 0) -> dict:
     ho, wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
     macs = batch * O * ho * wo * C * k * k
     paths = {
-        "numba int (sim)": lambda: conv2d_acc(x, w, s, p, 1),
+        "sim (auto)": lambda: conv2d_acc(x, w, s, p, 1),
+        "sim int8 (old)": lambda: conv2d_acc(x, w, s, p, 1, "int8"),
         "torch fp32": lambda: F.conv2d(xf, wf, None, s, p),
         "torch int64 (ref)": lambda: F.conv2d(xi, wi, None, s, p),
     }
@@ -54,17 +75,19 @@ def bench_layer(spec, batch: int, repeats: int, seed: int = 0) -> dict:
         ref = paths["torch int64 (ref)"]().numpy()
         for fn in paths.values():            # warm up: numba JIT/cache load, torch kernel selection
             fn()
-        if not np.array_equal(paths["numba int (sim)"](), ref):
-            raise SystemExit("numba conv disagrees with the torch int64 reference")
+        for name in ("sim (auto)", "sim int8 (old)"):
+            if not np.array_equal(paths[name](), ref):
+                raise SystemExit(f"{name} disagrees with the torch int64 reference")
         times = {name: [] for name in paths}
         for _ in range(repeats):
             for name, fn in paths.items():
                 times[name].append(_timed(fn))
     med = {name: statistics.median(ts) for name, ts in times.items()}
     gmacs = {name: macs / t / 1e9 for name, t in med.items()}
-    sim = gmacs["numba int (sim)"]
-    return {"macs": macs, "median_s": med, "gmac_per_s": gmacs,
-            "sim_vs_fp32": sim / gmacs["torch fp32"], "sim_vs_int64_ref": sim / gmacs["torch int64 (ref)"]}
+    sim, old = gmacs["sim (auto)"], gmacs["sim int8 (old)"]
+    return {"macs": macs, "median_s": med, "min_s": {name: min(ts) for name, ts in times.items()},
+            "gmac_per_s": gmacs, "sim_vs_fp32": sim / gmacs["torch fp32"],
+            "sim_vs_int64_ref": sim / gmacs["torch int64 (ref)"], "int8_vs_fp32": old / gmacs["torch fp32"]}
 
 
 def main(argv=None) -> int:
@@ -74,12 +97,14 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
-    # numba's first parallel call resets torch's thread count: set both explicitly, after a numba warm-up.
+    # numba's first parallel call resets torch's thread count: set all explicitly, after a numba warm-up.
     numba.set_num_threads(args.threads)
-    conv2d_acc(np.zeros((1, 1, 3, 3), np.uint8), np.zeros((1, 1, 3, 3), np.int8), 1, 1, 1)
+    for method in ("auto", "int8"):
+        conv2d_acc(np.zeros((1, 1, 3, 3), np.uint8), np.zeros((1, 1, 3, 3), np.int8), 1, 1, 1, method)
     torch.set_num_threads(args.threads)
+    blas = _openblas_threads(args.threads)
     print(f"batch {args.batch}, {args.repeats} interleaved rounds (median), threads: torch "
-          f"{torch.get_num_threads()}, numba {numba.get_num_threads()}; 8-bit codes")
+          f"{torch.get_num_threads()}, numba {numba.get_num_threads()}, OpenBLAS {blas}; 8-bit codes")
     results = {}
     for name, spec in LAYERS.items():
         r = bench_layer(spec, args.batch, args.repeats)
@@ -87,11 +112,13 @@ def main(argv=None) -> int:
         g = r["gmac_per_s"]
         print(f"{name}  ({r['macs'] / 1e6:.1f} MMAC)")
         for path, v in g.items():
-            print(f"  {path:<18} {v:7.2f} GMAC/s  ({r['median_s'][path] * 1e3:8.2f} ms)")
-        print(f"  sim / fp32 = {r['sim_vs_fp32']:.2f}x   sim / int64 ref = {r['sim_vs_int64_ref']:.2f}x")
+            print(f"  {path:<18} {v:7.2f} GMAC/s  (median {r['median_s'][path] * 1e3:8.2f} ms, "
+                  f"min {r['min_s'][path] * 1e3:8.2f} ms)")
+        print(f"  sim / fp32 = {r['sim_vs_fp32']:.2f}x   sim / int64 ref = {r['sim_vs_int64_ref']:.2f}x   "
+              f"(old int8 / fp32 = {r['int8_vs_fp32']:.2f}x)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"batch": args.batch, "repeats": args.repeats, "threads": args.threads,
+            json.dump({"batch": args.batch, "repeats": args.repeats, "threads": args.threads, "openblas_threads": blas,
                        "layers": results}, f, indent=2)
     return 0
 
