@@ -23,12 +23,20 @@ import statistics
 import sys
 import time
 
-import numba
-import numpy as np
-import torch
-import torch.nn.functional as F
+# Three thread pools share the cores (numba's OpenMP layer, OpenBLAS, torch's OpenMP). Spinning idle
+# workers (OpenMP's default wait policy, Intel OpenMP's 200 ms block time) steal the cores from the next
+# path in the interleaved rounds: measured 5-15x slowdowns of every path at 2 threads. Passive waits, set
+# before any of them loads (the caller's environment wins):
+WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+for _k, _v in WAIT_ENV.items():
+    os.environ.setdefault(_k, _v)
 
-from hwsim.kernels import conv2d_acc
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from hwsim.kernels import conv2d_acc  # noqa: E402
 
 LAYERS = {  # name: (C, H, W, O, k, stride, padding)
     "resnet20 layer1 16x32x32->16 3x3": (16, 32, 32, 16, 3, 1, 1),
@@ -95,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--blas-threads", type=int, help="OpenBLAS threads (default: --threads)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     # numba's first parallel call resets torch's thread count: set all explicitly, after a numba warm-up.
@@ -102,9 +111,10 @@ def main(argv=None) -> int:
     for method in ("auto", "int8"):
         conv2d_acc(np.zeros((1, 1, 3, 3), np.uint8), np.zeros((1, 1, 3, 3), np.int8), 1, 1, 1, method)
     torch.set_num_threads(args.threads)
-    blas = _openblas_threads(args.threads)
+    blas = _openblas_threads(args.blas_threads or args.threads)
     print(f"batch {args.batch}, {args.repeats} interleaved rounds (median), threads: torch "
-          f"{torch.get_num_threads()}, numba {numba.get_num_threads()}, OpenBLAS {blas}; 8-bit codes")
+          f"{torch.get_num_threads()}, numba {numba.get_num_threads()}, OpenBLAS {blas}; 8-bit codes; "
+          + ", ".join(f"{k}={os.environ[k]}" for k in WAIT_ENV))
     results = {}
     for name, spec in LAYERS.items():
         r = bench_layer(spec, args.batch, args.repeats)
@@ -119,6 +129,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"batch": args.batch, "repeats": args.repeats, "threads": args.threads, "openblas_threads": blas,
+                       "env": {k: os.environ[k] for k in WAIT_ENV},
                        "layers": results}, f, indent=2)
     return 0
 
