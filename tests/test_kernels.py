@@ -95,8 +95,9 @@ def test_fp32_groups_and_depthwise_beyond_one_chunk(g):
     (255, 127, 2304, ("fp32", np.int32, 461)),          # 5 near-equal chunks <= 518
     (15, 7, 2304, ("fp32", np.int32, 2304)),            # 4-bit codes: one chunk
     (0, 127, 9, ("fp32", np.int32, 9)),                 # all-zero operand
-    (2**12, 2**12 - 1, 9, ("fp32", np.int32, 1)),       # product 2^24 - 2^12 < 2^24: chunks of one term
-    (2**12, 2**12, 9, ("int64", np.int32, 0)),          # product 2^24 itself: not fp32-exact by our bound
+    (255, 4112, 64, ("fp32", np.int32, 16)),            # 16 * 255 * 4112 < 2^24: chunks of 16
+    (255, 4113, 64, ("int64", np.int32, 0)),            # chunks would hold < 16 terms: int64
+    (2**12, 2**12 - 1, 9, ("int64", np.int32, 0)),      # fp32 would need chunks of one term
     (2**20, 127, 9 * 4, ("int64", np.int64, 0)),        # whole-K bound past int32
 ])
 def test_auto_method_choice(xmax, wmax, k, want):
@@ -107,6 +108,13 @@ def test_auto_method_choice(xmax, wmax, k, want):
     w = np.full((2, k, 1, 1), wmax, np.int64)
     w[1, ::2] = -wmax
     np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 0, 1), naive.conv2d(x, w, 1, 0, 1))
+
+
+def test_fp32_with_one_term_chunks():
+    x = np.full((1, 9, 2, 2), 2**12, np.int64)          # product 2^24 - 2^12: Kc = 1, nine rank-1 sgemms
+    w = np.full((2, 9, 1, 1), 2**12 - 1, np.int64)
+    w[1, ::2] = -(2**12 - 1)
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 0, 1, "fp32"), naive.conv2d(x, w, 1, 0, 1))
 
 
 def test_forced_method_that_is_not_exact_is_refused():

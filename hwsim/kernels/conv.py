@@ -1,6 +1,7 @@
 """Integer convolution and matmul accumulators: NHWC im2col + a GEMM, exact by construction.
 
-Three GEMMs, `method="auto"` picks the first that is exact for the operands (nothing is ever wrapped):
+Three GEMMs, `method="auto"` picks fp32 when its K chunks hold at least min(K, 16) terms, else int64 (int8
+is never faster on the measured machine); a forced method that would not be exact is refused:
 
 - "fp32": im2col into float32, BLAS sgemm per K chunk. Exactness (gemmlowp style): operands are
   integer codes; float32 holds every integer of magnitude <= 2^24. The chunk length is
@@ -29,6 +30,7 @@ INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 F32_EXACT = 2**24 - 1      # every integer of magnitude <= 2^24 is a float32; bound partial sums by 2^24 - 1
 METHODS = ("auto", "fp32", "int8", "int64")
+_MIN_KC = 16               # auto: fp32 only if a chunk holds >= min(K, 16) terms (Kc 32 beat int64 2x, Kc 2 lost 3x)
 _RM, _RO = 4, 4            # register tile: 4 im2col rows x 4 output channels = 16 int32 accumulators
 _KALIGN = 16               # K padded with zeros to a multiple of the 16-lane vector width
 _KCHUNK = 512              # K cache block
@@ -259,7 +261,7 @@ def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where
     accd = np.int32 if bound <= INT32_MAX else np.int64
     pmax = xmax * wmax
     if method == "auto":
-        method = "fp32" if pmax <= F32_EXACT else "int64"
+        method = "fp32" if pmax * min(k, _MIN_KC) <= F32_EXACT else "int64"
     if method == "fp32":
         if pmax > F32_EXACT:
             raise KernelInputError(f"{where}: method 'fp32' needs max|x|*max|w| <= 2^24 - 1, got "
@@ -311,8 +313,9 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
     `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (fp32
-    when max|x|*max|w| < 2^24, else int64), "fp32", "int8" or "int64" (see the module docstring for why
-    each is exact; a forced method that would not be exact is a KernelInputError). Returns int32 when the
+    when min(K, 16)*max|x|*max|w| < 2^24, i.e. a K chunk holds at least min(K, 16) terms, else int64),
+    "fp32", "int8" or "int64" (see the module docstring for why each is exact; a forced method that
+    would not be exact is a KernelInputError). Returns int32 when the
     worst-case bound K*max|x|*max|w| fits int32, else int64; never wraps.
     """
     x = int_array("x", x, 4)
