@@ -308,3 +308,58 @@ def test_cli_train_and_bad_config(tmp_path, capsys):
     bad.write_text("stagez: []\n")
     assert main(["train", "--config", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "stagez" in capsys.readouterr().err
+
+
+# ---- augmentation ---------------------------------------------------------------------------------
+def test_random_shift_translates_each_image_and_is_seeded():
+    from quantnet.train.augment import default_shift, random_shift
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 256, size=(200, 2, 5, 6)).astype(np.uint8)  # no zero codes: the fill is visible
+    y = np.arange(200)
+    out = random_shift(x, 1, np.random.default_rng(7))
+    assert out.dtype == np.uint8 and out.shape == x.shape
+    assert np.array_equal(out, random_shift(x, 1, np.random.default_rng(7)))
+    seen = set()
+    for i in range(len(x)):  # out[i] is x[i] moved by exactly one (dy, dx) in [-1, 1]^2, zero-filled
+        match = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                 if np.array_equal(out[i], np.roll(x[i], (dy, dx), axis=(1, 2)) * _shift_mask(x.shape[2:], dy, dx))]
+        assert len(match) == 1, i
+        seen.add(match[0])
+    assert len(seen) == 9  # every offset occurs
+    assert random_shift(x, 0, np.random.default_rng(7)) is x
+    assert default_shift("digits") == 1 and default_shift("synthetic") == 0
+    with pytest.raises(ValueError, match="shift"):
+        random_shift(x, -1, rng)
+    assert np.array_equal(y, np.arange(200))  # labels are never touched (the function never sees them)
+
+
+def _shift_mask(hw, dy, dx):
+    m = np.ones(hw, np.uint8)
+    if dy > 0:
+        m[:dy] = 0
+    if dy < 0:
+        m[dy:] = 0
+    if dx > 0:
+        m[:, :dx] = 0
+    if dx < 0:
+        m[:, dx:] = 0
+    return m
+
+
+def test_training_batches_are_shifted_when_asked(tmp_path, monkeypatch):
+    seen = []
+    real = loop_mod.batches
+
+    def spy(x, y, *a, **k):
+        seen.append((x, y))
+        return real(x, y, *a, **k)
+
+    monkeypatch.setattr(loop_mod, "batches", spy)
+    tr = Trainer(tiny_cfg("augment_shift=1"), tmp_path / "r", progress=False)
+    tr.fit()
+    x, y = seen[0]
+    assert x.shape == tr.data.x_train.shape and not np.array_equal(x, tr.data.x_train)
+    assert np.array_equal(y, tr.data.y_train)
+    with pytest.raises(TrainConfigError, match="augment_shift"):
+        tiny_cfg("augment_shift=-1")

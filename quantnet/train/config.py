@@ -129,6 +129,8 @@ class TrainConfig:
     batch_size: int = 64
     threads: int = 1                       # torch CPU threads (0: torch default); tiny nets run best on one
     eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
+    augment_shift: int | None = None       # random translation of training images by up to N pixels (0: off;
+                                           # None: the data set's default, augment.DEFAULT_SHIFT: 1 on digits)
     calibrate_bn: bool = False             # recompute BN statistics with the final weights (calibrate.py)
     calibration_configs: int = 32          # random per-layer configs in that pass (when the last stage is mixed)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -148,6 +150,8 @@ class TrainConfig:
         for key in ("batch_size", "eval_every"):
             if getattr(self, key) < 1:
                 raise TrainConfigError(f"{where}: {key} must be >= 1, got {getattr(self, key)}")
+        if self.augment_shift is not None and self.augment_shift < 0:
+            raise TrainConfigError(f"{where}: augment_shift must be >= 0 (or null), got {self.augment_shift}")
         if self.threads < 0 or (self.width is not None and self.width < 1):
             raise TrainConfigError(f"{where}: threads must be >= 0 and width >= 1")
         self.optim.check(f"{where}: optim")

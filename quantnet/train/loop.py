@@ -23,6 +23,7 @@ from ..bitconfig import BitConfig
 from ..data import Dataset, batches, load_dataset
 from ..layers import QConv2d, QLinear
 from ..models import MetaResNet, build_model
+from .augment import default_shift, random_shift
 from .calibrate import calibrate_bn, calibration_configs
 from .bn_init import warm_start_untrained_bns
 from .config import StageConfig, TrainConfig, TrainConfigError, save_config
@@ -153,9 +154,11 @@ class Trainer:
         base_lr = stage.lr if stage.lr is not None else cfg.optim.lr
         T = cfg.distill.temperature
         sums, correct, seen = defaultdict(float), defaultdict(int), defaultdict(int)
+        shift = cfg.augment_shift if cfg.augment_shift is not None else default_shift(cfg.data)
+        x_train = random_shift(self.data.x_train, shift, rng)
         model.train()
         lr = p = 0.0
-        for step, (xb, yb) in enumerate(batches(self.data.x_train, self.data.y_train, cfg.batch_size, True, rng)):
+        for step, (xb, yb) in enumerate(batches(x_train, self.data.y_train, cfg.batch_size, True, rng)):
             xb, yb = xb.to(self.device), yb.to(self.device)
             k = pos.epoch * steps + step
             lr = lr_at(base_lr, k, steps, stage.epochs, cfg.optim.warmup_epochs, cfg.optim.schedule)
