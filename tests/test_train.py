@@ -290,6 +290,21 @@ def test_bn_calibration_sets_running_mean_to_average_of_batch_means():
     assert torch.all(untouched.running_mean == 0) and int(untouched.num_batches_tracked) == 0
 
 
+def test_bn_calibration_others_reach_only_entries_no_anchor_reaches():
+    from quantnet.data import make_synthetic
+    model = small_model()
+    x = make_synthetic(n_train=64).x_train
+    u2 = BitConfig.uniform(model.spec, 2)
+    mixed = BitConfig.from_dict({"default": 2, "layers": {"layer1.0.conv2": 3}}, model.spec)  # bn1 pair 2_3
+    bank = model.get_submodule("layer1.0.bn1")
+    calibrate_bn(model, [("full", u2)], x, torch.device("cpu"))
+    alone = bank.bns["2_2"].running_mean.clone()
+    calibrate_bn(model, [("full", u2)], x, torch.device("cpu"), others=[("full", mixed)])
+    assert torch.equal(bank.bns["2_2"].running_mean, alone)  # the uniform entry ignores the mixed pass
+    assert int(bank.bns["2_3"].num_batches_tracked) > 0 and not torch.all(bank.bns["2_3"].running_mean == 0)
+    assert all(bn.momentum == 0.1 for bn in bank.bns.values())
+
+
 # ---- CLI ----------------------------------------------------------------------------------------------
 def test_cli_train_and_bad_config(tmp_path, capsys):
     from quantnet.cli import main

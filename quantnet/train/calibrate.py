@@ -2,10 +2,15 @@
 
 During training a bank entry's running statistics are an exponential average over the last few
 batches in which its (producer, consumer) pair happened to run, each from a different weight
-state. Calibration resets every entry the chosen configurations use, then averages (equal weight
+state (and, on digits, noisy enough to move test accuracy by half a point between the last
+epochs). Calibration resets every entry the chosen configurations use and averages (equal weight
 per batch) over whole passes of the training set with the final weights, one pass per
-configuration: the uniform bit-widths and a sample of random per-layer ones, so that every pair a
-random configuration can select gets statistics. Entries no configuration reaches keep theirs.
+configuration, in two groups:
+  anchors  the float net and each uniform bit-width: the entries they reach take statistics from
+           these passes only, so a uniform network gets exactly its own;
+  others   random per-layer configs: only entries no anchor reaches (the off-diagonal pairs) learn
+           from them. (Averaging random contexts into the uniform entries cost W2A2 a point.)
+Entries no configuration reaches keep what training left.
 """
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ from ..tbn import TransitionalBN
 
 
 @torch.no_grad()
-def calibrate_bn(model: MetaResNet, configs: list[tuple[str, BitConfig | None]], x: np.ndarray,
-                 device: torch.device, batch_size: int = 256) -> int:
-    """configs: (mode, BitConfig or None for the float net). Returns the number of entries recalibrated."""
+def calibrate_bn(model: MetaResNet, anchors: list[tuple[str, BitConfig | None]], x: np.ndarray,
+                 device: torch.device, others: list[tuple[str, BitConfig | None]] = (),
+                 batch_size: int = 256) -> int:
+    """Configs are (mode, BitConfig or None for the float net). Returns the number of entries recalibrated."""
     entries = [bn for bank in model.modules() if isinstance(bank, TransitionalBN) for bn in bank.bns.values()]
     saved = [copy.deepcopy(bn.state_dict()) for bn in entries]
     momenta = [bn.momentum for bn in entries]
@@ -32,13 +38,11 @@ def calibrate_bn(model: MetaResNet, configs: list[tuple[str, BitConfig | None]],
         bn.momentum = None  # cumulative average
     was = model.training
     model.train()
-    y0 = np.zeros(len(x), np.int64)
-    for mode, bc in configs:
-        model.set_mode(mode)
-        if bc is not None:
-            model.apply_bits(bc)
-        for xb, _ in batches(x, y0, batch_size):
-            model(xb.to(device))
+    _passes(model, anchors, x, device, batch_size)
+    for bn in entries:
+        if int(bn.num_batches_tracked) > 0:
+            bn.momentum = 0.0  # an anchor's entry: later passes leave its statistics as they are
+    _passes(model, others, x, device, batch_size)
     model.train(was)
     touched = 0
     for bn, state, m in zip(entries, saved, momenta):
@@ -51,10 +55,19 @@ def calibrate_bn(model: MetaResNet, configs: list[tuple[str, BitConfig | None]],
     return touched
 
 
+def _passes(model: MetaResNet, configs, x: np.ndarray, device: torch.device, batch_size: int) -> None:
+    y0 = np.zeros(len(x), np.int64)
+    for mode, bc in configs:
+        model.set_mode(mode)
+        if bc is not None:
+            model.apply_bits(bc)
+        for xb, _ in batches(x, y0, batch_size):
+            model(xb.to(device))
+
+
 def calibration_configs(model: MetaResNet, mode: str, bits: tuple[int, ...], n_random: int, granularity: str,
-                        seed: int, include_float: bool) -> list[tuple[str, BitConfig | None]]:
-    """The float net (optional), each uniform bit-width, and n_random random configs (mixed stages)."""
-    out: list[tuple[str, BitConfig | None]] = [("fp", None)] if include_float else []
-    out += [(mode, BitConfig.uniform(model.spec, b)) for b in bits]
-    out += [(mode, c) for c in random_configs(model.spec, n_random, seed, granularity)]
-    return out
+                        seed: int, include_float: bool) -> tuple[list, list]:
+    """(anchors, others): the float net (optional) and each uniform bit-width; n_random random configs."""
+    anchors: list[tuple[str, BitConfig | None]] = [("fp", None)] if include_float else []
+    anchors += [(mode, BitConfig.uniform(model.spec, b)) for b in bits]
+    return anchors, [(mode, c) for c in random_configs(model.spec, n_random, seed, granularity)]

@@ -131,8 +131,8 @@ class TrainConfig:
     eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
     augment_shift: int | None = None       # random translation of training images by up to N pixels (0: off;
                                            # None: the data set's default, augment.DEFAULT_SHIFT: 1 on digits)
-    calibrate_bn: bool = False             # recompute BN statistics with the final weights (calibrate.py)
-    calibration_configs: int = 32          # random per-layer configs in that pass (when the last stage is mixed)
+    calibrate_bn: bool = True              # recompute BN statistics with the final weights (calibrate.py)
+    calibration_configs: int = 128         # random per-layer configs in that pass (when the last stage is mixed)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     stages: tuple[StageConfig, ...] = field(default_factory=_default_stages)

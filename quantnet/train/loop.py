@@ -239,9 +239,10 @@ class Trainer:
     def _calibrate(self, stage: StageConfig) -> int:
         n = self.cfg.calibration_configs if stage.kind == "mixed" else 0
         bits = () if stage.kind == "float" else stage_bits(stage, self.model.spec)
-        configs = calibration_configs(self.model, stage.mode, bits, n, stage.granularity, seed=10_000 + self.cfg.seed,
-                                      include_float=any(s.kind == "float" for s in self.cfg.stages))
-        return calibrate_bn(self.model, configs, self.data.x_train, self.device)
+        anchors, others = calibration_configs(self.model, stage.mode, bits, n, stage.granularity,
+                                              seed=10_000 + self.cfg.seed,
+                                              include_float=any(s.kind == "float" for s in self.cfg.stages))
+        return calibrate_bn(self.model, anchors, self.data.x_train, self.device, others)
 
     def _extra(self, pos: StagePosition, stage_epoch: int, epochs_done: int) -> dict:
         return {"data": self.cfg.data, "data_dir": self.cfg.data_dir, "stage": pos.stage.name,
