@@ -1,0 +1,144 @@
+"""Direct float32 convolution over stride phase planes: no im2col, exact by the same 2^24 bound as "fp32".
+
+Layout. Each input channel of each image is zero padded and split into s*s stride phases (phase (py, px)
+holds padded pixels (py + s*i, px + s*j)), each a plane of Hq x Wq = ceil(Hp/s) x ceil(Wp/s), stored one
+after another in one flat row. Tap (ky, kx) then reads its phase plane at a fixed offset
+((ky%s)*s + kx%s)*Hq*Wq + (ky//s)*Wq + kx//s, and output pixel (oy, ox) sits at flat position oy*Wq + ox
+in every tap's window: a stride-s conv becomes, per tap, a contiguous multiply-add of Ho*Wq floats (the
+Wq - Wo extra columns per row are computed and dropped). The inner loop updates 4 output channels from 3
+taps (3 loads, 12 FMAs and 4 accumulator read-modify-writes per vector), which LLVM vectorises.
+
+Exactness. Operands are integer codes. The float accumulator of one output is flushed into an int64
+accumulator every `cc` input channels, with cc*T*max|x|*max|w| <= 2^24 - 1 (T = kh*kw): every product and
+every partial sum inside a flush interval, in any order, is an integer of magnitude < 2^24, so no float
+operation rounds. Needs T*max|x|*max|w| <= 2^24 - 1 (cc >= 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_OT = 4   # output channels per task (the register/accumulator tile)
+
+
+@njit(parallel=True, cache=True)
+def _phase_planes(x, p, s, Hq, Wq, xq):
+    """xq[n, c, ((yy%s)*s + xx%s)*Hq*Wq + (yy//s)*Wq + xx//s] = x[n, c, y, xx'] for padded yy = y+p,
+    xx = xx'+p; xq is zero-initialised (the padding and any tail stay zero)."""
+    N, C, H, W = x.shape
+    hw = Hq * Wq
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        src = x[n, c]
+        dst = xq[n, c]
+        if s == 1:
+            for y in range(H):
+                base = (y + p) * Wq + p
+                for xx in range(W):
+                    dst[base + xx] = src[y, xx]
+        else:
+            for y in range(H):
+                yy = y + p
+                base = (yy % s) * s * hw + (yy // s) * Wq
+                for xx in range(W):
+                    xc = xx + p
+                    dst[base + (xc % s) * hw + xc // s] = src[y, xx]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def _direct(xq, wt, offs, Ho, Wo, Wq, cc, out):
+    """out[n, g*Og + o, oy, ox] = sum over c < Cg, taps t of wt[g, o, c, t] * xq[n, g*Cg + c, offs[t] + oy*Wq + ox].
+
+    xq (N, C, Lx) float32 phase planes (see the module docstring); wt (G, Ogp, Cg, T) float32 with Ogp a
+    multiple of 4 (zero rows beyond Og); offs (T,) int64 tap offsets; out (N, O, Ho, Wo) int32/int64.
+    Float sums are flushed to int64 every `cc` channels (the caller's 2^24 bound). Only contraction
+    (a + u*e -> one FMA, exact here) is allowed, no reassociation. A task owns one image and 4 output
+    channels; tasks write disjoint outputs."""
+    N = xq.shape[0]
+    G, Ogp, Cg, T = wt.shape
+    O = out.shape[1]
+    Og = O // G
+    nt = Ogp // _OT
+    L = Ho * Wq
+    flush = cc < Cg
+    for task in prange(N * G * nt):
+        n = task // (G * nt)
+        g = (task // nt) % G
+        o0 = (task % nt) * _OT
+        a = np.zeros((_OT, L), np.float32)
+        ai = np.zeros((_OT, L if flush else 0), np.int64)
+        a0 = a[0]
+        a1 = a[1]
+        a2 = a[2]
+        a3 = a[3]
+        for c in range(Cg):
+            xc = xq[n, g * Cg + c]
+            w0 = wt[g, o0, c]
+            w1 = wt[g, o0 + 1, c]
+            w2 = wt[g, o0 + 2, c]
+            w3 = wt[g, o0 + 3, c]
+            t = 0
+            while t + 3 <= T:
+                xa = xc[offs[t]:offs[t] + L]
+                xb = xc[offs[t + 1]:offs[t + 1] + L]
+                xd = xc[offs[t + 2]:offs[t + 2] + L]
+                u0, u1, u2 = w0[t], w0[t + 1], w0[t + 2]
+                v0, v1, v2 = w1[t], w1[t + 1], w1[t + 2]
+                p0, p1, p2 = w2[t], w2[t + 1], w2[t + 2]
+                r0, r1, r2 = w3[t], w3[t + 1], w3[t + 2]
+                for q in range(L):
+                    e = xa[q]
+                    f = xb[q]
+                    h = xd[q]
+                    # left to right: three FMAs per accumulator
+                    a0[q] = ((a0[q] + u0 * e) + u1 * f) + u2 * h
+                    a1[q] = ((a1[q] + v0 * e) + v1 * f) + v2 * h
+                    a2[q] = ((a2[q] + p0 * e) + p1 * f) + p2 * h
+                    a3[q] = ((a3[q] + r0 * e) + r1 * f) + r2 * h
+                t += 3
+            while t < T:
+                xa = xc[offs[t]:offs[t] + L]
+                u0, v0, p0, r0 = w0[t], w1[t], w2[t], w3[t]
+                for q in range(L):
+                    e = xa[q]
+                    a0[q] = a0[q] + u0 * e
+                    a1[q] = a1[q] + v0 * e
+                    a2[q] = a2[q] + p0 * e
+                    a3[q] = a3[q] + r0 * e
+                t += 1
+            if flush and ((c + 1) % cc == 0 or c + 1 == Cg):
+                for i in range(_OT):
+                    for q in range(L):
+                        ai[i, q] += np.int64(a[i, q])
+                        a[i, q] = 0
+        for i in range(min(_OT, Og - o0)):
+            dst = out[n, g * Og + o0 + i]
+            for oy in range(Ho):
+                for ox in range(Wo):
+                    q = oy * Wq + ox
+                    dst[oy, ox] = ai[i, q] if flush else np.int64(a[i, q])
+
+
+def chunk_channels(taps: int, pmax: int, f32_exact: int) -> int:
+    """Input channels per float flush interval: the most cc with cc*taps*pmax <= f32_exact (0: none fits)."""
+    return f32_exact // (taps * pmax) if pmax else 1 << 62
+
+
+def conv_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, cc: int,
+                out: np.ndarray) -> None:
+    """Fill out (N, O, Ho, Wo) with the exact conv of validated integer codes x, w, flushing float sums every
+    cc >= 1 input channels (the caller computes cc from the 2^24 bound with `chunk_channels`)."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    s = stride
+    Hq, Wq = -(-(H + 2 * padding) // s), -(-(W + 2 * padding) // s)
+    Ho, Wo = out.shape[2], out.shape[3]
+    xq = np.zeros((N, C, s * s * Hq * Wq + (kw - 1) // s), np.float32)   # tail: the last tap's window overrun
+    _phase_planes(np.ascontiguousarray(x), padding, s, Hq, Wq, xq)
+    og = O // groups
+    wt = np.zeros((groups, -(-og // _OT) * _OT, Cg, kh * kw), np.float32)
+    wt[:, :og] = w.reshape(groups, og, Cg, kh * kw)
+    offs = np.array([((ky % s) * s + kx % s) * Hq * Wq + (ky // s) * Wq + kx // s
+                     for ky in range(kh) for kx in range(kw)], np.int64)
+    _direct(xq, wt, offs, Ho, Wo, Wq, min(cc, Cg), out)
