@@ -8,7 +8,7 @@ import pytest
 
 from hwsim import kernels as K
 from hwsim.errors import UserError
-from hwsim.kernels.conv import _plan
+from hwsim.kernels.conv import _plan, _prefers_direct
 from tests import naive
 
 RNG = np.random.default_rng(1234)
@@ -47,7 +47,7 @@ def test_conv_matches_naive(case, bits):
     np.testing.assert_array_equal(got, naive.conv2d(x, w, s, p, g))
 
 
-@pytest.mark.parametrize("method", ["fp32", "int8", "int64"])
+@pytest.mark.parametrize("method", ["direct", "fp32", "int8", "int64"])
 @pytest.mark.parametrize("case", CONV_CASES[:3] + CONV_CASES[-1:])
 def test_every_method_matches_naive(case, method):
     n, c, h, w_, o, k, s, p, g = case
@@ -89,6 +89,64 @@ def test_fp32_groups_and_depthwise_beyond_one_chunk(g):
     xd = _codes(RNG, (2, 32, 6, 6), 8, False).astype(np.uint8)   # depthwise: G = C = O, K = 9
     wd = _codes(RNG, (32, 1, 3, 3), 8, True).astype(np.int8)
     np.testing.assert_array_equal(K.conv2d_acc(xd, wd, 2, 1, 32), naive.conv2d(xd, wd, 2, 1, 32))
+
+
+@pytest.mark.parametrize("case", CONV_CASES + [
+    (2, 7, 9, 8, 5, 2, 2, 1, 1),     # even kernel, stride 2: taps in 4 phase planes
+    (1, 5, 9, 9, 4, 5, 3, 2, 1),     # 5x5 stride 3: 25 taps = 8 groups of 3 + 1
+    (2, 9, 7, 6, 6, 3, 2, 0, 3),     # grouped, stride 2, no padding
+    (1, 1, 10, 12, 3, 3, 1, 1, 1),   # a single input channel
+])
+def test_direct_matches_naive(case):
+    n, c, h, w_, o, k, s, p, g = case
+    x = _codes(RNG, (n, c, h, w_), 8, False).astype(np.uint8)
+    w = _codes(RNG, (o, c // g, k, k), 8, True).astype(np.int8)
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, s, p, g, "direct"), naive.conv2d(x, w, s, p, g))
+
+
+# direct flushes its float sums every cc = floor((2^24 - 1) / (9 * 255 * 127)) = 57 input channels (3x3)
+CC_8X8 = (2**24 - 1) // (9 * 255 * 127)
+
+
+@pytest.mark.parametrize("c", [CC_8X8, CC_8X8 + 1, 2 * CC_8X8 + 1])
+def test_direct_flushes_at_the_2p24_boundary(c):
+    """Max-magnitude codes: 57 channels of 9 taps sum to 57 * 9 * 255 * 127 = 16613505 < 2^24; a 58th
+    channel would pass 2^24 inside one float sum, so the sums must be flushed to integers between."""
+    x = np.full((1, c, 3, 4), 255, np.uint8)
+    x[0, ::3, 1, 3] = 254                   # second output pixel: not all equal, so rounding would show
+    w = np.full((3, c, 3, 3), 127, np.int8)
+    w[1] = -127
+    w[2, ::2] = -127                        # alternating signs: cancellation inside a flush interval
+    got = K.conv2d_acc(x, w, 1, 0, 1, "direct")
+    np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 0, 1))
+    assert got[0, 0, 0, 0] == 255 * 127 * 9 * c
+
+
+def test_direct_with_one_channel_flushes_and_its_limit():
+    x = np.full((1, 3, 4, 4), 1365, np.int64)           # 9 * 1365 * 1365 = 16769025 < 2^24: cc = 1
+    w = np.full((2, 3, 3, 3), 1365, np.int64)
+    w[1, :, ::2] = -1365
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1, "direct"), naive.conv2d(x, w, 1, 1, 1))
+    with pytest.raises(K.KernelInputError, match="method 'direct' needs"):
+        K.conv2d_acc(x + 1, w, 1, 1, 1, "direct")      # 9 * 1366 * 1365 > 2^24 - 1
+
+
+@pytest.mark.parametrize("shape,want", [
+    ((16, 16, 3, 1), "direct"),        # ResNet-20 stage 1
+    ((32, 32, 3, 1), "direct"),
+    ((64, 64, 3, 1), "fp32"),          # Cg*Og > 1024
+    ((256, 256, 3, 1), "fp32"),        # ResNet-18 stage 3
+    ((16, 32, 3, 2), "fp32"),          # stride 2
+    ((16, 16, 1, 1), "fp32"),          # 1x1
+    ((1, 1, 3, 2), "direct"),          # depthwise (Cg == 1), any stride
+])
+def test_auto_prefers_direct_for_small_channel_counts(shape, want):
+    cg, og, k, s = shape
+    taps = k * k
+    method = _plan(0, 255, -127, 127, cg * taps, "auto", "t", taps, _prefers_direct(cg, og, taps, s))[0]
+    assert method == want
+    # where direct would not be exact (9 * 1366 * 1365 > 2^24 - 1), auto falls back
+    assert _plan(0, 1366, -1365, 1365, 9, "auto", "t", 9, True)[0] == "int64"
 
 
 @pytest.mark.parametrize("xmax,wmax,k,want", [
