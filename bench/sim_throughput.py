@@ -2,13 +2,15 @@
 
 Layers: a CIFAR ResNet-20 stage-1 conv (16x32x32 -> 16, 3x3, s1, p1) and a ResNet-18 stage-3 conv
 (256x14x14 -> 256, 3x3, s1, p1), batch --batch (default 8), 8-bit activation codes and 8-bit weights
-(the worst case for the default fp32-chunked path: max|x|*max|w| = 255*127 gives K chunks of 518). Four
-paths, timed interleaved round by round so machine noise hits them alike; the median of --repeats rounds
-is reported. numba compiles (and torch warms up) before timing. "sim" is conv2d_acc's default
-(method="auto"), "sim int8" the older int8 GEMM, kept for comparison. The torch int64 reference is
-F.conv2d on int64 tensors, the route quantnet/intref.py takes. Both simulator results are checked
-against the int64 reference before timing. Thread counts are set explicitly for all three pools
-(numba, OpenBLAS via its C API, torch) and printed.
+(the worst case for the 2^24 bound: max|x|*max|w| = 255*127 gives fp32 K chunks of 518 and direct
+flushes every 57 channels). Six paths, timed interleaved round by round (in a new random order each
+round: a path ran measurably slower right after torch int64) so machine noise hits them alike; the median of
+--repeats rounds is reported. numba compiles (and torch warms up) before timing. "sim (auto)" is
+conv2d_acc's default (the direct conv on the small layer, the fp32-chunked GEMM on the large one), "sim
+direct" and "sim fp32 (GEMM)" force the two, "sim int8 (old)" is the older int8 GEMM, kept for
+comparison. The torch int64 reference is F.conv2d on int64 tensors, the route quantnet/intref.py takes.
+Every simulator result is checked against the int64 reference before timing. Thread counts are set
+explicitly for all three pools (numba, OpenBLAS via its C API, torch) and printed.
 
     .venv/bin/python bench/sim_throughput.py [--batch 8] [--repeats 15] [--threads 2] [--json out.json]
 """
@@ -75,6 +77,8 @@ def bench_layer(spec, batch: int, repeats: int, seed: int = 0) -> dict:
     macs = batch * O * ho * wo * C * k * k
     paths = {
         "sim (auto)": lambda: conv2d_acc(x, w, s, p, 1),
+        "sim direct": lambda: conv2d_acc(x, w, s, p, 1, "direct"),
+        "sim fp32 (GEMM)": lambda: conv2d_acc(x, w, s, p, 1, "fp32"),
         "sim int8 (old)": lambda: conv2d_acc(x, w, s, p, 1, "int8"),
         "torch fp32": lambda: F.conv2d(xf, wf, None, s, p),
         "torch int64 (ref)": lambda: F.conv2d(xi, wi, None, s, p),
@@ -83,19 +87,24 @@ def bench_layer(spec, batch: int, repeats: int, seed: int = 0) -> dict:
         ref = paths["torch int64 (ref)"]().numpy()
         for fn in paths.values():            # warm up: numba JIT/cache load, torch kernel selection
             fn()
-        for name in ("sim (auto)", "sim int8 (old)"):
+        for name in ("sim (auto)", "sim direct", "sim fp32 (GEMM)", "sim int8 (old)"):
             if not np.array_equal(paths[name](), ref):
                 raise SystemExit(f"{name} disagrees with the torch int64 reference")
         times = {name: [] for name in paths}
-        for _ in range(repeats):
-            for name, fn in paths.items():
+        order = list(paths.items())
+        shuffle = np.random.default_rng(seed + 1)
+        for _ in range(repeats):       # a new order each round: a path ran measurably slower after torch int64
+            for i in shuffle.permutation(len(order)):
+                name, fn = order[i]
                 times[name].append(_timed(fn))
     med = {name: statistics.median(ts) for name, ts in times.items()}
     gmacs = {name: macs / t / 1e9 for name, t in med.items()}
     sim, old = gmacs["sim (auto)"], gmacs["sim int8 (old)"]
     return {"macs": macs, "median_s": med, "min_s": {name: min(ts) for name, ts in times.items()},
             "gmac_per_s": gmacs, "sim_vs_fp32": sim / gmacs["torch fp32"],
-            "sim_vs_int64_ref": sim / gmacs["torch int64 (ref)"], "int8_vs_fp32": old / gmacs["torch fp32"]}
+            "sim_vs_int64_ref": sim / gmacs["torch int64 (ref)"], "int8_vs_fp32": old / gmacs["torch fp32"],
+            "direct_vs_fp32": gmacs["sim direct"] / gmacs["torch fp32"],
+            "gemm_vs_fp32": gmacs["sim fp32 (GEMM)"] / gmacs["torch fp32"]}
 
 
 def main(argv=None) -> int:
@@ -108,7 +117,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     # numba's first parallel call resets torch's thread count: set all explicitly, after a numba warm-up.
     numba.set_num_threads(args.threads)
-    for method in ("auto", "int8"):
+    for method in ("direct", "fp32", "int8"):
         conv2d_acc(np.zeros((1, 1, 3, 3), np.uint8), np.zeros((1, 1, 3, 3), np.int8), 1, 1, 1, method)
     torch.set_num_threads(args.threads)
     blas = _openblas_threads(args.blas_threads or args.threads)
@@ -122,10 +131,11 @@ def main(argv=None) -> int:
         g = r["gmac_per_s"]
         print(f"{name}  ({r['macs'] / 1e6:.1f} MMAC)")
         for path, v in g.items():
-            print(f"  {path:<18} {v:7.2f} GMAC/s  (median {r['median_s'][path] * 1e3:8.2f} ms, "
+            print(f"  {path:<19} {v:7.2f} GMAC/s  (median {r['median_s'][path] * 1e3:8.2f} ms, "
                   f"min {r['min_s'][path] * 1e3:8.2f} ms)")
         print(f"  sim / fp32 = {r['sim_vs_fp32']:.2f}x   sim / int64 ref = {r['sim_vs_int64_ref']:.2f}x   "
-              f"(old int8 / fp32 = {r['int8_vs_fp32']:.2f}x)")
+              f"(direct / fp32 = {r['direct_vs_fp32']:.2f}x, GEMM / fp32 = {r['gemm_vs_fp32']:.2f}x, "
+              f"old int8 / fp32 = {r['int8_vs_fp32']:.2f}x)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"batch": args.batch, "repeats": args.repeats, "threads": args.threads, "openblas_threads": blas,
