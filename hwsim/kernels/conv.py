@@ -256,10 +256,10 @@ def _int8_dtype(x_lo: int, x_hi: int, w_lo: int, w_hi: int):
 
 
 def _prefers_direct(cg: int, og: int, taps: int, stride: int) -> bool:
-    """Whether auto takes the direct conv where it is exact. Measured at batch 8, 1 thread, 8-bit codes
-    (direct time / fp32 time): 0.5 at 16->16 ch 32x32, 0.8 at 32->32 16x16, 0.1 depthwise 32 ch, 0.4 at
-    3->16 ch; but 1.7 at 64->64 8x8, 1.2 at 64->64 16x16, 2.6 at 256->256 14x14, 1.4 at 16->32 stride 2
-    and 2.5 on 1x1 stride-2 shortcuts (short rows, one tap per pass)."""
+    """Whether auto takes the direct conv where it is exact. Measured at batch 8, 1 thread (numba and
+    OpenBLAS), 8-bit codes, direct time / fp32 time: 0.5 at 16->16 ch 32x32, 0.8 at 32->32 16x16, 0.1
+    depthwise 32 ch, 0.4 at 3->16 ch; but 1.7 at 64->64 8x8, 1.2 at 64->64 16x16, 2.6 at 256->256 14x14,
+    1.4 at 16->32 stride 2 and 2.5-5.5 on 1x1 stride-2 shortcuts (short rows, one tap per pass)."""
     return cg == 1 or (stride == 1 and taps > 1 and cg * og <= _DIRECT_MAX_CO)
 
 
