@@ -7,8 +7,8 @@ from .resnet import INPUT_BITS, INPUT_STEP, BasicBlock, MetaResNet, ResNetArch
 
 ARCHS: dict[str, Callable[..., ResNetArch]] = {
     # 8x8 digits: narrow on purpose, so that low bit-widths cost visible accuracy.
-    "digits_resnet": lambda width=8, num_classes=10, in_channels=1, input_size=8: ResNetArch(
-        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (1, 1), (1, 2)),
+    "digits_resnet": lambda width=8, num_classes=10, in_channels=1, input_size=8, depth=1: ResNetArch(
+        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (depth, depth), (1, 2)),
     "resnet20": lambda width=16, num_classes=10, in_channels=3, input_size=32: ResNetArch(
         in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width, 4 * width), (3, 3, 3), (1, 2, 2)),
     "resnet18": lambda width=64, num_classes=1000, in_channels=3, input_size=224: ResNetArch(
