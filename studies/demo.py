@@ -1,4 +1,4 @@
-"""The end-to-end demo: train a meta-network on digits (reduced epochs), verify bit-exactness on a
+"""The end-to-end demo: train a meta-network on digits (the default recipe), verify bit-exactness on a
 sample of configs, estimate and simulate on every accelerator, run the pareto and runtime-switch
 studies, and write one report over all of it."""
 from __future__ import annotations

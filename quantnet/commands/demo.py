@@ -1,5 +1,5 @@
 """bitmixer demo [--out DIR] [--config FILE] [--retrain]: the whole flow on the bundled digits data: train a
-meta-network (reduced epochs), verify bit-exactness, estimate and simulate on every accelerator, run the
+meta-network (the default recipe), verify bit-exactness, estimate and simulate on every accelerator, run the
 pareto and runtime-switch studies, and write DIR/index.html."""
 from __future__ import annotations
 
