@@ -11,9 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .errors import UserError
+from .typed_yaml import read_yaml
 
 
 class HwConfigError(UserError):
@@ -229,11 +228,4 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
 
 
 def load_hw_config(path: str | Path) -> HwConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise HwConfigError(f"hardware config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise HwConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_hw_config(data, str(path))
+    return parse_hw_config(read_yaml(path, HwConfigError, "hardware config"), str(path))

@@ -8,14 +8,13 @@ and the result is validated again, so a flag can never produce a config a file c
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from hwsim import typed_yaml
 from hwsim.errors import UserError
 
 STAGE_KINDS = ("float", "act", "uniform", "mixed")  # fp net; stage 1; stage 2; stage 3
@@ -177,7 +176,7 @@ class TrainConfig:
 def config_from_dict(data: Any, source: str = "<config>") -> TrainConfig:
     if data is None:
         data = {}
-    cfg = _build(TrainConfig, data, source, "")
+    cfg = typed_yaml.build(TrainConfig, data, source, TrainConfigError)
     return cfg.check(source)
 
 
@@ -188,18 +187,13 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     if path is not None:
         path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise TrainConfigError(f"training config {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise TrainConfigError(f"{path}: not valid YAML: {e}") from None
+        data = typed_yaml.read_yaml(path, TrainConfigError, "training config") or {}
         if not isinstance(data, Mapping):
             raise TrainConfigError(f"{path}: a training config must be a mapping of keys, got {type(data).__name__}")
     base = config_from_dict(data, source).to_dict()
     for item in overrides:
         _set_path(base, item, source)
-        base = _build(TrainConfig, base, f"override {item!r}", "").to_dict()  # fill defaults of new entries
+        base = typed_yaml.build(TrainConfig, base, f"override {item!r}", TrainConfigError).to_dict()  # fill defaults of new entries
     where = source + (f" with overrides {list(overrides)}" if overrides else "")
     return config_from_dict(base, where)
 
@@ -237,71 +231,12 @@ def _set_path(data: dict, item: str, source: str) -> None:
             node = node[idx]
 
 
-def _build(cls, data: Any, source: str, path: str):
-    """Build dataclass `cls` from a mapping, checking keys and value types."""
-    if not isinstance(data, Mapping):
-        raise TrainConfigError(f"{source}: {path or 'top level'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise TrainConfigError(f"{source}: unknown key {_join(path, str(unknown[0]))!r}; allowed: {sorted(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(hints[name], data[name], source, _join(path, name))
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise TrainConfigError(f"{source}: missing required key {_join(path, name)!r}")
-    return cls(**kwargs)
-
-
-def _coerce(tp, value, source: str, path: str):
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, source, path)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, source, path)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise TrainConfigError(f"{source}: {path}: expected a list, got {value!r}")
-        return tuple(_coerce(args[0], v, source, f"{path}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise TrainConfigError(f"{source}: {path}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TrainConfigError(f"{source}: {path}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise TrainConfigError(f"{source}: {path}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise TrainConfigError(f"{source}: {path}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config field type {tp}")  # a programming error, not user input
-
-
 def _plain(v):
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     return v
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _one_of(value, allowed, where: str) -> None:

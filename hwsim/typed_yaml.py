@@ -1,0 +1,110 @@
+"""YAML settings -> frozen dataclasses, by the dataclasses' own field types: one loader for every config.
+
+The fields are the schema: a nested dataclass reads a mapping, `tuple[X, ...]` a list, `X | None` allows
+null, `Literal[...]` a fixed set, `dict` any mapping (checked by whoever consumes it). Unknown keys,
+missing required keys and mistyped values raise the caller's error class, naming the file and the key
+path (e.g. `pareto.yaml: greedy.budgets[1]: expected a number`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import UserError
+
+
+def read_yaml(path: str | Path, error: type[UserError] = UserError, what: str = "config file") -> Any:
+    """The parsed YAML of `path`; a missing file or bad syntax raises `error` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not valid YAML: {e}") from None
+
+
+def child(where: str, key: str) -> str:
+    """`file.yaml: a.b`: the file, then the key path."""
+    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
+
+
+def build(cls, data: Any, where: str, error: type[UserError] = UserError):
+    """Instantiate dataclass `cls` from plain YAML data, checking every key against its fields."""
+    if not isinstance(data, Mapping):
+        raise error(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise error(f"{child(where, str(unknown[0]))}: unknown key; allowed here: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], child(where, name), error)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise error(f"{where}: missing required key {name!r}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise error(f"{where}: {e}") from None
+
+
+def _coerce(tp, value, where: str, error):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(a, value, where, error)
+            except UserError as e:
+                errors.append(str(e))
+        raise error(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, where, error)
+    if tp is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise error(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise error(f"{where}: expected a list, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(item, v, f"{where}[{i}]", error) for i, v in enumerate(value))
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise error(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise error(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise error(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise error(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"schema type {tp} not supported")  # a programming error, not a user one
