@@ -21,6 +21,7 @@ from hwsim.errors import UserError
 
 from ..bitconfig import BitConfig
 from ..data import Dataset, batches, load_dataset
+from ..evaluate import accuracy_configured
 from ..layers import QConv2d, QLinear
 from ..models import MetaResNet, build_model
 from .augment import default_shift, random_shift
@@ -91,18 +92,12 @@ def make_optimizer(model: MetaResNet, cfg: TrainConfig) -> torch.optim.Optimizer
 def evaluate_stage(model: MetaResNet, stage: StageConfig, x: np.ndarray, y: np.ndarray,
                    device: torch.device, batch_size: int = 512) -> dict[str, float]:
     """Test accuracy in the stage's own mode: the float net, or each uniform bit-width of the stage."""
-    was = model.training
-    model.eval()
     cfgs = [("fp", None)] if stage.kind == "float" else \
         [(f"W{b}A{b}", BitConfig.uniform(model.spec, b)) for b in stage_bits(stage, model.spec)]
     out = {}
     for name, bc in cfgs:
         select(model, stage.mode, bc)
-        correct = 0
-        for xb, yb in batches(x, y, batch_size):
-            correct += int((model(xb.to(device)).argmax(1).cpu() == yb).sum())
-        out[name] = correct / len(y)
-    model.train(was)
+        out[name] = accuracy_configured(model, x, y, batch_size, device)
     return out
 
 
