@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import yaml
@@ -228,10 +228,6 @@ class BitConfig:
         """Sum over layers of MACs * w_bits * a_bits, per sample."""
         return int(sum(l.macs * self.bits[l.name][0] * self.bits[l.name][1] for l in spec.layers))
 
-    def weight_bits(self, spec: NetSpec) -> int:
-        """Model size in bits at this config."""
-        return int(sum(l.params * self.bits[l.name][0] for l in spec.layers))
-
 
 def _clip_choice(choices: Sequence[int], want: int, layer: str, which: str, name: str) -> int:
     if len(choices) == 1:
@@ -267,11 +263,3 @@ def random_configs(spec: NetSpec, n: int, seed: int = 0, granularity: str = "lay
     """n random configs from one seeded stream, named random-<i>."""
     rng = np.random.default_rng(seed)
     return [BitConfig.random(spec, rng, granularity, name=f"random-{i}") for i in range(n)]
-
-
-def summarise(configs: Iterable[BitConfig], spec: NetSpec) -> list[dict]:
-    out = []
-    for c in configs:
-        w, a = c.avg_bits(spec)
-        out.append({"config": c.name, "avg_w_bits": w, "avg_a_bits": a, "bitops": c.bitops(spec)})
-    return out

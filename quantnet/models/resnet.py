@@ -11,7 +11,7 @@ Layer names are module paths (torchvision style): conv1, layer1.0.conv1, layer1.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -47,7 +47,7 @@ class ResNetArch:
 
 class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, cands: Sequence[int], bn_mode: str,
-                 in_a: Sequence[int], next_a: Sequence[int]):
+                 next_a: Sequence[int]):
         super().__init__()
         self.conv1 = QConv2d(in_ch, out_ch, 3, cands, stride=stride, padding=1)
         self.bn1 = TransitionalBN(out_ch, cands, cands, bn_mode)
@@ -101,7 +101,7 @@ class MetaResNet(nn.Module):
             for j in range(count):
                 k += 1
                 next_a = edge if k == n_blocks else cands
-                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, cands, next_a))
+                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a))
                 in_ch = width
             self.add_module(f"layer{s + 1}", nn.Sequential(*stage))
         self.fc = QLinear(in_ch, arch.num_classes, edge)
