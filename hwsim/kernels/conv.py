@@ -13,7 +13,9 @@ the measured machine); a forced method that would not be exact is refused:
   partial sum any summation order (blocking, SIMD lanes, FMA) can form inside a chunk is an integer of
   magnitude <= Kc*max|x|*max|w| < 2^24: each float op then has an exactly representable result and rounds
   nothing. Each chunk's sum is converted to an integer (exact) and chunks are summed in int32 when
-  K*max|x|*max|w| <= 2^31 - 1, else int64. Applies when max|x|*max|w| < 2^24 (Kc >= 1).
+  K*max|x|*max|w| <= 2^31 - 1, else int64. Applies when max|x|*max|w| < 2^24 (Kc >= 1). Where the
+  Cauchy-Schwarz bound on the actual codes proves longer, tap-aligned chunks exact, those are taken
+  instead (see `_fp32_chunks`): usually one chunk, and 2 instead of 5 for uniformly random 8-bit codes.
 - "int8": uint8/int8 operands, a numba 4x4-tile GEMM with int32 accumulators; only when
   K*max|x|*max|w| fits int32 (no partial sum can wrap). Without VNNI, LLVM extends bytes to 32-bit lanes
   and multiplies with vpmaddwd (exact: the upper 16 bits of the activation lane are zero).
@@ -203,6 +205,42 @@ def _gemm_i64(a, b, M, Og, P, out):
 
 
 @njit(parallel=True, cache=True)
+def _pixel_sq_max(x, G):
+    """max over images, pixels and channel groups of sum_c x[n, c, y, x]^2 (c in the group), exactly in int64:
+    the squared length of one tap's activation run, for the Cauchy-Schwarz chunk bound."""
+    N, C, H, W = x.shape
+    Cg = C // G
+    best = np.zeros(N * G, np.int64)
+    for t in prange(N * G):
+        n = t // G
+        g = t % G
+        acc = np.zeros((H, W), np.int64)
+        for c in range(g * Cg, (g + 1) * Cg):
+            plane = x[n, c]
+            for y in range(H):
+                for xx in range(W):
+                    v = np.int64(plane[y, xx])
+                    acc[y, xx] += v * v
+        best[t] = acc.max() if acc.size else 0
+    return best.max() if best.size else 0
+
+
+@njit(parallel=True, cache=True)
+def _tap_sq(w, T):
+    """wsq[o, t] = sum_c w[o, c, t]^2 exactly in int64, for w viewed as (O, Cg, T)."""
+    O = w.shape[0]
+    Cg = w.shape[1] // T
+    wsq = np.zeros((O, T), np.int64)
+    for o in prange(O):
+        row = w[o]
+        for c in range(Cg):
+            for t in range(T):
+                v = np.int64(row[c * T + t])
+                wsq[o, t] += v * v
+    return wsq
+
+
+@njit(parallel=True, cache=True)
 def _acc_chunk(res, first, acc):
     """acc (=, if first, else +=) res, elementwise; res holds float32 integers of magnitude < 2^24 (one
     chunk's exact sums), so the conversion is exact; the caller's bound keeps acc's dtype from wrapping."""
@@ -298,6 +336,32 @@ def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where
     return method, accd, 0
 
 
+def _fp32_chunks(x: np.ndarray, w: np.ndarray, groups: int, kc: int, xmax: int, wmax: int) -> list[tuple[int, int]]:
+    """The K ranges the fp32 path sums in float32, each provably exact; as few as the bounds allow.
+
+    The element bound (any kc terms, kc*max|x|*max|w| <= 2^24 - 1) always holds for chunks of <= kc terms.
+    Fewer chunks, split at tap boundaries of the (ky, kx, c) order, are taken when the Cauchy-Schwarz bound
+    proves them exact: within a chunk of taps S, any partial sum is bounded by sum |a_k||w_k| <=
+    ||a_S|| * ||w_S||, with ||a_S||^2 <= |S| * max over pixels of sum_c x^2 and ||w_S||^2 = max over outputs
+    of sum over S of w^2 (both exact integers). Typical codes sit far below their maxima, so this usually
+    means one chunk; uniformly random 8-bit codes (the worst case for it) need 2 where the element bound
+    needs 5."""
+    O, Cg, kh, kw = w.shape
+    k, taps = Cg * kh * kw, kh * kw
+    nc = -(-k // kc)
+    if nc > 1 and Cg * xmax * xmax < 2**62 and Cg * wmax * wmax < 2**62:    # the int64 squared sums cannot wrap
+        p = int(_pixel_sq_max(np.ascontiguousarray(x), groups))
+        cum = np.concatenate([np.zeros((O, 1), np.int64),
+                              np.cumsum(_tap_sq(np.ascontiguousarray(w).reshape(O, Cg * taps), taps), axis=1)], 1)
+        for n in range(1, min(taps, nc - 1) + 1):
+            edges = [round(i * taps / n) for i in range(n + 1)]
+            if all((t1 - t0) * p * int((cum[:, t1] - cum[:, t0]).max()) <= F32_EXACT ** 2
+                   for t0, t1 in zip(edges, edges[1:])):
+                return [(t0 * Cg, t1 * Cg) for t0, t1 in zip(edges, edges[1:])]
+    step = -(-k // nc)                     # nc chunks of near-equal length <= kc
+    return [(k0, min(k, k0 + step)) for k0 in range(0, k, step)]
+
+
 def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM) -> np.ndarray:
     N, C, H, W = x.shape
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
@@ -376,13 +440,11 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
         cols = _packed_cols(x, kh, kw, stride, padding, groups, np.float32, k, 1, 1)[:, 0]    # (G, M, K)
         wm = _packed_weights(w, groups, np.float32, k, 1, 1)[:, 0]                            # (G, Og, K)
         res = np.empty((groups, m, og), np.float32)
-        nc = -(-k // kc32)
-        step = -(-k // nc)                     # nc chunks of near-equal length <= kc32
-        acc = res if nc == 1 else np.empty((groups, m, og), accd)
-        for i, k0 in enumerate(range(0, k, step)):
-            k1 = min(k, k0 + step)
+        chunks = _fp32_chunks(x, w, groups, kc32, max(abs(x_lo), abs(x_hi)), max(abs(w_lo), abs(w_hi)))
+        acc = res if len(chunks) == 1 else np.empty((groups, m, og), accd)
+        for i, (k0, k1) in enumerate(chunks):
             np.matmul(cols[:, :, k0:k1], wm[:, :, k0:k1].transpose(0, 2, 1), out=res)   # sgemm per group
-            if nc > 1:
+            if len(chunks) > 1:
                 _acc_chunk(res, i == 0, acc)
         _scatter_nchw(acc, Ho * Wo, out3)
     elif method == "int8":
