@@ -91,52 +91,66 @@ def test_fp32_groups_and_depthwise_beyond_one_chunk(g):
     np.testing.assert_array_equal(K.conv2d_acc(xd, wd, 2, 1, 32), naive.conv2d(xd, wd, 2, 1, 32))
 
 
-def _worst_chunk_sum(x, w, groups, k0, k1):
-    """Brute force: max over outputs of sum |a_k| |w_k| over K range [k0, k1), the bound exactness needs."""
-    a = np.abs(K.im2col(x, w.shape[2], w.shape[3], 1, 1, groups))[:, :, k0:k1]      # (G, M, Kc)
-    b = np.abs(K.weight_matrix(w, groups))[:, :, k0:k1]                              # (G, Og, Kc)
+def _worst_chunk_sum(x, w, groups, stride, padding, center, k0, k1):
+    """Brute force: max over outputs of sum |x_k - center| |w_k| over K range [k0, k1) (padding counts 0),
+    the bound that exactness of the float32 chunk sums needs."""
+    kh, kw = w.shape[2:]
+    valid = K.im2col(np.ones_like(x), kh, kw, stride, padding, groups)
+    a = np.abs(K.im2col(x, kh, kw, stride, padding, groups) - center * valid)[:, :, k0:k1]   # (G, M, Kc)
+    b = np.abs(K.weight_matrix(w, groups))[:, :, k0:k1]                                     # (G, Og, Kc)
     return int(np.einsum("gmk,gok->gmo", a, b).max())
 
 
-@pytest.mark.parametrize("dist", ["uniform", "relu", "sparse_large", "one_hot_pixel"])
-@pytest.mark.parametrize("g", [1, 2])
-def test_fp32_cauchy_schwarz_chunks_are_exact(dist, g):
-    """Every chunk the fp32 planner returns tiles K and keeps sum |a||w| (hence every partial sum in any
-    order) within 2^24 - 1, checked by brute force on data shaped to make the bound tight or loose; the
-    conv itself matches the naive reference."""
-    from hwsim.kernels.conv import _fp32_chunks
+def _shaped_codes(dist, shape, rng):
+    if dist == "uniform":
+        x = rng.integers(0, 256, shape)
+    elif dist == "relu":
+        x = np.clip(rng.normal(0, 60, shape), 0, 255)
+    elif dist == "sparse_large":
+        x = np.where(rng.random(shape) < 0.1, 255, 0)
+    elif dist == "high_band":                # all codes in [200, 255]: centring shrinks them most
+        x = rng.integers(200, 256, shape)
+    else:                                   # all energy in one pixel: the pixel bound is tight there
+        x = np.zeros(shape)
+        x[-1, :, shape[2] // 2, shape[3] // 2] = 255
+    return x.astype(np.uint8)
+
+
+@pytest.mark.parametrize("dist", ["uniform", "relu", "sparse_large", "high_band", "one_hot_pixel"])
+@pytest.mark.parametrize("g,stride,padding,kk", [(1, 1, 1, 3), (2, 1, 1, 3), (1, 2, 2, 5)])
+def test_fp32_chunk_plan_is_exact(dist, g, stride, padding, kk):
+    """Every chunk the fp32 planner returns tiles K and keeps sum |x - center||w| (hence every partial sum,
+    in any order) within 2^24 - 1, checked by brute force on data shaped to make the Cauchy-Schwarz and
+    centring bounds tight or loose; the conv itself (with the centring correction at the borders) matches
+    the naive reference."""
+    from hwsim.kernels.conv import _fp32_plan
     rng = np.random.default_rng(7)
     c = 128 * g
-    if dist == "uniform":
-        x = rng.integers(0, 256, (2, c, 5, 5))
-    elif dist == "relu":
-        x = np.clip(rng.normal(0, 60, (2, c, 5, 5)), 0, 255)
-    elif dist == "sparse_large":
-        x = np.where(rng.random((2, c, 5, 5)) < 0.1, 255, 0)
-    else:                                   # all energy in one pixel: the pixel bound is tight there
-        x = np.zeros((2, c, 5, 5))
-        x[1, :, 2, 2] = 255
-    x = x.astype(np.uint8)
-    w = rng.integers(-127, 128, (64, c // g, 3, 3)).astype(np.int8)
+    x = _shaped_codes(dist, (2, c, 6, 6), rng)
+    w = rng.integers(-127, 128, (32, c // g, kk, kk)).astype(np.int8)
     w[0] = 127                               # one output channel at full magnitude
-    k = 9 * c // g
-    kc = (2**24 - 1) // (int(x.max()) * 127) if x.max() else k
-    chunks = _fp32_chunks(x, w, g, min(k, kc), int(x.max()), 127)
+    center, chunks, _ = _fp32_plan(x, w, g, int(x.min()), int(x.max()), 127)
+    k = kk * kk * c // g
     assert chunks[0][0] == 0 and chunks[-1][1] == k and all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
     for k0, k1 in chunks:
-        assert _worst_chunk_sum(x, w, g, k0, k1) <= 2**24 - 1
-    np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, g, "fp32"), naive.conv2d(x, w, 1, 1, g))
+        assert _worst_chunk_sum(x, w, g, stride, padding, center, k0, k1) <= 2**24 - 1
+    np.testing.assert_array_equal(K.conv2d_acc(x, w, stride, padding, g, "fp32"),
+                                  naive.conv2d(x, w, stride, padding, g))
 
 
-def test_fp32_cauchy_schwarz_takes_fewer_chunks_than_the_element_bound():
+def test_fp32_plan_takes_fewer_chunks_than_the_element_bound():
     """Uniform random 8-bit codes at K = 2304 (the benchmark's ResNet-18 layer): the element bound needs 5
-    chunks of 518, Cauchy-Schwarz proves 2 tap-aligned chunks exact, and the result is still exact."""
-    from hwsim.kernels.conv import _fp32_chunks
+    chunks of 518; Cauchy-Schwarz alone proves 2 tap-aligned chunks exact, and with the codes centred on
+    their midpoint 1; the result is still exact."""
+    from hwsim.kernels.conv import _fp32_plan
     rng = np.random.default_rng(3)
     x = rng.integers(0, 256, (2, 256, 6, 6)).astype(np.uint8)
     w = rng.integers(-127, 128, (8, 256, 3, 3)).astype(np.int8)
-    chunks = _fp32_chunks(x, w, 1, KC_8X8, 255, 127)
-    assert len(chunks) == 2 and all(k0 % 256 == 0 for k0, _ in chunks)
+    center, uncentered, _ = _fp32_plan(x, w, 1, -1, 255, 127)      # a signed range: no centring offered
+    assert center == 0 and len(uncentered) == 2 and all(k0 % 256 == 0 for k0, _ in uncentered)
+    center, chunks, tap_sums = _fp32_plan(x, w, 1, 0, 255, 127)
+    assert (center, chunks) == (128, [(0, 2304)])
+    np.testing.assert_array_equal(tap_sums, w.astype(np.int64).sum(1).reshape(8, 9))
     np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1, "fp32"), naive.conv2d(x, w, 1, 1, 1))
 
 

@@ -15,7 +15,8 @@ the measured machine); a forced method that would not be exact is refused:
   nothing. Each chunk's sum is converted to an integer (exact) and chunks are summed in int32 when
   K*max|x|*max|w| <= 2^31 - 1, else int64. Applies when max|x|*max|w| < 2^24 (Kc >= 1). Where the
   Cauchy-Schwarz bound on the actual codes proves longer, tap-aligned chunks exact, those are taken
-  instead (see `_fp32_chunks`): usually one chunk, and 2 instead of 5 for uniformly random 8-bit codes.
+  instead, summing unsigned codes about their midpoint where that saves chunks (see `_fp32_plan`):
+  usually one chunk, also for uniformly random 8-bit codes at K = 2304 (the element bound needs 5).
 - "int8": uint8/int8 operands, a numba 4x4-tile GEMM with int32 accumulators; only when
   K*max|x|*max|w| fits int32 (no partial sum can wrap). Without VNNI, LLVM extends bytes to 32-bit lanes
   and multiplies with vpmaddwd (exact: the upper 16 bits of the activation lane are zero).
@@ -46,8 +47,8 @@ _KCHUNK = 512              # K cache block
 
 # ---------------------------------------------------------------------------------------------- kernels
 @njit(parallel=True, cache=True)
-def _pad_nhwc(x, p, xp):
-    """xp[n, y+p, x+p, c] = x[n, c, y, x]; xp is zero-initialised (zero padding), cast to xp's dtype.
+def _pad_nhwc(x, p, center, xp):
+    """xp[n, y+p, x+p, c] = x[n, c, y, x] - center; xp is zero-initialised (zero padding), cast to xp's dtype.
     One task per output row (its NHWC row stays in L1 while the C input rows are read)."""
     N, C, H, W = x.shape
     for t in prange(N * H):
@@ -57,7 +58,7 @@ def _pad_nhwc(x, p, xp):
         for c in range(C):
             src = x[n, c, y]
             for xx in range(W):
-                dst[xx + p, c] = src[xx]
+                dst[xx + p, c] = src[xx] - center
 
 
 @njit(parallel=True, cache=True)
@@ -205,39 +206,69 @@ def _gemm_i64(a, b, M, Og, P, out):
 
 
 @njit(parallel=True, cache=True)
-def _pixel_sq_max(x, G):
-    """max over images, pixels and channel groups of sum_c x[n, c, y, x]^2 (c in the group), exactly in int64:
-    the squared length of one tap's activation run, for the Cauchy-Schwarz chunk bound."""
+def _pixel_sq_max(x, G, center):
+    """[max of sum_c x^2, max of sum_c (x - center)^2] over images, pixels and channel groups (c in the
+    group), exactly in int64: squared lengths of one tap's activation run, for the Cauchy-Schwarz chunk bound."""
     N, C, H, W = x.shape
     Cg = C // G
-    best = np.zeros(N * G, np.int64)
+    best = np.zeros((N * G, 2), np.int64)
     for t in prange(N * G):
         n = t // G
         g = t % G
-        acc = np.zeros((H, W), np.int64)
+        acc = np.zeros((2, H, W), np.int64)
         for c in range(g * Cg, (g + 1) * Cg):
             plane = x[n, c]
             for y in range(H):
                 for xx in range(W):
                     v = np.int64(plane[y, xx])
-                    acc[y, xx] += v * v
-        best[t] = acc.max() if acc.size else 0
-    return best.max() if best.size else 0
+                    u = v - center
+                    acc[0, y, xx] += v * v
+                    acc[1, y, xx] += u * u
+        for i in range(2):
+            best[t, i] = acc[i].max() if H * W else 0
+    out = np.zeros(2, np.int64)
+    for t in range(N * G):
+        for i in range(2):
+            out[i] = max(out[i], best[t, i])
+    return out
 
 
 @njit(parallel=True, cache=True)
-def _tap_sq(w, T):
-    """wsq[o, t] = sum_c w[o, c, t]^2 exactly in int64, for w viewed as (O, Cg, T)."""
+def _tap_sums(w, T):
+    """(sum_c w[o, c, t], sum_c w[o, c, t]^2), each (O, T) exactly in int64, for w viewed as (O, Cg, T)."""
     O = w.shape[0]
     Cg = w.shape[1] // T
+    ws = np.zeros((O, T), np.int64)
     wsq = np.zeros((O, T), np.int64)
     for o in prange(O):
         row = w[o]
         for c in range(Cg):
             for t in range(T):
                 v = np.int64(row[c * T + t])
+                ws[o, t] += v
                 wsq[o, t] += v * v
-    return wsq
+    return ws, wsq
+
+
+@njit(parallel=True, cache=True)
+def _border_sums(ws, kh, kw, H, W, s, p, Ho, Wo):
+    """V[o, oy*Wo + ox] = sum of ws[o, ky*kw + kx] over the taps whose pixel (oy*s + ky - p, ox*s + kx - p)
+    is inside the H x W input (not padding)."""
+    O = ws.shape[0]
+    V = np.zeros((O, Ho * Wo), np.int64)
+    for o in prange(O):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                acc = np.int64(0)
+                for ky in range(kh):
+                    yy = oy * s + ky - p
+                    if 0 <= yy < H:
+                        for kx in range(kw):
+                            xx = ox * s + kx - p
+                            if 0 <= xx < W:
+                                acc += ws[o, ky * kw + kx]
+                V[o, oy * Wo + ox] = acc
+    return V
 
 
 @njit(parallel=True, cache=True)
@@ -256,19 +287,25 @@ def _acc_chunk(res, first, acc):
 
 
 @njit(parallel=True, cache=True)
-def _scatter_nchw(res, P, out):
-    """out[n, g*Og + o, q] = res[g, n*P + q, o]; res holds integers (or float32 integers < 2^24) that
-    fit out's dtype."""
+def _scatter_nchw(res, P, bias, out):
+    """out[n, g*Og + o, q] = res[g, n*P + q, o] (+ bias[g*Og + o, q] when bias is not empty); res holds
+    integers (or float32 integers < 2^24), and the sums fit out's dtype (the caller's bound)."""
     G, M, Og = res.shape
     N = M // P
+    biased = bias.shape[0] > 0
     for t in prange(N * G):
         n = t // G
         g = t % G
         src = res[g, n * P:(n + 1) * P]
         for o in range(Og):
             dst = out[n, g * Og + o]
-            for q in range(P):
-                dst[q] = np.int64(src[q, o])
+            if biased:
+                b = bias[g * Og + o]
+                for q in range(P):
+                    dst[q] = np.int64(src[q, o]) + b[q]
+            else:
+                for q in range(P):
+                    dst[q] = np.int64(src[q, o])
 
 
 # ---------------------------------------------------------------------------------------------- wrappers
@@ -336,33 +373,52 @@ def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where
     return method, accd, 0
 
 
-def _fp32_chunks(x: np.ndarray, w: np.ndarray, groups: int, kc: int, xmax: int, wmax: int) -> list[tuple[int, int]]:
-    """The K ranges the fp32 path sums in float32, each provably exact; as few as the bounds allow.
+def _fp32_plan(x: np.ndarray, w: np.ndarray, groups: int, x_lo: int, x_hi: int, wmax: int):
+    """(center, chunks, per-tap weight sums or None): the fp32 path sums x - center over the K ranges
+    `chunks` in float32, each provably exact, as few as the bounds allow.
 
-    The element bound (any kc terms, kc*max|x|*max|w| <= 2^24 - 1) always holds for chunks of <= kc terms.
-    Fewer chunks, split at tap boundaries of the (ky, kx, c) order, are taken when the Cauchy-Schwarz bound
-    proves them exact: within a chunk of taps S, any partial sum is bounded by sum |a_k||w_k| <=
-    ||a_S|| * ||w_S||, with ||a_S||^2 <= |S| * max over pixels of sum_c x^2 and ||w_S||^2 = max over outputs
-    of sum over S of w^2 (both exact integers). Typical codes sit far below their maxima, so this usually
-    means one chunk; uniformly random 8-bit codes (the worst case for it) need 2 where the element bound
-    needs 5."""
+    - Element bound: chunks of at most kc terms, kc*max|x - center|*max|w| <= 2^24 - 1.
+    - Cauchy-Schwarz: fewer chunks, split at tap boundaries of the (ky, kx, c) order, when within each chunk
+      of taps S every partial sum is bounded by sum |a_k||w_k| <= ||a_S|| * ||w_S|| <= 2^24 - 1, with
+      ||a_S||^2 <= |S| * max over pixels of sum_c (x - center)^2 (padding is 0) and ||w_S||^2 = max over
+      outputs of sum over S of w^2 (exact integers).
+    - Centring: unsigned codes spread over [lo, hi] (uniformly random 8-bit codes, say) have half the
+      magnitude about their midpoint; it is used only when it saves chunks, and the caller adds back
+      center * (sum of the weights over each output's non-padding taps), exactly in integers.
+    Typical codes need one chunk; uniformly random 8-bit codes at K = 2304 need 1 (2 without centring, 5 by
+    the element bound)."""
     O, Cg, kh, kw = w.shape
     k, taps = Cg * kh * kw, kh * kw
-    nc = -(-k // kc)
-    if nc > 1 and Cg * xmax * xmax < 2**62 and Cg * wmax * wmax < 2**62:    # the int64 squared sums cannot wrap
-        p = int(_pixel_sq_max(np.ascontiguousarray(x), groups))
-        cum = np.concatenate([np.zeros((O, 1), np.int64),
-                              np.cumsum(_tap_sq(np.ascontiguousarray(w).reshape(O, Cg * taps), taps), axis=1)], 1)
-        for n in range(1, min(taps, nc - 1) + 1):
-            edges = [round(i * taps / n) for i in range(n + 1)]
-            if all((t1 - t0) * p * int((cum[:, t1] - cum[:, t0]).max()) <= F32_EXACT ** 2
-                   for t0, t1 in zip(edges, edges[1:])):
-                return [(t0 * Cg, t1 * Cg) for t0, t1 in zip(edges, edges[1:])]
-    step = -(-k // nc)                     # nc chunks of near-equal length <= kc
-    return [(k0, min(k, k0 + step)) for k0 in range(0, k, step)]
+    mid = (x_lo + x_hi + 1) // 2 if x_lo >= 0 else 0
+    options = [(0, max(abs(x_lo), abs(x_hi)))] + ([(mid, max(mid - x_lo, x_hi - mid))] if mid else [])
+    best, stats = None, None
+    for i, (center, xdev) in enumerate(options):
+        kc = min(k, F32_EXACT // (xdev * wmax)) if xdev * wmax else k
+        nc = -(-k // kc)
+        step = -(-k // nc)
+        chunks = [(k0, min(k, k0 + step)) for k0 in range(0, k, step)]
+        if nc > 1 and Cg * xdev * xdev < 2**62 and Cg * wmax * wmax < 2**62:   # int64 squared sums cannot wrap
+            if stats is None:
+                ws, wsq = _tap_sums(np.ascontiguousarray(w).reshape(O, Cg * taps), taps)
+                cum = np.concatenate([np.zeros((O, 1), np.int64), np.cumsum(wsq, axis=1)], 1)
+                stats = ws, cum, _pixel_sq_max(np.ascontiguousarray(x), groups, mid)
+            ws, cum, p = stats[0], stats[1], int(stats[2][i])
+            for n in range(1, min(taps, nc - 1) + 1):
+                edges = [round(j * taps / n) for j in range(n + 1)]
+                if all((t1 - t0) * p * int((cum[:, t1] - cum[:, t0]).max()) <= F32_EXACT ** 2
+                       for t0, t1 in zip(edges, edges[1:])):
+                    chunks = [(t0 * Cg, t1 * Cg) for t0, t1 in zip(edges, edges[1:])]
+                    break
+        if best is None or len(chunks) < len(best[1]):
+            best = (center, chunks)
+    center, chunks = best
+    if not center:
+        return 0, chunks, None
+    ws = stats[0] if stats is not None else _tap_sums(np.ascontiguousarray(w).reshape(O, Cg * taps), taps)[0]
+    return center, chunks, ws
 
 
-def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM) -> np.ndarray:
+def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM, center=0) -> np.ndarray:
     N, C, H, W = x.shape
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     xp = np.zeros((N, H + 2 * padding, W + 2 * padding, C), dtype)
@@ -370,7 +426,7 @@ def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM)
     # _im2col writes every element of the first N*Ho*Wo rows when the chunks tile K exactly
     cols = (np.empty if nk * kc == k and m_align == 1 else np.zeros)((groups, nk, mp, kc), dtype)
     if x.size and cols.size:
-        _pad_nhwc(np.ascontiguousarray(x), padding, xp)
+        _pad_nhwc(np.ascontiguousarray(x), padding, center, xp)
         _im2col(xp, kh, kw, stride, Ho, Wo, cols)
     return cols
 
@@ -428,7 +484,7 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     w_lo, w_hi = value_range(w)
     method, accd, kc32 = _plan(x_lo, x_hi, w_lo, w_hi, k, method, "conv2d_acc", kh * kw,
                                _prefers_direct(Cg, O // groups, kh * kw, stride))
-    out = np.zeros((N, O, Ho, Wo), accd)
+    out = (np.empty if method == "fp32" and k else np.zeros)((N, O, Ho, Wo), accd)   # fp32 writes every output
     if out.size == 0 or k == 0:
         return out
     if method == "direct":
@@ -437,16 +493,19 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     og, m = O // groups, N * Ho * Wo
     out3 = out.reshape(N, O, Ho * Wo)
     if method == "fp32":
-        cols = _packed_cols(x, kh, kw, stride, padding, groups, np.float32, k, 1, 1)[:, 0]    # (G, M, K)
-        wm = _packed_weights(w, groups, np.float32, k, 1, 1)[:, 0]                            # (G, Og, K)
+        center, chunks, tap_sums = _fp32_plan(x, w, groups, x_lo, x_hi, max(abs(w_lo), abs(w_hi)))
+        cols = _packed_cols(x, kh, kw, stride, padding, groups, np.float32, k, 1, 1, center)[:, 0]   # (G, M, K)
+        wm = _packed_weights(w, groups, np.float32, k, 1, 1)[:, 0]                                   # (G, Og, K)
         res = np.empty((groups, m, og), np.float32)
-        chunks = _fp32_chunks(x, w, groups, kc32, max(abs(x_lo), abs(x_hi)), max(abs(w_lo), abs(w_hi)))
         acc = res if len(chunks) == 1 else np.empty((groups, m, og), accd)
         for i, (k0, k1) in enumerate(chunks):
             np.matmul(cols[:, :, k0:k1], wm[:, :, k0:k1].transpose(0, 2, 1), out=res)   # sgemm per group
             if len(chunks) > 1:
                 _acc_chunk(res, i == 0, acc)
-        _scatter_nchw(acc, Ho * Wo, out3)
+        # centred codes: add back center * (the weights over each output's non-padding taps)
+        bias = center * _border_sums(tap_sums, kh, kw, H, W, stride, padding, Ho, Wo) if center else \
+            np.zeros((0, 0), np.int64)
+        _scatter_nchw(acc, Ho * Wo, bias, out3)
     elif method == "int8":
         kc, nk = _chunks(k)
         cols = _packed_cols(x, kh, kw, stride, padding, groups, _int8_dtype(x_lo, x_hi, w_lo, w_hi), kc, nk)
