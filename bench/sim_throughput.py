@@ -2,8 +2,9 @@
 
 Layers: a CIFAR ResNet-20 stage-1 conv (16x32x32 -> 16, 3x3, s1, p1) and a ResNet-18 stage-3 conv
 (256x14x14 -> 256, 3x3, s1, p1), batch --batch (default 8), 8-bit activation codes and 8-bit weights
-(the worst case for the 2^24 bound: max|x|*max|w| = 255*127 gives fp32 K chunks of 518 and direct
-flushes every 57 channels). Six paths, timed interleaved round by round (in a new random order each
+(the worst case for the 2^24 bound: max|x|*max|w| = 255*127 gives element-bound fp32 K chunks of 518,
+which the Cauchy-Schwarz and centred plan lengthens to the full K here, and direct flushes every 57
+channels). Six paths, timed interleaved round by round (in a new random order each
 round: a path ran measurably slower right after torch int64) so machine noise hits them alike; the median of
 --repeats rounds is reported. numba compiles (and torch warms up) before timing. "sim (auto)" is
 conv2d_acc's default (the direct conv on the small layer, the fp32-chunked GEMM on the large one), "sim
