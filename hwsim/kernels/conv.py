@@ -338,6 +338,11 @@ def _prefers_direct(cg: int, og: int, taps: int, stride: int) -> bool:
     return cg == 1 or (stride == 1 and taps > 1 and cg * og <= _DIRECT_MAX_CO)
 
 
+def _f32_chunk_len(k: int, pmax: int) -> int:
+    """The element bound: the most terms (<= k) whose sum stays exact in float32 when every |product| <= pmax."""
+    return min(k, F32_EXACT // pmax) if pmax else k
+
+
 def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where: str, taps: int = 1,
           direct_ok: bool = False):
     """(method, accumulator dtype, fp32 chunk length or direct's channels per flush, else 0) for an exact
@@ -366,7 +371,7 @@ def _plan(x_lo: int, x_hi: int, w_lo: int, w_hi: int, k: int, method: str, where
         if pmax > F32_EXACT:
             raise KernelInputError(f"{where}: method 'fp32' needs max|x|*max|w| <= 2^24 - 1, got "
                                    f"{xmax}*{wmax} = {pmax}")
-        return method, accd, (min(k, F32_EXACT // pmax) if pmax else k)
+        return method, accd, _f32_chunk_len(k, pmax)
     if method == "int8" and (accd != np.int32 or _int8_dtype(x_lo, x_hi, w_lo, w_hi) is None):
         raise KernelInputError(f"{where}: method 'int8' needs byte operands and K*max|x|*max|w| <= 2^31 - 1, "
                                f"got x in [{x_lo}, {x_hi}], w in [{w_lo}, {w_hi}], K={k}")
@@ -391,18 +396,21 @@ def _fp32_plan(x: np.ndarray, w: np.ndarray, groups: int, x_lo: int, x_hi: int, 
     k, taps = Cg * kh * kw, kh * kw
     mid = (x_lo + x_hi + 1) // 2 if x_lo >= 0 else 0
     options = [(0, max(abs(x_lo), abs(x_hi)))] + ([(mid, max(mid - x_lo, x_hi - mid))] if mid else [])
+
+    def tap_sums():
+        return _tap_sums(np.ascontiguousarray(w).reshape(O, Cg * taps), taps)
+
     best, stats = None, None
     for i, (center, xdev) in enumerate(options):
-        kc = min(k, F32_EXACT // (xdev * wmax)) if xdev * wmax else k
-        nc = -(-k // kc)
+        nc = -(-k // _f32_chunk_len(k, xdev * wmax))
         step = -(-k // nc)
         chunks = [(k0, min(k, k0 + step)) for k0 in range(0, k, step)]
         if nc > 1 and Cg * xdev * xdev < 2**62 and Cg * wmax * wmax < 2**62:   # int64 squared sums cannot wrap
             if stats is None:
-                ws, wsq = _tap_sums(np.ascontiguousarray(w).reshape(O, Cg * taps), taps)
+                ws, wsq = tap_sums()
                 cum = np.concatenate([np.zeros((O, 1), np.int64), np.cumsum(wsq, axis=1)], 1)
                 stats = ws, cum, _pixel_sq_max(np.ascontiguousarray(x), groups, mid)
-            ws, cum, p = stats[0], stats[1], int(stats[2][i])
+            cum, p = stats[1], int(stats[2][i])
             for n in range(1, min(taps, nc - 1) + 1):
                 edges = [round(j * taps / n) for j in range(n + 1)]
                 if all((t1 - t0) * p * int((cum[:, t1] - cum[:, t0]).max()) <= F32_EXACT ** 2
@@ -414,8 +422,7 @@ def _fp32_plan(x: np.ndarray, w: np.ndarray, groups: int, x_lo: int, x_hi: int, 
     center, chunks = best
     if not center:
         return 0, chunks, None
-    ws = stats[0] if stats is not None else _tap_sums(np.ascontiguousarray(w).reshape(O, Cg * taps), taps)[0]
-    return center, chunks, ws
+    return center, chunks, (stats[0] if stats is not None else tap_sums()[0])
 
 
 def _packed_cols(x, kh, kw, stride, padding, groups, dtype, kc, nk, m_align=_RM, center=0) -> np.ndarray:
