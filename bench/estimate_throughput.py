@@ -30,7 +30,7 @@ def shapes_from_model(model) -> list[LayerShape]:
         model(torch.zeros((1, a.in_channels, a.input_size, a.input_size), dtype=torch.uint8))
     for h in hooks:
         h.remove()
-    consumer = {p: c for _, p, c in model.bn_sites}
+    consumer = model.output_consumer
     out = []
     for name, m in model.quant_layers().items():
         # a block's conv2 and shortcut feed the residual add (unclamped, accumulator width)

@@ -76,8 +76,9 @@ class _Run:
             acc = K.conv2d_acc(x, w, s, p, g)
         else:
             acc = self.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
-        out_b = self.ir.resolve(op.attrs["out_bits"], self.bits)
-        r = op.requant[(w_bits, a_bits, out_b)]
+        key = self.ir.conv_key(op, self.bits)
+        out_b = key[2]
+        r = op.requant[key]
         lo, hi = self.acc_plus_bias(layer, acc, r.bias)
         clamp = op.attrs["clamp"]
         if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range

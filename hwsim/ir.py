@@ -10,12 +10,16 @@ One op vocabulary (docs/integer_contract.md):
   flatten  (N, C, 1, 1) -> (N, C)
 
 Bit-widths are variables resolved per config: a tensor's `bits` is "const:<b>", "a:<layer>" (quantised at
-that layer's a_bits) or "acc" (an unclamped integer intermediate). A conv's requant table is keyed by
-(w_bits, a_bits, bits of its output scale); a rescale's by (bits in, bits out); a linear's bias by (w, a).
+that layer's a_bits) or "acc" (an unclamped integer intermediate); "w:<layer>" names a layer's w_bits. A
+conv's requant table is keyed by (w_bits, a_bits, bits of its output scale, prev_bits): its attr
+`prev_bits` ("w:<layer>", or "const:<b>" for the network input) is the weight width of the layer that
+produced its input, which with (a_bits, w_bits) selects the transitional BN folded into the table. A
+rescale's table is keyed by (bits in, bits out); a linear's bias by (w, a).
 Pure numpy; never imports torch.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -115,7 +119,20 @@ class IntModel:
             return (int(var.split(":", 1)[1]),)
         if var.startswith("a:"):
             return self.layer(var[2:]).a_choices
-        raise IRError(f"bits variable {var!r} has no bit-width (expected const:B or a:LAYER)")
+        if var.startswith("w:"):
+            return self.layer(var[2:]).w_choices
+        raise IRError(f"bits variable {var!r} has no bit-width (expected const:B, a:LAYER or w:LAYER)")
+
+    def conv_keys(self, op: "Op") -> list[tuple[int, int, int, int]]:
+        """Every requant key a conv op must hold: (w, a, out, prev) over all valid configs."""
+        layer = self.layer(op.attrs["layer"])
+        return list(itertools.product(layer.w_choices, layer.a_choices, self.bits_domain(op.attrs["out_bits"]),
+                                      self.bits_domain(op.attrs["prev_bits"])))
+
+    def conv_key(self, op: "Op", bits: Mapping[str, tuple[int, int]]) -> tuple[int, int, int, int]:
+        """The requant key a checked config selects for a conv op."""
+        w, a = bits[op.attrs["layer"]]
+        return w, a, self.resolve(op.attrs["out_bits"], bits), self.resolve(op.attrs["prev_bits"], bits)
 
     # ---- configs --------------------------------------------------------------------------------
     def layer_bits(self, bits: Mapping[str, tuple[int, int]], name: str = "config") -> dict[str, tuple[int, int]]:
@@ -150,6 +167,8 @@ class IntModel:
             return int(var.split(":", 1)[1])
         if var.startswith("a:"):
             return bits[var[2:]][1]
+        if var.startswith("w:"):
+            return bits[var[2:]][0]
         raise IRError(f"bits variable {var!r} has no bit-width")
 
     def uniform_bits(self, b: int) -> dict[str, tuple[int, int]]:

@@ -17,7 +17,7 @@ import numpy as np
 from .ir import IntModel, IRError, Layer, Op, Requant
 
 FORMAT = "bitmixer-int-model"
-VERSION = 1
+VERSION = 2   # 2: conv requant keyed by (w, a, out, prev_bits)
 _MANIFEST = "__manifest__"
 
 

@@ -55,6 +55,8 @@ def _check_tensors(ir: IntModel) -> None:
     if ir.tensors.get(ir.input_name) != f"const:{ir.input_bits}":
         raise IRError(f"input tensor {ir.input_name!r} must have bits 'const:{ir.input_bits}'")
     for t, var in ir.tensors.items():
+        if var.startswith("w:"):
+            raise IRError(f"tensor {t!r}: bits {var!r} name a weight width; a tensor carries const:B, a:LAYER or acc")
         if var != ACC:
             ir.bits_domain(var)  # raises on an unknown layer or malformed variable
 
@@ -119,7 +121,7 @@ def _layer_of(ir: IntModel, op: Op, kind: str, where: str):
 
 
 def _check_conv(ir: IntModel, op: Op, where: str) -> None:
-    _need(op, where, "stride", "padding", "groups", "clamp", "out_bits")
+    _need(op, where, "stride", "padding", "groups", "clamp", "out_bits", "prev_bits")
     if len(op.inputs) != 1:
         raise IRError(f"{where}: conv takes one input")
     layer = _layer_of(ir, op, "conv", where)
@@ -139,9 +141,13 @@ def _check_conv(ir: IntModel, op: Op, where: str) -> None:
             raise IRError(f"{where}: unclamped output {op.output!r} must be an 'acc' tensor")
     else:
         raise IRError(f"{where}: clamp must be true or false")
-    for key in itertools.product(layer.w_choices, layer.a_choices, ir.bits_domain(out_var)):
+    prev_var = op.attrs["prev_bits"]
+    if not isinstance(prev_var, str) or not prev_var.startswith(("w:", "const:")):
+        raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got {prev_var!r}")
+    ir.bits_domain(prev_var)   # names a known layer
+    for key in ir.conv_keys(op):
         if key not in op.requant:
-            raise IRError(f"{where}: no requant entry for (w, a, out) = {key}")
+            raise IRError(f"{where}: no requant entry for (w, a, out, prev) = {key}")
         _check_requant(op.requant[key], n_out, f"{where} requant {key}")
 
 

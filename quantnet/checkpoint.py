@@ -14,7 +14,7 @@ import torch
 from .models import MetaResNet, build_model
 
 FORMAT = "bitmixer-checkpoint"
-VERSION = 1
+VERSION = 2   # 2: TBN entries keyed by the (prev, a, w) transition
 
 
 class CheckpointError(UserError):

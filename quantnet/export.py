@@ -1,7 +1,8 @@
 """Export a trained meta-network to the integer-model IR (hwsim.ir), for every bit-width at once.
 
-Per conv and transition (w_bits, a_bits, out_bits), with the BN entry of that transition folded in
-(docs/integer_contract.md):
+Per conv and key (w_bits, a_bits, out_bits, prev_bits), with the BN of the transition (prev, a, w, out)
+folded in (its statistics entry (prev, a, w) and affine entry (w, out), quantnet/tbn.py) and out_bits
+setting the output scale (docs/integer_contract.md):
   float:   y = ((acc * s_a * s_w - mu) * gamma / sigma + beta) / s_out,   sigma = sqrt(var + eps)
   integer: y = M * (acc + B),  M = s_a * s_w * gamma / (sigma * s_out),  B = (beta * sigma / gamma - mu) / (s_a * s_w)
 M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bias, and its remaining
@@ -27,7 +28,7 @@ from hwsim.errors import UserError
 from hwsim.ir import ACC, M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Layer, Op, Requant
 
 from .models import INPUT_BITS, INPUT_STEP, MetaResNet
-from .tbn import bn_key
+from .tbn import FoldedBN
 
 INPUT_TENSOR = "input"
 ADD_FRAC_BITS = 12  # fractional bits residual branches keep until the add rounds once (fewer where int32 needs it)
@@ -98,30 +99,34 @@ class _Exporter:
         out_var = f"a:{consumer}"
         self.tensors[out] = out_var if clamp else ACC
         bank = self.model.get_submodule(bn_path)
+        producer = self.model.input_producer[name]
+        prev_var = f"const:{INPUT_BITS}" if producer is None else f"w:{producer}"
+        prev_choices = (INPUT_BITS,) if producer is None else self.spec[producer].w_choices
         op = Op(name, "conv", (src,), out, {"layer": name, "stride": int(m.stride[0]), "padding": int(m.padding[0]),
-                                            "groups": int(m.groups), "clamp": clamp, "out_bits": out_var})
+                                            "groups": int(m.groups), "clamp": clamp, "out_bits": out_var,
+                                            "prev_bits": prev_var})
         for w in spec.w_choices:
             op.weights[w] = self.weight_codes(name, w)
-        for w, a, o in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices):
-            bn = bank.bns[bn_key(bank.mode, w, o)]
+        for w, a, o, p in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices,
+                                            prev_choices):
             sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
             s_out = self.site_step(consumer, o) / 2**frac_bits
-            op.requant[(w, a, o)] = self.fold(f"{name} (w={w}, a={a}, out={o})", op.weights[w], a,
-                                              self.in_step(name, a) * sw, bn, s_out,
-                                              2**o - 1 if clamp else None)
+            op.requant[(w, a, o, p)] = self.fold(f"{name} (w={w}, a={a}, out={o}, prev={p})", op.weights[w], a,
+                                                 self.in_step(name, a) * sw, bank.entry(p, a, w, o), s_out,
+                                                 2**o - 1 if clamp else None)
         self.ops.append(op)
         return op
 
     def weight_codes(self, name: str, bits: int) -> np.ndarray:
         return self.layers[name].weight_codes(bits).numpy().astype(np.int8)
 
-    def fold(self, where: str, w: np.ndarray, a_bits: int, s_in_w: np.ndarray, bn, s_out: float,
+    def fold(self, where: str, w: np.ndarray, a_bits: int, s_in_w: np.ndarray, bn: FoldedBN, s_out: float,
              qmax: int | None) -> Requant:
         """Requant of one transition; qmax: the output clamp's top code, None when unclamped."""
-        gamma = bn.weight.detach().double().numpy()
-        beta = bn.bias.detach().double().numpy()
-        mu = bn.running_mean.detach().double().numpy()
-        sigma = np.sqrt(bn.running_var.detach().double().numpy() + bn.eps)
+        gamma = bn.gamma.double().numpy()
+        beta = bn.beta.double().numpy()
+        mu = bn.mean.double().numpy()
+        sigma = np.sqrt(bn.var.double().numpy() + bn.eps)
         bound = (2**a_bits - 1) * np.abs(w.astype(np.int64)).reshape(len(w), -1).sum(1)   # max |acc|
         lim = 2 ** (self.acc_bits - 1) - 1
         n = len(gamma)

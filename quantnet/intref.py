@@ -50,7 +50,7 @@ def _conv(ir, op, bits, x):
     out_var = op.attrs["out_bits"]
     w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
     acc = F.conv2d(x, w, None, op.attrs["stride"], op.attrs["padding"], 1, op.attrs["groups"])
-    r = op.requant[(w_bits, a_bits, ir.resolve(out_var, bits))]
+    r = op.requant[ir.conv_key(op, bits)]
     y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4), _per_channel(r.frac, 4))
     return y.clamp(0, _hi(ir, out_var, bits)) if op.attrs["clamp"] else y
 

@@ -81,14 +81,16 @@ def _requant(rng, bound: np.ndarray, clamp: bool, qmax: int) -> Requant:
 
 
 def _conv_op(rng, ir_layers, name, src, out, out_var, clamp, cin, cout, k, s, p, g, layer, in_choices, out_choices,
-             wmode) -> Op:
+             wmode, prev: str | None) -> Op:
+    """prev: the layer whose w_bits also key the requant table (None: the 8-bit input)."""
+    prev_var, prev_choices = ("const:8", (8,)) if prev is None else (f"w:{prev}", ir_layers[prev].w_choices)
     op = Op(name, "conv", (src,), out, {"layer": name, "stride": s, "padding": p, "groups": g, "clamp": clamp,
-                                       "out_bits": out_var})
+                                       "out_bits": out_var, "prev_bits": prev_var})
     for b in layer.w_choices:
         op.weights[b] = _weights(rng, (cout, cin // g, k, k), b, wmode)
-    for w, a, o in itertools.product(layer.w_choices, in_choices, out_choices):
+    for w, a, o, pb in itertools.product(layer.w_choices, in_choices, out_choices, prev_choices):
         bound = (2**a - 1) * np.abs(op.weights[w].astype(np.int64)).reshape(cout, -1).sum(1)
-        op.requant[(w, a, o)] = _requant(rng, bound, clamp, 2**o - 1)
+        op.requant[(w, a, o, pb)] = _requant(rng, bound, clamp, 2**o - 1)
     return op
 
 
@@ -118,7 +120,7 @@ def random_ir(p: GenParams) -> IntModel:
     ops = []
     g0 = _groups(rng, C, ch1, p.groups)
     ops.append(_conv_op(rng, layers, "c0", "input", "t0", "a:c1", True, C, ch1, p.stem_kernel, p.stem_stride,
-                        p.stem_padding, g0, layers["c0"], (8,), a_c1, p.weights))
+                        p.stem_padding, g0, layers["c0"], (8,), a_c1, p.weights, None))
     h = (H + 2 * p.stem_padding - p.stem_kernel) // p.stem_stride + 1
     w = (W + 2 * p.stem_padding - p.stem_kernel) // p.stem_stride + 1
     src = "t0"
@@ -137,11 +139,11 @@ def random_ir(p: GenParams) -> IntModel:
     k1 = int(rng.choice([1, 3]))
     tensors.update({"t1": "a:c2", "t2": ACC, "t3": ACC, "t4": "a:fc", "t5": "a:fc", "t6": "a:fc", "logits": ACC})
     ops.append(_conv_op(rng, layers, "c1", src, "t1", "a:c2", True, ch1, ch2, k1, s1, k1 // 2,
-                        _groups(rng, ch1, ch2, p.groups), layers["c1"], a_c1, layers["c2"].a_choices, p.weights))
+                        _groups(rng, ch1, ch2, p.groups), layers["c1"], a_c1, layers["c2"].a_choices, p.weights, "c0"))
     k2 = int(rng.choice([1, 3]))
     fc_a = layers["fc"].a_choices
     ops.append(_conv_op(rng, layers, "c2", "t1", "t2", "a:fc", False, ch2, ch2, k2, 1, k2 // 2,
-                        _groups(rng, ch2, ch2, p.groups), layers["c2"], layers["c2"].a_choices, fc_a, p.weights))
+                        _groups(rng, ch2, ch2, p.groups), layers["c2"], layers["c2"].a_choices, fc_a, p.weights, "c1"))
     if p.identity:
         op = Op("sc", "rescale", (src,), "t3", {"out_bits": "a:fc"})
         for i, o in itertools.product(a_c1, fc_a):
@@ -151,7 +153,7 @@ def random_ir(p: GenParams) -> IntModel:
         ops.append(op)
     else:
         ops.append(_conv_op(rng, layers, "sc", src, "t3", "a:fc", False, ch1, ch2, 1, s1, 0,
-                            _groups(rng, ch1, ch2, p.groups), layers["sc"], a_c1, fc_a, p.weights))
+                            _groups(rng, ch1, ch2, p.groups), layers["sc"], a_c1, fc_a, p.weights, "c0"))
     ops.append(Op("add", "add", ("t2", "t3"), "t4", {"frac_bits": int(rng.choice([0, 1, 4, 8, 24]))}))
     hh, ww = (h - 1) // s1 + 1, (w - 1) // s1 + 1
     avg = Op("avg", "avgpool", ("t4",), "t5", {})

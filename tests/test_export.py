@@ -12,6 +12,7 @@ import torch
 from quantnet.export import ExportError, _Exporter, average_multiplier, dyadic, export_model
 from quantnet.intref import rq
 from quantnet.models import build_model
+from quantnet.tbn import FoldedBN
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "integer_contract.md"
 
@@ -64,13 +65,13 @@ def _calibrated(seed=0, **kw):
 
 def test_zero_and_negative_gamma():
     model = _calibrated()
-    bn = model.layer1[0].bn1.bns["2_3"]
+    bn = model.layer1[0].bn1.affine["2_3"]     # (w of conv1, conv2's a_bits)
     with torch.no_grad():
         bn.weight[0] = 0.0
         bn.weight[1] = -abs(float(bn.weight[1])) - 0.1
     ir = export_model(model)
     op = next(o for o in ir.ops if o.name == "layer1.0.conv1")
-    r = op.requant[(2, 2, 3)]            # (w of conv1, its a_bits, conv2's a_bits): BN entry "2_3"
+    r = op.requant[(2, 2, 3, 8)]         # (w of conv1, its a_bits, conv2's a_bits, the stem's w)
     assert r.m0[0] == 0 and r.bias[0] == 0 and r.frac[0] == 0
     assert r.m0[1] < 0
     assert all(op.requant[k].m0[0] != 0 for k in op.requant if k[0] != 2 or k[2] != 3)
@@ -80,17 +81,21 @@ def test_every_transition_has_its_own_entry():
     model = _calibrated(candidate_bits=(2, 4))
     ir = export_model(model)
     op = next(o for o in ir.ops if o.name == "layer2.0.conv2")
-    assert set(op.requant) == {(w, a, o) for w in (2, 4) for a in (2, 4) for o in (8,)}
+    assert op.attrs["prev_bits"] == "w:layer2.0.conv1"
+    assert set(op.requant) == {(w, a, o, p) for w in (2, 4) for a in (2, 4) for o in (8,) for p in (2, 4)}
     assert set(op.weights) == {2, 4}
-    # different BN entries give different tables
-    assert not np.array_equal(op.requant[(2, 2, 8)].bias, op.requant[(4, 2, 8)].bias) or \
-        not np.array_equal(op.requant[(2, 2, 8)].m0, op.requant[(4, 2, 8)].m0)
+
+    def differ(k1, k2):
+        return not (np.array_equal(op.requant[k1].bias, op.requant[k2].bias)
+                    and np.array_equal(op.requant[k1].m0, op.requant[k2].m0))
+    assert differ((2, 2, 8, 2), (4, 2, 8, 2))   # another weight width
+    assert differ((2, 2, 8, 2), (2, 2, 8, 4))   # another producer width: statistics entry 2_2_2 vs 4_2_2
 
 
 def test_bias_that_cannot_fit_the_accumulator_is_an_error():
     model = _calibrated()
     with torch.no_grad():   # an unclamped residual branch with an absurd shift: no saturation excuse
-        model.layer1[0].bn2.bns["4_4"].bias[0] = 1e9
+        model.layer1[0].bn2.affine["4_4"].bias[0] = 1e9
     with pytest.raises(ExportError, match=r"layer1\.0\.conv2 .*channel 0.*does not fit 32-bit"):
         export_model(model)
 
@@ -152,9 +157,8 @@ def test_worked_example_in_the_contract():
     assert dyadic(1 / 255 * 0.05 * 0.8 / (0.25 * 0.5)) == (m0, shift)
     assert dyadic(0.4 * 256 / 0.5) == (sc_m0, sc_shift)
     assert average_multiplier(16) == (pool_m0, pool_shift)
-    bn = torch.nn.BatchNorm2d(1, eps=0.0).double().eval()
-    with torch.no_grad():
-        bn.weight[0], bn.bias[0], bn.running_mean[0], bn.running_var[0] = 0.8, 0.3, 0.1, 0.0625
+    d = lambda v: torch.tensor([v], dtype=torch.float64)   # noqa: E731
+    bn = FoldedBN(gamma=d(0.8), beta=d(0.3), mean=d(0.1), var=d(0.0625), eps=0.0)
     ex = _Exporter.__new__(_Exporter)
     ex.acc_bits = 32
     r = ex.fold("example", np.array(w, np.int8).reshape(1, 1, 2, 2), 8, np.array([0.05 / 255]), bn, 0.5, 3)
@@ -169,9 +173,9 @@ def test_saturated_channel_gets_a_bias_that_fits_and_the_same_codes():
     from quantnet.intref import run_reference
     model = _calibrated()
     with torch.no_grad():
-        model.layer1[0].bn1.bns["3_3"].bias[1] = 1e9
+        model.layer1[0].bn1.affine["3_3"].bias[1] = 1e9
     ir = export_model(model)
-    r = next(o for o in ir.ops if o.name == "layer1.0.conv1").requant[(3, 3, 3)]
+    r = next(o for o in ir.ops if o.name == "layer1.0.conv1").requant[(3, 3, 3, 8)]
     assert abs(int(r.bias[1])) < 2**31
     cfg = BitConfig.uniform(model.spec, 3)
     x = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8).numpy()
@@ -185,9 +189,38 @@ def test_add_keeps_fewer_fractional_bits_only_where_int32_needs_it():
     ir = export_model(model)
     assert all(op.attrs["frac_bits"] == ADD_FRAC_BITS for op in ir.ops if op.kind == "add")
     with torch.no_grad():   # a huge BN scale makes layer2's branch multiplier huge
-        model.layer2[0].bn2.bns["4_8"].weight.fill_(1e5)
+        model.layer2[0].bn2.affine["4_8"].weight.fill_(1e5)
     ir = export_model(model)
     adds = {op.name: op.attrs["frac_bits"] for op in ir.ops if op.kind == "add"}
     assert adds["layer1.0.add"] == ADD_FRAC_BITS and adds["layer2.0.add"] < ADD_FRAC_BITS
     for name in ("layer2.0.conv2", "layer2.0.shortcut"):
         assert _branch_bound(next(o for o in ir.ops if o.name == name)) < 2**30
+
+
+def test_integer_model_folds_the_transition_the_torch_model_selects():
+    """Mixed configs on a net whose every BN entry is different: each site's integer codes follow fake-quant.
+
+    A table picked by the wrong producer width, input width or next width would use other statistics
+    or another affine map and disagree on a large share of codes."""
+    from quantnet.bitconfig import random_configs
+    from quantnet.intref import run_reference
+    from quantnet.verify import fake_quant_codes
+    model = _calibrated(seed=4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if ".stats." in name and name.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+            elif ".stats." in name and name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) * 2 + 0.25)
+            elif ".affine." in name and name.endswith("weight"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif ".affine." in name and name.endswith("bias"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.3 + 0.5)
+    ir = export_model(model)
+    x = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8).numpy()
+    for cfg in random_configs(model.spec, 6, seed=1):
+        _, fq = fake_quant_codes(model, cfg, x)
+        _, ic = run_reference(ir, cfg.bits, x, trace=True)
+        for site in fq:
+            assert np.mean(fq[site] == ic[site]) > 0.98, (cfg.name, site)

@@ -71,7 +71,7 @@ def _randomise(model, rng: np.random.Generator) -> None:
         for name, p in model.named_parameters():
             if ".steps." in name:
                 p.copy_(torch.from_numpy(np.exp(rng.uniform(-5, 0, p.shape))).float())
-            elif name.endswith(".weight") and ".bns." in name:
+            elif name.endswith(".weight") and ".affine." in name:
                 g = rng.normal(1.0, 1.0, p.shape)
                 g[rng.random(p.shape) < 0.1] = 0.0
                 p.copy_(torch.from_numpy(g).float())
@@ -220,7 +220,7 @@ def test_values_int32_cannot_hold_raise_even_when_reporting():
     ir = random_ir(GenParams(seed=11, weights="max", channels=3, size=5, width=5))
     bits = ir.uniform_bits(8)
     op = ir.ops[0]
-    key = (bits["c0"][0], 8, bits["c1"][1])
+    key = (bits["c0"][0], 8, bits["c1"][1], 8)   # (w, a, out, prev = the 8-bit input)
     r = op.requant[key]
     op.requant[key] = Requant(r.m0, r.shift, np.full_like(r.bias, 2**31 - 1), r.frac)
     x = np.full((1,) + ir.input_shape, 255, np.uint8)

@@ -200,3 +200,40 @@ def test_executor_rejects_bad_configs_and_inputs(ir):
         execute(ir, bits, x, acc_bits=40)
     with pytest.raises(IRError, match="overflow"):
         execute(ir, bits, x, overflow="wrap")
+
+
+def test_validator_checks_the_producer_width_variable(ir):
+    op = next(o for o in ir.ops if o.name == "c2")
+    saved = op.attrs["prev_bits"]
+    try:
+        for bad, msg in ((None, r"c2.*missing attribute.*prev_bits"), ("a:c1", "prev_bits must be"),
+                         ("w:nope", "no layer 'nope'")):
+            if bad is None:
+                del op.attrs["prev_bits"]
+            else:
+                op.attrs["prev_bits"] = bad
+            with pytest.raises(IRError, match=msg):
+                ir.validate()
+        op.attrs["prev_bits"] = "w:fc"   # a real layer with other choices (2, 8 vs c1's 2, 5, 6): not covered
+        with pytest.raises(IRError, match=r"c2.*no requant entry for \(w, a, out, prev\)"):
+            ir.validate()
+    finally:
+        op.attrs["prev_bits"] = saved
+    ir.validate()
+    ir.tensors["t1"], saved_t = "w:c1", ir.tensors["t1"]
+    try:
+        with pytest.raises(IRError, match="name a weight width"):
+            ir.validate()
+    finally:
+        ir.tensors["t1"] = saved_t
+
+
+def test_conv_key_takes_prev_from_the_producer_weight_width(ir):
+    bits = ir.uniform_bits(ir.candidate_bits[0])
+    c0, c1 = ir.layer("c0"), ir.layer("c1")
+    bits["c0"] = (c0.w_choices[-1], bits["c0"][1])
+    op = next(o for o in ir.ops if o.name == "c1")
+    assert op.attrs["prev_bits"] == "w:c0"
+    assert ir.conv_key(op, bits) == (bits["c1"][0], bits["c1"][1], bits["c2"][1], c0.w_choices[-1])
+    stem = next(o for o in ir.ops if o.name == "c0")
+    assert ir.conv_key(stem, bits)[3] == 8

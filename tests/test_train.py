@@ -260,18 +260,25 @@ def test_divergence_in_a_later_stage_keeps_the_last_good_checkpoint(tmp_path):
 # ---- BN handling ------------------------------------------------------------------------------------
 def test_untrained_bn_entries_start_from_trained_neighbours():
     model = small_model()
-    bank = model.get_submodule("layer1.0.bn1")
-    src = bank.bns["3_3"]
+    bank = model.get_submodule("layer1.0.bn2")    # statistics (prev, a, w), affine (w, next)
     with torch.no_grad():
-        src.weight.fill_(2.0)
-        src.running_mean.fill_(0.5)
-    src.num_batches_tracked.fill_(5)
-    bank.bns["4_4"].num_batches_tracked.fill_(1)  # trained: must stay as it is
+        for key, mean in (("3_3_3", 0.5), ("4_2_3", 0.25), ("2_4_4", 0.75)):
+            bank.stats[key].running_mean.fill_(mean)
+            bank.stats[key].num_batches_tracked.fill_(5)
+        bank.affine["3_3"].weight.fill_(2.0)
+        bank.affine["3_3"].uses.fill_(5)
+        bank.affine["4_4"].uses.fill_(1)          # trained: must stay as it is
     warm_start_untrained_bns(model)
-    assert torch.all(bank.bns["3_2"].weight == 2.0) and torch.all(bank.bns["3_4"].running_mean == 0.5)
-    assert torch.all(bank.bns["4_4"].weight == 1.0)
-    other = model.get_submodule("layer1.0.bn2")   # a bank with nothing trained stays as it was
-    assert all(torch.all(bn.weight == 1.0) and torch.all(bn.running_var == 1.0) for bn in other.bns.values())
+    m = {k: float(bn.running_mean[0]) for k, bn in bank.stats.items()}
+    assert m["3_2_3"] == 0.25            # same w: nearest a wins (4_2_3 has a = 2), ...
+    assert m["2_3_3"] == m["4_3_3"] == 0.5 and m["4_4_3"] == 0.5   # ... then nearest prev
+    assert m["3_4_4"] == 0.75
+    assert m["3_3_3"] == 0.5 and int(bank.stats["4_2_3"].num_batches_tracked) == 5
+    assert torch.all(bank.affine["3_2"].weight == 2.0) and torch.all(bank.affine["3_4"].weight == 2.0)
+    assert torch.all(bank.affine["4_4"].weight == 1.0)
+    other = model.get_submodule("layer2.0.bn2")   # a bank with nothing trained stays as it was
+    assert all(torch.all(bn.running_var == 1.0) for bn in other.stats.values())
+    assert all(torch.all(af.weight == 1.0) for af in other.affine.values())
 
 
 def test_bn_calibration_sets_running_mean_to_average_of_batch_means():
@@ -279,14 +286,14 @@ def test_bn_calibration_sets_running_mean_to_average_of_batch_means():
     model = small_model()
     d = make_synthetic(n_train=100)
     cfg = BitConfig.uniform(model.spec, 3)
-    bn = model.get_submodule("layer1.0.bn1").bns["3_3"]
+    bn = model.get_submodule("layer1.0.bn1").stats["8_3_3"]
     means = []
     h = bn.register_forward_pre_hook(lambda m, i: means.append(i[0].detach().mean((0, 2, 3))))
     calibrate_bn(model, [("full", cfg)], d.x_train, torch.device("cpu"), batch_size=40)
     h.remove()
     assert len(means) == 3  # 40 + 40 + 20 samples: equal weight per batch
     assert torch.allclose(bn.running_mean, torch.stack(means).mean(0), atol=1e-6)
-    untouched = model.get_submodule("layer1.0.bn1").bns["2_2"]
+    untouched = model.get_submodule("layer1.0.bn1").stats["8_2_2"]
     assert torch.all(untouched.running_mean == 0) and int(untouched.num_batches_tracked) == 0
 
 
@@ -295,14 +302,14 @@ def test_bn_calibration_others_reach_only_entries_no_anchor_reaches():
     model = small_model()
     x = make_synthetic(n_train=64).x_train
     u2 = BitConfig.uniform(model.spec, 2)
-    mixed = BitConfig.from_dict({"default": 2, "layers": {"layer1.0.conv2": 3}}, model.spec)  # bn1 pair 2_3
-    bank = model.get_submodule("layer1.0.bn1")
+    mixed = BitConfig.from_dict({"default": 2, "layers": {"layer1.0.conv2": 3}}, model.spec)
+    bank = model.get_submodule("layer1.0.bn2")   # mixed: (prev, a, w) = (2, 3, 3); uniform: (2, 2, 2)
     calibrate_bn(model, [("full", u2)], x, torch.device("cpu"))
-    alone = bank.bns["2_2"].running_mean.clone()
+    alone = bank.stats["2_2_2"].running_mean.clone()
     calibrate_bn(model, [("full", u2)], x, torch.device("cpu"), others=[("full", mixed)])
-    assert torch.equal(bank.bns["2_2"].running_mean, alone)  # the uniform entry ignores the mixed pass
-    assert int(bank.bns["2_3"].num_batches_tracked) > 0 and not torch.all(bank.bns["2_3"].running_mean == 0)
-    assert all(bn.momentum == 0.1 for bn in bank.bns.values())
+    assert torch.equal(bank.stats["2_2_2"].running_mean, alone)  # the uniform entry ignores the mixed pass
+    assert int(bank.stats["2_3_3"].num_batches_tracked) > 0 and not torch.all(bank.stats["2_3_3"].running_mean == 0)
+    assert all(bn.momentum == 0.1 for bn in bank.stats.values())
 
 
 # ---- CLI ----------------------------------------------------------------------------------------------

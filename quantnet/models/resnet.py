@@ -47,16 +47,17 @@ class ResNetArch:
 
 class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, cands: Sequence[int], bn_mode: str,
-                 next_a: Sequence[int]):
+                 next_a: Sequence[int], in_prev: Sequence[int]):
+        """in_prev: weight widths of the layer that produced the block's input (for its TBN transitions)."""
         super().__init__()
         self.conv1 = QConv2d(in_ch, out_ch, 3, cands, stride=stride, padding=1)
-        self.bn1 = TransitionalBN(out_ch, cands, cands, bn_mode)
+        self.bn1 = TransitionalBN(out_ch, in_prev, cands, cands, cands, bn_mode)
         self.act1 = ActQuantizer(cands)
         self.conv2 = QConv2d(out_ch, out_ch, 3, cands, stride=1, padding=1)
-        self.bn2 = TransitionalBN(out_ch, cands, next_a, bn_mode)
+        self.bn2 = TransitionalBN(out_ch, cands, cands, cands, next_a, bn_mode)
         if stride != 1 or in_ch != out_ch:
             self.shortcut = QConv2d(in_ch, out_ch, 1, cands, stride=stride)
-            self.shortcut_bn = TransitionalBN(out_ch, cands, next_a, bn_mode)
+            self.shortcut_bn = TransitionalBN(out_ch, in_prev, cands, cands, next_a, bn_mode)
         else:
             self.shortcut = None
             self.shortcut_bn = None
@@ -89,7 +90,7 @@ class MetaResNet(nn.Module):
 
         self.conv1 = QConv2d(arch.in_channels, arch.stem_channels, arch.stem_kernel, edge,
                              stride=arch.stem_stride, padding=arch.stem_kernel // 2)
-        self.bn1 = TransitionalBN(arch.stem_channels, edge, cands, bn_mode)
+        self.bn1 = TransitionalBN(arch.stem_channels, (INPUT_BITS,), (INPUT_BITS,), edge, cands, bn_mode)
         self.act1 = ActQuantizer(cands)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if arch.stem_maxpool else None
 
@@ -101,7 +102,8 @@ class MetaResNet(nn.Module):
             for j in range(count):
                 k += 1
                 next_a = edge if k == n_blocks else cands
-                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a))
+                in_prev = edge if k == 1 else cands
+                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a, in_prev))
                 in_ch = width
             self.add_module(f"layer{s + 1}", nn.Sequential(*stage))
         self.fc = QLinear(in_ch, arch.num_classes, edge)
@@ -121,19 +123,31 @@ class MetaResNet(nn.Module):
         """Who produces and who consumes each quantised tensor, by layer name."""
         blocks = self.named_blocks()
         self.act_sites: list[tuple[str, str]] = []        # (site module path, consumer layer)
-        self.bn_sites: list[tuple[str, str, str]] = []     # (bn module path, producer layer, consumer layer)
+        # (bn module path, the layer it normalises, the layer whose weights produced that layer's input:
+        # None for the network input; for a block output, the main branch's conv2)
+        self.bn_sites: list[tuple[str, str, str | None]] = []
         self.a_ties: dict[str, str] = {}
         first = f"{blocks[0][0]}.conv1"
         self.act_sites.append(("act1", first))
-        self.bn_sites.append(("bn1", "conv1", first))
+        self.bn_sites.append(("bn1", "conv1", None))
+        block_in = "conv1"
         for i, (bname, blk) in enumerate(blocks):
             consumer = f"{blocks[i + 1][0]}.conv1" if i + 1 < len(blocks) else "fc"
             self.act_sites += [(f"{bname}.act1", f"{bname}.conv2"), (f"{bname}.act_out", consumer)]
-            self.bn_sites += [(f"{bname}.bn1", f"{bname}.conv1", f"{bname}.conv2"),
-                              (f"{bname}.bn2", f"{bname}.conv2", consumer)]
+            self.bn_sites += [(f"{bname}.bn1", f"{bname}.conv1", block_in),
+                              (f"{bname}.bn2", f"{bname}.conv2", f"{bname}.conv1")]
             if blk.shortcut is not None:
-                self.bn_sites.append((f"{bname}.shortcut_bn", f"{bname}.shortcut", consumer))
+                self.bn_sites.append((f"{bname}.shortcut_bn", f"{bname}.shortcut", block_in))
                 self.a_ties[f"{bname}.shortcut"] = f"{bname}.conv1"
+            block_in = f"{bname}.conv2"
+        self.input_producer = {layer: src for _, layer, src in self.bn_sites}
+        self.input_producer["fc"] = block_in
+        # layer -> the layer reading its output (a block's conv2 and shortcut: through the residual add)
+        self.output_consumer = {src: layer for layer, src in self.input_producer.items()
+                                if src is not None and layer not in self.a_ties}
+        for bname, blk in blocks:
+            if blk.shortcut is not None:
+                self.output_consumer[f"{bname}.shortcut"] = self.output_consumer[f"{bname}.conv2"]
 
     def quant_layers(self) -> dict[str, QConv2d | QLinear]:
         return {n: m for n, m in self.named_modules() if isinstance(m, (QConv2d, QLinear))}
@@ -175,13 +189,21 @@ class MetaResNet(nn.Module):
             m.set_bits(*cfg.bits[name])
         for path, consumer in self.act_sites:
             self.get_submodule(path).set_bits(cfg.a(consumer))
-        for path, producer, consumer in self.bn_sites:
+        for path, layer, _ in self.bn_sites:
             bn = self.get_submodule(path)
             if self.mode == "fp":
                 bn.set_float()
             else:
-                bn.set_pair(cfg.w(producer), cfg.a(consumer))
+                bn.select(*self.transition(cfg, layer))
         self.bit_config = cfg
+
+    def transition(self, cfg: BitConfig, layer: str) -> tuple[int, int, int, int]:
+        """(prev, a, w, next) at `layer`: its input producer's weight width (the input's 8 bits for the
+        stem), the width of the tensor it reads, its weight width, the width its output is quantised to.
+        Selects its TBN entries (tbn.py)."""
+        src = self.input_producer[layer]
+        prev = INPUT_BITS if src is None else cfg.w(src)
+        return prev, cfg.a(layer), cfg.w(layer), cfg.a(self.output_consumer[layer])
 
     def configure(self, cfg: BitConfig | None) -> None:
         """None selects the float network; a BitConfig the fully quantised one at those bits."""

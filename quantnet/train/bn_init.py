@@ -1,51 +1,60 @@
 """Warm start of BN bank entries that have never been trained.
 
-A stage that switches to new (producer w_bits, consumer a_bits) pairs would otherwise start those
-BNs from gamma=1, beta=0, mean 0, var 1. An entry counts as untrained while its
-`num_batches_tracked` is 0; it copies the trained entry of its bank with the same producer
-bit-width and the nearest consumer bit-width, else the float entry. Trained entries are never touched.
+A stage that reaches new transitions would otherwise start their entries from mean 0, var 1 (statistics)
+and gamma=1, beta=0 (affine). A statistics entry counts as untrained while its `num_batches_tracked`
+is 0, an affine entry while its `uses` is 0. In a transitional bank an untrained entry copies the trained
+entry with the same weight width w that is nearest on the other widths: statistics (prev, a, w) by a,
+then prev; affine (w, next) by next. Otherwise it copies the float entry. Trained entries are never touched.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
 
-from ..tbn import FLOAT_KEY, TransitionalBN
+from ..tbn import FLOAT_KEY, TransitionalBN, key_bits
 
 
-def _trained(bn: nn.BatchNorm2d) -> bool:
+def _stats_trained(bn: nn.BatchNorm2d) -> bool:
     return int(bn.num_batches_tracked) > 0
 
 
-def _source_key(bank: TransitionalBN, key: str) -> str | None:
-    trained = [k for k, bn in bank.bns.items() if k != key and _trained(bn)]
-    if not trained:
+def _affine_trained(af: nn.Module) -> bool:
+    return int(af.uses) > 0
+
+
+def _source_key(entries: nn.ModuleDict, key: str, trained: Callable, transitional: bool, w_at: int,
+                nearest_on: tuple[int, ...]) -> str | None:
+    done = [k for k, m in entries.items() if k != key and trained(m)]
+    if not done:
         return None
-    if key != FLOAT_KEY and bank.mode == "transitional":
-        w, a = (int(v) for v in key.split("_"))
-        same_w = [k for k in trained if k != FLOAT_KEY and int(k.split("_")[0]) == w]
+    if key != FLOAT_KEY and transitional:
+        t = key_bits(key)
+        same_w = [k for k in done if k != FLOAT_KEY and key_bits(k)[w_at] == t[w_at]]
         if same_w:
-            return min(same_w, key=lambda k: (abs(int(k.split("_")[1]) - a), k))
-    if FLOAT_KEY in trained:
+            return min(same_w, key=lambda k: (tuple(abs(key_bits(k)[i] - t[i]) for i in nearest_on), k))
+    if FLOAT_KEY in done:
         return FLOAT_KEY
-    return min(trained)
+    return min(done)
 
 
 @torch.no_grad()
 def warm_start_untrained_bns(model: nn.Module) -> int:
-    """Copy affine parameters and running statistics into untrained entries; returns how many."""
+    """Copy running statistics and affine parameters into untrained entries; returns how many."""
     copied = 0
     for bank in (m for m in model.modules() if isinstance(m, TransitionalBN)):
-        for key, bn in bank.bns.items():
-            if _trained(bn):
-                continue
-            src = _source_key(bank, key)
-            if src is None:
-                continue
-            s = bank.bns[src]
-            bn.weight.copy_(s.weight)
-            bn.bias.copy_(s.bias)
-            bn.running_mean.copy_(s.running_mean)
-            bn.running_var.copy_(s.running_var)
-            copied += 1
+        tr = bank.mode == "transitional"
+        for entries, trained, w_at, nearest_on, fields in (
+                (bank.stats, _stats_trained, 2, (1, 0), ("running_mean", "running_var")),
+                (bank.affine, _affine_trained, 0, (1,), ("weight", "bias"))):
+            for key, m in entries.items():
+                if trained(m):
+                    continue
+                src = _source_key(entries, key, trained, tr, w_at, nearest_on)
+                if src is None:
+                    continue
+                for f in fields:
+                    getattr(m, f).copy_(getattr(entries[src], f))
+                copied += 1
     return copied

@@ -1,14 +1,14 @@
 """Recompute BN running statistics after training (BN calibration, as for slimmable networks).
 
-During training a bank entry's running statistics are an exponential average over the last few
-batches in which its (producer, consumer) pair happened to run, each from a different weight
+During training a statistics entry's running mean and variance are an exponential average over the
+last few batches in which its transition (prev, a, w) happened to run, each from a different weight
 state (and, on digits, noisy enough to move test accuracy by half a point between the last
 epochs). Calibration resets every entry the chosen configurations use and averages (equal weight
 per batch) over whole passes of the training set with the final weights, one pass per
 configuration, in two groups:
   anchors  the float net and each uniform bit-width: the entries they reach take statistics from
            these passes only, so a uniform network gets exactly its own;
-  others   random per-layer configs: only entries no anchor reaches (the off-diagonal pairs) learn
+  others   random per-layer configs: only entries no anchor reaches (the mixed transitions) learn
            from them. (Averaging random contexts into the uniform entries cost W2A2 a point.)
 Entries no configuration reaches keep what training left.
 """
@@ -30,7 +30,7 @@ def calibrate_bn(model: MetaResNet, anchors: list[tuple[str, BitConfig | None]],
                  device: torch.device, others: list[tuple[str, BitConfig | None]] = (),
                  batch_size: int = 256) -> int:
     """Configs are (mode, BitConfig or None for the float net). Returns the number of entries recalibrated."""
-    entries = [bn for bank in model.modules() if isinstance(bank, TransitionalBN) for bn in bank.bns.values()]
+    entries = [bn for bank in model.modules() if isinstance(bank, TransitionalBN) for bn in bank.stats.values()]
     saved = [copy.deepcopy(bn.state_dict()) for bn in entries]
     momenta = [bn.momentum for bn in entries]
     for bn in entries:
