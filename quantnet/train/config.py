@@ -107,10 +107,10 @@ class StageConfig:
 
 def _default_stages() -> tuple[StageConfig, ...]:
     return (
-        StageConfig("float", "float", 15, lr=0.01),
-        StageConfig("stage1", "act", 5, subnets=("random",)),
-        StageConfig("stage2", "uniform", 15, subnets=("max", "min", "random"), distill=True),
-        StageConfig("stage3", "mixed", 35, subnets=("max", "min", "random", "random"), distill=True, ramp=0.3),
+        StageConfig("float", "float", 30, lr=0.01),
+        StageConfig("stage1", "act", 10, subnets=("random",)),
+        StageConfig("stage2", "uniform", 30, subnets=("max", "min", "random"), distill=True),
+        StageConfig("stage3", "mixed", 70, subnets=("max", "min", "random", "random"), distill=True, ramp=0.3),
     )
 
 
