@@ -144,8 +144,7 @@ def _check_conv(ir: IntModel, op: Op, where: str) -> None:
     prev_var = op.attrs["prev_bits"]
     if not isinstance(prev_var, str) or not prev_var.startswith(("w:", "const:")):
         raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got {prev_var!r}")
-    ir.bits_domain(prev_var)   # names a known layer
-    for key in ir.conv_keys(op):
+    for key in ir.conv_keys(op):   # raises on a prev_bits naming an unknown layer
         if key not in op.requant:
             raise IRError(f"{where}: no requant entry for (w, a, out, prev) = {key}")
         _check_requant(op.requant[key], n_out, f"{where} requant {key}")

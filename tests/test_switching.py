@@ -65,7 +65,7 @@ def test_float_mode_uses_float_bn_and_no_steps():
     grads, moved = _used(model, None, x)
     assert not any(".steps." in g for g in grads)
     assert moved and all(m.endswith(".stats.fp") for m in moved)
-    assert {g.rsplit(".", 1)[0] for g in grads if ".affine." in g} == {f"{p}.affine.fp" for p, _, _ in model.bn_sites}
+    assert {g.rsplit(".", 1)[0] for g in grads if ".affine." in g} == {f"{p}.affine.fp" for p, _ in model.bn_sites}
 
 
 def test_quantised_forward_only_emits_grid_values_at_sites():

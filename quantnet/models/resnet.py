@@ -123,31 +123,31 @@ class MetaResNet(nn.Module):
         """Who produces and who consumes each quantised tensor, by layer name."""
         blocks = self.named_blocks()
         self.act_sites: list[tuple[str, str]] = []        # (site module path, consumer layer)
-        # (bn module path, the layer it normalises, the layer whose weights produced that layer's input:
-        # None for the network input; for a block output, the main branch's conv2)
-        self.bn_sites: list[tuple[str, str, str | None]] = []
+        self.bn_sites: list[tuple[str, str]] = []         # (bn module path, the layer it normalises)
         self.a_ties: dict[str, str] = {}
+        # layer -> the layer whose weights produced its input (None: the network input; a block's output:
+        # its main branch's conv2); layer -> the layer reading its output (conv2, shortcut: through the add)
         first = f"{blocks[0][0]}.conv1"
+        self.input_producer: dict[str, str | None] = {"conv1": None}
+        self.output_consumer: dict[str, str] = {"conv1": first}
         self.act_sites.append(("act1", first))
-        self.bn_sites.append(("bn1", "conv1", None))
+        self.bn_sites.append(("bn1", "conv1"))
         block_in = "conv1"
         for i, (bname, blk) in enumerate(blocks):
             consumer = f"{blocks[i + 1][0]}.conv1" if i + 1 < len(blocks) else "fc"
-            self.act_sites += [(f"{bname}.act1", f"{bname}.conv2"), (f"{bname}.act_out", consumer)]
-            self.bn_sites += [(f"{bname}.bn1", f"{bname}.conv1", block_in),
-                              (f"{bname}.bn2", f"{bname}.conv2", f"{bname}.conv1")]
+            c1, c2 = f"{bname}.conv1", f"{bname}.conv2"
+            self.act_sites += [(f"{bname}.act1", c2), (f"{bname}.act_out", consumer)]
+            self.bn_sites += [(f"{bname}.bn1", c1), (f"{bname}.bn2", c2)]
+            self.input_producer.update({c1: block_in, c2: c1})
+            self.output_consumer.update({c1: c2, c2: consumer})
             if blk.shortcut is not None:
-                self.bn_sites.append((f"{bname}.shortcut_bn", f"{bname}.shortcut", block_in))
-                self.a_ties[f"{bname}.shortcut"] = f"{bname}.conv1"
-            block_in = f"{bname}.conv2"
-        self.input_producer = {layer: src for _, layer, src in self.bn_sites}
+                sc = f"{bname}.shortcut"
+                self.bn_sites.append((f"{bname}.shortcut_bn", sc))
+                self.a_ties[sc] = c1
+                self.input_producer[sc] = block_in
+                self.output_consumer[sc] = consumer
+            block_in = c2
         self.input_producer["fc"] = block_in
-        # layer -> the layer reading its output (a block's conv2 and shortcut: through the residual add)
-        self.output_consumer = {src: layer for layer, src in self.input_producer.items()
-                                if src is not None and layer not in self.a_ties}
-        for bname, blk in blocks:
-            if blk.shortcut is not None:
-                self.output_consumer[f"{bname}.shortcut"] = self.output_consumer[f"{bname}.conv2"]
 
     def quant_layers(self) -> dict[str, QConv2d | QLinear]:
         return {n: m for n, m in self.named_modules() if isinstance(m, (QConv2d, QLinear))}
@@ -179,7 +179,7 @@ class MetaResNet(nn.Module):
         for _, blk in self.named_blocks():
             blk.quantize_acts = mode != "fp"
         if mode == "fp":
-            for path, _, _ in self.bn_sites:
+            for path, _ in self.bn_sites:
                 self.get_submodule(path).set_float()
 
     def apply_bits(self, cfg: BitConfig) -> None:
@@ -189,7 +189,7 @@ class MetaResNet(nn.Module):
             m.set_bits(*cfg.bits[name])
         for path, consumer in self.act_sites:
             self.get_submodule(path).set_bits(cfg.a(consumer))
-        for path, layer, _ in self.bn_sites:
+        for path, layer in self.bn_sites:
             bn = self.get_submodule(path)
             if self.mode == "fp":
                 bn.set_float()
