@@ -378,6 +378,62 @@ def test_requantize_refuses_product_overflow():
         K.requantize(acc, np.zeros(1, np.int64), np.array([2**31 - 1]), np.array([62]), 0, 255, True)
 
 
+FRACS = [0, 1, -1, 2**30, -(2**30), 2**29 + 7]
+
+
+@pytest.mark.parametrize("frac", FRACS)
+def test_requantize_with_frac_at_boundaries(frac):
+    """The frac term against the Python-int reference, clamped to int32 so every value is representable."""
+    xs = np.array(_boundary_values(), np.int64)
+    for m0 in M0S:
+        for shift in SHIFTS:
+            got = K.requantize(xs.reshape(1, 1, -1), np.zeros(1, np.int64), np.array([m0]), np.array([shift]),
+                               -(2**31), 2**31 - 1, True, np.array([frac]))
+            want = [min(max(naive.rq(int(v), m0, shift, frac), -(2**31)), 2**31 - 1) for v in xs]
+            assert got.ravel().tolist() == want, (m0, shift, frac)
+
+
+def test_requantize_per_channel_frac_4d():
+    acc = RNG.integers(-(2**20), 2**20, (2, 3, 4, 5)).astype(np.int32)
+    bias = np.array([-(2**21), 17, 2**21], np.int64)
+    m0 = np.array([2**30, -(2**31 - 1), 0], np.int64)
+    shift = np.array([22, 35, 1], np.int64)
+    frac = np.array([-(2**30), 2**30, 12345], np.int64)
+    for lo, hi, clamp in ((0, 1000, True), (0, 15, False)):
+        np.testing.assert_array_equal(K.requantize(acc, bias, m0, shift, lo, hi, clamp, frac),
+                                      naive.requantize(acc, bias, m0, shift, lo, hi, clamp, frac))
+
+
+def test_requantize_overflow_limit_counts_frac():
+    """x*M0 + 2^(shift-1) fits int64 at x = 3*2^31 - 1 (M0 = 2^30, shift 62) but adding frac = 2^30 reaches
+    2^63: refused with frac, exact one step lower and without frac (the limit on |x| is symmetric)."""
+    m0, shift, x = np.array([2**30]), np.array([62]), 3 * 2**31 - 1
+    assert x * 2**30 + 2**61 == 2**63 - 2**30
+    for v, frac in ((x, 0), (x - 1, 2**30), (-x, 0), (1 - x, -(2**30))):
+        got = K.requantize(np.array([[v]], np.int64), None, m0, shift, -(2**31), 2**31 - 1, False, np.array([frac]))
+        assert int(got[0, 0]) == naive.rq(v, 2**30, 62, frac)
+    for v, frac in ((x, 2**30), (-x, -(2**30)), (x + 1, 0), (-x - 1, 0)):
+        with pytest.raises(K.KernelInputError, match=f"acc \\+ bias = {v} at channel 0 overflows int64"):
+            K.requantize(np.array([[v]], np.int64), None, m0, shift, -(2**31), 2**31 - 1, False, np.array([frac]))
+
+
+def test_rq_bounds_match_brute_force():
+    """Per-channel extremes of rq over [lo, hi], against every x of small ranges (both signs of M0)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        c = int(rng.integers(1, 4))
+        lo = rng.integers(-300, 300, c)
+        hi = lo + rng.integers(0, 40, c)
+        m0 = rng.choice([0, 2**30, 2**31 - 1, -(2**30), -1518500250], c)
+        shift = rng.integers(20, 40, c)
+        frac = rng.choice([0, 2**30, -(2**30), 7], c)
+        vals = [naive.rq(x, int(m), int(s), int(f)) for l, h, m, s, f in zip(lo, hi, m0, shift, frac)
+                for x in range(int(l), int(h) + 1)]
+        assert K.rq_bounds(lo, hi, m0, shift, frac) == (min(vals), max(vals))
+    assert K.rq_bounds([], [], [], []) == (0, 0)
+    assert K.rq_bounds([2**62], [2**62], [2**31 - 1], [1]) == ((2**62 * (2**31 - 1) + 1) // 2,) * 2   # no wrap
+
+
 def test_rescale_scalar():
     codes = np.arange(0, 256, dtype=np.int32).reshape(1, 4, 8, 8)
     for m0, shift in [(2**30, 31), (-(2**31 - 1), 33), (1518500250, 40), (0, 5)]:
@@ -436,6 +492,8 @@ ONE = np.ones(2, np.int64)
      "3 entries for 2 channels"),
     (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 4, 3, True), "hi must be in"),
     (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 0, 3, 1), "clamp must be a bool"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 0, 3, True, ONE * (2**30 + 1)),
+     r"frac\[0\] = 1073741825"),
     (lambda: K.rescale(np.zeros((1, 2), np.int32), 2**31, 3), "m0 must be in"),
     (lambda: K.add_clamp(np.zeros((1, 2), np.int32), np.zeros((2, 1), np.int32), 0, 3), "shapes differ"),
     (lambda: K.maxpool2d(-np.ones((1, 1, 4, 4), np.int32), 2, 2, 0), "needs codes in"),
