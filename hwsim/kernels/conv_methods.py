@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from . import conv_plan as P
+from ..registry import Registry
 from ._check import KernelInputError
 from .direct import conv_direct
 from .gemm_fp32 import conv_fp32
@@ -30,23 +31,20 @@ class ConvMethod:
         return P.ConvPlan(self.name, b.accd, self.prove(b, where), b)
 
 
-CONV_METHODS: dict[str, ConvMethod] = {}
+CONV_METHODS = Registry("conv method")
 
 
 def register_conv_method(method: ConvMethod) -> ConvMethod:
-    if not method.name or method.name == AUTO or method.name in CONV_METHODS:
-        raise ValueError(f"conv method name {method.name!r} is empty, reserved or already registered")
-    CONV_METHODS[method.name] = method
-    return method
+    if method.name == AUTO:
+        raise ValueError(f"conv method name {AUTO!r} is reserved for the planner's choice")
+    return CONV_METHODS.register(method.name, method)
 
 
 def conv_method(name: str, where: str) -> ConvMethod:
     """The registered method `name` (KernelInputError naming the known ones otherwise)."""
-    try:
+    if isinstance(name, str) and name in CONV_METHODS:
         return CONV_METHODS[name]
-    except (KeyError, TypeError):
-        raise KernelInputError(f"{where}: method must be one of {(AUTO,) + tuple(CONV_METHODS)}, "
-                               f"got {name!r}") from None
+    raise KernelInputError(f"{where}: method must be one of {(AUTO,) + tuple(CONV_METHODS)}, got {name!r}")
 
 
 def plan_conv(b: P.OperandBounds, method: str, where: str, direct_ok: bool = False) -> P.ConvPlan:
