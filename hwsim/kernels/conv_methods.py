@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import conv_plan as P
 from ..registry import Registry
+from . import conv_plan as P
 from ._check import KernelInputError
 from .direct import conv_direct
 from .gemm_fp32 import conv_fp32
