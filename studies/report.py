@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hwsim.errors import UserError
 
-from .output import MANIFEST
+MANIFEST = "study.json"   # one per study directory, written by studies/output.py
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
