@@ -11,12 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import UserError
+from .errors import HwConfigError
 from .typed_yaml import read_yaml
-
-
-class HwConfigError(UserError):
-    """A malformed accelerator config; the message names the file and the key path."""
 
 
 # Size units, in bits. Lower-case 'b' is a bit, upper-case 'B' a byte.
