@@ -27,7 +27,7 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
 
 
 class ReportError(UserError):
-    pass
+    """A report directory that is missing or holds no study manifest."""
 
 
 def find_manifests(root: Path) -> list[Path]:
