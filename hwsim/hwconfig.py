@@ -32,8 +32,8 @@ PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
 
 
-class _NonEmptyDistinct:
-    """A list rule: at least one item, none repeated."""
+class _DistinctOperands:
+    """The rule for a buffer's `holds`: at least one operand, none repeated."""
 
     def problem(self, items) -> str | None:
         if items and len(set(items)) == len(items):
@@ -78,7 +78,7 @@ class DramFile:
 
 @dataclass(frozen=True)
 class BufferFile:
-    holds: Annotated[tuple[Operand, ...], _NonEmptyDistinct()]
+    holds: Annotated[tuple[Operand, ...], _DistinctOperands()]
     size: SizeBits
     bandwidth_bits_per_cycle: Count
     energy: AccessEnergy
