@@ -152,7 +152,7 @@ def test_graph_annotated_at_a_config():
 
 def test_estimate_and_simulate_commands(tmp_path, capsys):
     import json
-    from quantnet.cli import main
+    from bitmixer.cli import main
     ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
     ir.save(tmp_path / "m.npz")
     bits = random_bits(ir, np.random.default_rng(0))

@@ -8,10 +8,10 @@ from tqdm import tqdm
 from hwsim.errors import UserError
 from hwsim.ir import load_ir
 
-from ..bitconfig import all_uniform, random_configs
-from ..checkpoint import load_checkpoint
-from ..export import export_model
-from ..verify import check_config, summarise
+from quantnet.bitconfig import all_uniform, random_configs
+from quantnet.checkpoint import load_checkpoint
+from quantnet.export import export_model
+from quantnet.verify import check_config, summarise
 from .common import add_data_args, dataset_for, format_table, write_json
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from ..checkpoint import load_checkpoint
-from ..config_spec import parse_config_spec
-from ..evaluate import accuracy
+from quantnet.checkpoint import load_checkpoint
+from quantnet.config_spec import parse_config_spec
+from quantnet.evaluate import accuracy
 from .common import add_data_args, dataset_for, format_table, write_json
 
 

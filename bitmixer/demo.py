@@ -16,10 +16,10 @@ from tqdm import tqdm
 
 from hwsim.errors import UserError
 
-from . import plots
-from .output import StudyOutput
-from .runner import PACKAGE_DIR, load_study_config
-from .schema import build, load_yaml, to_plain
+from studies import plots
+from studies.output import StudyOutput
+from studies.runner import PACKAGE_DIR, load_study_config
+from studies.schema import build, load_yaml, to_plain
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class DemoConfig:
 
 
 def load_demo_config(path: str | Path | None = None) -> DemoConfig:
-    path = Path(path) if path else PACKAGE_DIR / "demo.yaml"
+    path = Path(path) if path else Path(__file__).parent / "demo.yaml"
     return build(DemoConfig, load_yaml(path), path.name)
 
 
@@ -112,9 +112,9 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
     with step("estimate and simulate on every accelerator"):
         _hardware_section(doc, out, cfg.simulate, progress)
     # 4. studies
-    from . import pareto, runtime_switch
-    from .hw import load_accelerators
-    from .network import load_metanet
+    from studies import pareto, runtime_switch
+    from studies.hw import load_accelerators
+    from studies.network import load_metanet
 
     p_cfg = _study_cfg("pareto", cfg.pareto, ckpt)
     with step("pareto study"):
@@ -133,7 +133,7 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
         r_out.finish()
     doc.table("timings", step.times, "Demo steps and wall time", "Seconds each step of this demo took.")
     doc.finish(write_index=False)
-    from .report import write_report
+    from studies.report import write_report
     index = write_report(out, "Bit-Mixer end-to-end demo")
     if bad:
         print(f"[demo] WARNING: {bad} integer mismatches between the torch reference and the simulator")
@@ -171,7 +171,7 @@ def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: boo
     data = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
     x, y = data.x_test[:v.samples], data.y_test[:v.samples]
     configs = all_uniform(model.spec) + random_configs(model.spec, v.random_configs, seed=0)
-    from .network import torch_threads
+    from studies.network import torch_threads
 
     with torch_threads(1):
         results = [check_config(model, ir, c, x, y)
@@ -190,8 +190,8 @@ def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: boo
 def _hardware_section(doc, out: Path, sim: SimulateSection, progress: bool) -> None:
     """Estimates from the dataflow cost model and functional simulation through each PE kind, via the
     estimate and simulate commands (their tables go to logs/, their JSON is tabulated here)."""
-    from quantnet.cli import main as cli
-    from .hw import hw_config_paths
+    from bitmixer.cli import main as cli
+    from studies.hw import hw_config_paths
 
     logs = out / "logs"
     logs.mkdir(exist_ok=True)

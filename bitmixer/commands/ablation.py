@@ -13,8 +13,8 @@ import numpy as np
 
 from hwsim.errors import UserError
 
-from ..checkpoint import load_checkpoint
-from ..config_spec import parse_config_spec
+from quantnet.checkpoint import load_checkpoint
+from quantnet.config_spec import parse_config_spec
 from .common import add_data_args, dataset_for, format_table, write_json
 from .eval import evaluate_configs
 

@@ -1,7 +1,7 @@
 """bitmixer export CKPT -o model.npz: the integer model (every bit-width's weights and requant tables)."""
 from __future__ import annotations
 
-from ..export import export_checkpoint
+from quantnet.export import export_checkpoint
 
 
 def register(sub) -> None:

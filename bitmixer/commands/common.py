@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from ..data import Dataset, load_dataset
+from quantnet.data import Dataset, load_dataset
 
 
 def add_data_args(p, default: str | None = None) -> None:

@@ -9,8 +9,8 @@ from hwsim.dataflow.graph import annotate_bits, graph_from_ir, shapes_from_ir
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
 
-from ..bitconfig import LayerSpec, NetSpec
-from ..config_spec import parse_config_spec
+from quantnet.bitconfig import LayerSpec, NetSpec
+from quantnet.config_spec import parse_config_spec
 from .common import format_table, write_json
 
 
