@@ -7,16 +7,9 @@ columns; a run trained only in float (the float reference) gets only the float c
 """
 from __future__ import annotations
 
-from pathlib import Path
+from studies.ablation_table import ablation_table
 
-import numpy as np
-
-from hwsim.errors import UserError
-
-from quantnet.checkpoint import load_checkpoint
-from quantnet.config_spec import parse_config_spec
-from .common import add_data_args, dataset_for, format_table, write_json
-from .eval import evaluate_configs
+from .common import add_data_args, format_table, write_json
 
 
 def register(sub) -> None:
@@ -30,45 +23,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _checkpoint(path: str) -> Path:
-    p = Path(path)
-    ck = p / "checkpoint.pt" if p.is_dir() else p
-    if not ck.is_file():
-        raise UserError(f"{path}: no checkpoint.pt there (give a `bitmixer train` run directory or a checkpoint)")
-    return ck
-
-
-def run_row(path: str, spec_text: str, args) -> tuple[dict, list[dict]]:
-    model, extra = load_checkpoint(_checkpoint(path))
-    data = dataset_for(args, extra)
-    x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    configs = parse_config_spec(spec_text, model.spec)
-    stages = (extra.get("train_config") or {}).get("stages") or []
-    if stages and all(s["kind"] == "float" for s in stages):  # the float reference: its steps were never trained
-        configs = [(n, c) for n, c in configs if c is None]
-    if len(model.candidate_bits) == 1:  # fixed-bit baseline: random configs would all be the same uniform one
-        configs = [(n, c) for n, c in configs if not n.startswith("random")]
-    results = evaluate_configs(model, configs, x, y)
-    row = {"run": str(path), "bn": model.bn_mode, "bits": ",".join(map(str, model.candidate_bits)),
-           "stages": "+".join(s["kind"] for s in stages) or "-"}
-    rand = []
-    for r in results:
-        if r["config"].startswith("random"):
-            rand.append(r["accuracy"])
-        else:
-            row[r["config"]] = r["accuracy"]
-    if rand:
-        row.update({"random_mean": float(np.mean(rand)), "random_min": float(np.min(rand)),
-                    "random_max": float(np.max(rand)), "random_n": len(rand)})
-    return row, results
-
-
 def run(args) -> int:
-    rows, everything = [], []
-    for path in args.runs:
-        row, results = run_row(path, args.config, args)
-        rows.append(row)
-        everything.append({"run": str(path), "summary": row, "results": results})
+    table = ablation_table(args.runs, args.config, args.samples, args.data, args.data_dir)
+    rows = table["rows"]
     named = list(dict.fromkeys(k for r in rows for k in r
                                if k not in ("run", "bn", "bits", "stages") and not k.startswith("random")))
     cols = [("run", "run", ""), ("bn", "BN", ""), ("stages", "stages", ""), ("bits", "bits", "")]
@@ -76,5 +33,5 @@ def run(args) -> int:
     if any("random_mean" in r for r in rows):
         cols += [("random_mean", "rand mean", ".4f"), ("random_min", "rand min", ".4f"), ("random_max", "rand max", ".4f")]
     print(format_table(rows, cols))
-    write_json(args.json, {"config": args.config, "runs": everything})
+    write_json(args.json, {"config": args.config, "runs": table["runs"]})
     return 0

@@ -2,15 +2,11 @@
 bit configurations on a modelled accelerator (the analytic dataflow cost model)."""
 from __future__ import annotations
 
-from pathlib import Path
+from hwsim.dataflow.estimate import estimate_configs
+from hwsim.hwconfig import HwConfig, load_hw_config
+from quantnet.config_spec import ir_bit_configs
+from quantnet.export import load_int_model
 
-from hwsim.dataflow.costmodel import NetworkCost
-from hwsim.dataflow.graph import annotate_bits, graph_from_ir, shapes_from_ir
-from hwsim.errors import UserError
-from hwsim.hwconfig import load_hw_config
-
-from quantnet.bitconfig import LayerSpec, NetSpec
-from quantnet.config_spec import parse_config_spec
 from .common import format_table, write_json
 
 
@@ -21,34 +17,6 @@ def register(sub) -> None:
     p.add_argument("--config", default="uniform", help="uniform[:B], wBaB, random:N[:SEED], or a YAML/JSON file")
     p.add_argument("--json", default=None, help="write per-layer results and totals to this JSON file")
     p.set_defaults(func=run)
-
-
-def load_int_model(path: str):
-    """An IR file, or a checkpoint exported to the IR on the fly."""
-    from hwsim.ir import load_ir
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{path} does not exist")
-    if p.suffix == ".npz":
-        return load_ir(p)
-    from ..export import export_checkpoint
-    return export_checkpoint(p)
-
-
-def spec_of(ir) -> NetSpec:
-    """The IR's layer table as a NetSpec, so the CLI's --config grammar applies to it."""
-    layers = tuple(LayerSpec(l.name, l.kind, l.name.rsplit(".", 1)[0] if l.name.startswith("layer") else l.name,
-                             int(l.macs), 0, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to) for l in ir.layers)
-    return NetSpec(layers, tuple(ir.candidate_bits))
-
-
-def bit_configs(ir, text: str) -> list[tuple[str, dict]]:
-    out = []
-    for name, cfg in parse_config_spec(text, spec_of(ir)):
-        if cfg is None:
-            raise UserError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
-        out.append((name, ir.layer_bits(cfg.bits, name)))
-    return out
 
 
 def table(layers: list[dict]) -> str:
@@ -63,23 +31,27 @@ def table(layers: list[dict]) -> str:
     return format_table(rows, cols)
 
 
+def text(hw: HwConfig, results: list[dict]) -> str:
+    """What the command prints: per config a header, the per-layer table and the totals."""
+    lines = []
+    for r in results:
+        t = r["total"]
+        lines += ["", f"{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
+                      f"({hw.array.dataflow}) - config {r['config']}", table(r["layers"]),
+                  f"total: {t['cycles']} cycles, {t['latency_s'] * 1e3:.4f} ms, {t['energy_pj'] / 1e6:.3f} uJ per sample"]
+    return "\n".join(lines)
+
+
+def payload(model: str, hw: HwConfig, results: list[dict]) -> dict:
+    """What --json writes: the first config's layers and total at the top, then every config."""
+    return {"model": model, "hw": hw.describe(), "layers": results[0]["layers"], "total": results[0]["total"],
+            "configs": results}
+
+
 def run(args) -> int:
     hw = load_hw_config(args.hw)
     ir = load_int_model(args.model)
-    cost = NetworkCost(shapes_from_ir(ir), hw)
-    graph = graph_from_ir(ir)
-    results = []
-    for name, bits in bit_configs(ir, args.config):
-        layers = cost.layers(bits)
-        cycles = sum(r["cycles"] for r in layers)
-        total = {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in layers), "latency_s": cycles / hw.clock_hz}
-        g = annotate_bits(graph, bits, hw.pe.accumulator_bits)
-        edges = [{"from": u, "to": v, "bits": d["tensor_bits"]} for u, v, d in g.edges(data=True)]
-        results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": layers,
-                        "total": total, "edges": edges})
-        print(f"\n{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
-              f"({hw.array.dataflow}) - config {name}")
-        print(table(layers))
-        print(f"total: {cycles} cycles, {total['latency_s'] * 1e3:.4f} ms, {total['energy_pj'] / 1e6:.3f} uJ per sample")
-    write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "layers": results[0]["layers"], "total": results[0]["total"], "configs": results})
+    results = estimate_configs(ir, hw, ir_bit_configs(ir, args.config))
+    print(text(hw, results))
+    write_json(args.json, payload(str(args.model), hw, results))
     return 0

@@ -1,13 +1,9 @@
 """bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations."""
 from __future__ import annotations
 
-import numpy as np
-from tqdm import tqdm
+from quantnet.evaluate import evaluate_checkpoint
 
-from quantnet.checkpoint import load_checkpoint
-from quantnet.config_spec import parse_config_spec
-from quantnet.evaluate import accuracy
-from .common import add_data_args, dataset_for, format_table, write_json
+from .common import add_data_args, format_table, write_json
 
 
 def register(sub) -> None:
@@ -22,37 +18,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_configs(model, configs, x, y, progress: bool = True) -> list[dict]:
-    results = []
-    for name, cfg in tqdm(configs, desc="eval", disable=not progress or len(configs) < 4, leave=False):
-        w, a = (32.0, 32.0) if cfg is None else cfg.avg_bits(model.spec)
-        results.append({"config": name, "avg_w_bits": w, "avg_a_bits": a,
-                        "bitops": None if cfg is None else cfg.bitops(model.spec),
-                        "accuracy": accuracy(model, cfg, x, y), "samples": int(len(y)),
-                        "bits": None if cfg is None else {k: list(v) for k, v in cfg.bits.items()}})
-    return results
-
-
-def summary_rows(results: list[dict]) -> list[dict]:
-    """Random configs folded into one mean/min/max row; named configs as they are."""
-    named = [r for r in results if not r["config"].startswith("random")]
-    rand = [r["accuracy"] for r in results if r["config"].startswith("random")]
-    rows = [dict(r) for r in named]
-    if rand:
-        rows.append({"config": f"random x{len(rand)} (mean)", "accuracy": float(np.mean(rand)),
-                     "min": float(np.min(rand)), "max": float(np.max(rand)), "samples": results[-1]["samples"]})
-    return rows
-
-
 def run(args) -> int:
-    model, extra = load_checkpoint(args.checkpoint)
-    data = dataset_for(args, extra)
-    x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    configs = parse_config_spec(args.config, model.spec)
-    results = evaluate_configs(model, configs, x, y)
-    print(format_table(summary_rows(results), [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
-                                               ("avg_a_bits", "avg A", ".2f"), ("accuracy", "top-1", ".4f"),
-                                               ("min", "min", ".4f"), ("max", "max", ".4f"),
-                                               ("samples", "samples", "d")]))
-    write_json(args.json, {"checkpoint": str(args.checkpoint), "data": data.name, "results": results})
+    res = evaluate_checkpoint(args.checkpoint, args.config, args.data, args.data_dir, args.samples)
+    print(format_table(res["summary"], [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
+                                        ("avg_a_bits", "avg A", ".2f"), ("accuracy", "top-1", ".4f"),
+                                        ("min", "min", ".4f"), ("max", "max", ".4f"),
+                                        ("samples", "samples", "d")]))
+    write_json(args.json, {k: res[k] for k in ("checkpoint", "data", "results")})
     return 0

@@ -3,17 +3,17 @@ arithmetic of a modelled accelerator (bit-planes, bricks, ...): accuracy, counte
 data-dependent savings (zero-plane skipping) where the design has them."""
 from __future__ import annotations
 
-import numpy as np
-from tqdm import tqdm
+from hwsim.hwconfig import HwConfig, load_hw_config
+from hwsim.pe.simulate import simulate_configs
+from quantnet.config_spec import ir_bit_configs
+from quantnet.data import load_dataset
+from quantnet.export import load_int_model
 
-from hwsim.dataflow.costmodel import NetworkCost
-from hwsim.dataflow.graph import shapes_from_ir
-from hwsim.executor import execute
-from hwsim.hwconfig import load_hw_config
-from hwsim.pe.sim import PESimulator
+from .common import add_data_args, format_table, write_json
 
-from .common import add_data_args, dataset_for, format_table, write_json
-from .estimate import bit_configs, load_int_model
+COLUMNS = [("name", "layer", ""), ("w_bits", "W", "d"), ("a_bits", "A", "d"), ("model_compute", "model cycles", "d"),
+           ("counted", "counted", "d"), ("saved_pct", "saved %", ".1f"), ("energy_pj", "energy pJ", ".3e"),
+           ("psum_overflows", "psum ovf", "d"), ("acc_overflows", "acc ovf", "d")]
 
 
 def register(sub) -> None:
@@ -29,40 +29,30 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def text(hw: HwConfig, results: list[dict]) -> str:
+    """What the command prints: per config its accuracy, the per-layer table and the totals."""
+    lines = []
+    for r in results:
+        t = r["total"]
+        lines += ["", f"{hw.name}: config {r['config']}, {r['samples']} samples, top-1 {r['accuracy']:.4f}",
+                  format_table(r["layers"], COLUMNS),
+                  f"total: {t['counted']} cycles counted ({t['no_skip']} without skipping), "
+                  f"{t['energy_pj'] / 1e6:.3f} uJ, overflows psum {t['psum_overflows']} acc {t['acc_overflows']}"]
+    return "\n".join(lines)
+
+
+def payload(model: str, hw: HwConfig, data: str, results: list[dict]) -> dict:
+    """What --json writes."""
+    return {"model": model, "hw": hw.describe(), "data": data, "results": results}
+
+
 def run(args) -> int:
     hw = load_hw_config(args.hw)
     ir = load_int_model(args.model)
-    data = dataset_for(args, {})
+    data = load_dataset(args.data, args.data_dir)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    cost = NetworkCost(shapes_from_ir(ir), hw)
     skipping = None if args.skipping == "config" else args.skipping == "on"
-    results = []
-    for name, bits in tqdm(bit_configs(ir, args.config), desc="simulate", leave=False):
-        sim = PESimulator(hw, skipping=skipping, overflow="report")
-        res = execute(ir, bits, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
-        acc = float(np.mean(np.argmax(res.logits, axis=1) == y))
-        rows = []
-        for r in cost.layers(bits):
-            c = sim.counts.get(r["name"])
-            n = len(y)
-            counted = c.cycles if c else r["cycles_by"]["compute"] * n    # linear layers: analytic
-            no_skip = c.cycles_no_skip if c else counted
-            mac_saved = r["energy_by"]["mac"] * n * (1 - counted / no_skip) if no_skip else 0.0
-            rows.append({"name": r["name"], "w_bits": r["w_bits"], "a_bits": r["a_bits"],
-                         "model_compute": r["cycles_by"]["compute"] * n, "counted": counted, "no_skip": no_skip,
-                         "saved_pct": 100 * (1 - counted / no_skip) if no_skip else 0.0,
-                         "energy_pj": r["energy_pj"] * n - mac_saved,
-                         "psum_overflows": c.psum_overflows if c else 0, "acc_overflows": c.acc_overflows if c else 0})
-        tot = {k: sum(r[k] for r in rows) for k in ("counted", "no_skip", "model_compute", "energy_pj",
-                                                    "psum_overflows", "acc_overflows")}
-        results.append({"config": name, "accuracy": acc, "samples": len(y), "layers": rows, "total": tot,
-                        "executor_overflows": len(res.overflows)})
-        print(f"\n{hw.name}: config {name}, {len(y)} samples, top-1 {acc:.4f}")
-        print(format_table(rows, [("name", "layer", ""), ("w_bits", "W", "d"), ("a_bits", "A", "d"),
-                                  ("model_compute", "model cycles", "d"), ("counted", "counted", "d"),
-                                  ("saved_pct", "saved %", ".1f"), ("energy_pj", "energy pJ", ".3e"),
-                                  ("psum_overflows", "psum ovf", "d"), ("acc_overflows", "acc ovf", "d")]))
-        print(f"total: {tot['counted']} cycles counted ({tot['no_skip']} without skipping), "
-              f"{tot['energy_pj'] / 1e6:.3f} uJ, overflows psum {tot['psum_overflows']} acc {tot['acc_overflows']}")
-    write_json(args.json, {"model": str(args.model), "hw": hw.describe(), "data": data.name, "results": results})
+    results = simulate_configs(ir, hw, ir_bit_configs(ir, args.config), x, y, skipping)
+    print(text(hw, results))
+    write_json(args.json, payload(str(args.model), hw, data.name, results))
     return 0

@@ -3,16 +3,10 @@ numba simulator, at every uniform config and N random per-layer configs. Exit st
 two integer paths differ."""
 from __future__ import annotations
 
-from tqdm import tqdm
-
 from hwsim.errors import UserError
-from hwsim.ir import load_ir
+from quantnet.verify import verify_checkpoint
 
-from quantnet.bitconfig import all_uniform, random_configs
-from quantnet.checkpoint import load_checkpoint
-from quantnet.export import export_model
-from quantnet.verify import check_config, summarise
-from .common import add_data_args, dataset_for, format_table, write_json
+from .common import add_data_args, format_table, write_json
 
 
 def register(sub) -> None:
@@ -29,30 +23,23 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+COLUMNS = [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"), ("avg_a_bits", "avg A", ".2f"),
+           ("integer_mismatches", "int mismatches", "d"), ("code_agreement", "code agree", ".4f"),
+           ("top1_agreement", "top-1 agree", ".4f"), ("accuracy_fake_quant", "acc fq", ".4f"),
+           ("accuracy_int_reference", "acc int", ".4f"), ("accuracy_simulator", "acc sim", ".4f")]
+
+
 def run(args) -> int:
     if args.configs < 0 or (args.samples is not None and args.samples < 1):
         raise UserError(f"--configs must be >= 0 and --samples >= 1 (got {args.configs}, {args.samples})")
-    model, extra = load_checkpoint(args.checkpoint)
-    ir = load_ir(args.ir) if args.ir else export_model(model, {"checkpoint": str(args.checkpoint)})
-    if args.ir and ir.layer_names != model.spec.names:
-        raise UserError(f"{args.ir}: its layers {ir.layer_names} are not the checkpoint's {model.spec.names}")
-    data = dataset_for(args, extra)
-    x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
-    results = [check_config(model, ir, cfg, x, y, args.acc_bits)
-               for cfg in tqdm(configs, desc="verify", leave=False, disable=len(configs) < 4)]
-    summary = summarise(results, len(y))
-    print(format_table(results, [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
-                                 ("avg_a_bits", "avg A", ".2f"), ("integer_mismatches", "int mismatches", "d"),
-                                 ("code_agreement", "code agree", ".4f"), ("top1_agreement", "top-1 agree", ".4f"),
-                                 ("accuracy_fake_quant", "acc fq", ".4f"), ("accuracy_int_reference", "acc int", ".4f"),
-                                 ("accuracy_simulator", "acc sim", ".4f")]))
-    bad = [(r["config"], l["op"], l["mismatches"]) for r in results for l in r["layers"] if l["mismatches"]]
-    print(f"\n{summary['configs_checked']} configs x {summary['samples']} samples: "
-          f"integer mismatches {summary['integer_mismatches']}, code agreement {summary['code_agreement']:.4f}, "
-          f"top-1 agreement {summary['top1_agreement']:.4f} (min {summary['min_top1_agreement']:.4f})")
+    report = verify_checkpoint(args.checkpoint, args.ir, args.configs, args.seed, args.samples, args.acc_bits,
+                               args.data, args.data_dir)
+    print(format_table(report["configs"], COLUMNS))
+    bad = [(r["config"], l["op"], l["mismatches"]) for r in report["configs"] for l in r["layers"] if l["mismatches"]]
+    print(f"\n{report['configs_checked']} configs x {report['samples']} samples: "
+          f"integer mismatches {report['integer_mismatches']}, code agreement {report['code_agreement']:.4f}, "
+          f"top-1 agreement {report['top1_agreement']:.4f} (min {report['min_top1_agreement']:.4f})")
     for cfg, op, n in bad[:20]:
         print(f"MISMATCH {cfg}: op {op}: {n} values differ between the torch reference and the simulator")
-    write_json(args.json, {"checkpoint": str(args.checkpoint), "data": data.name, "acc_bits": args.acc_bits,
-                           **summary, "configs": results})
-    return 1 if summary["integer_mismatches"] else 0
+    write_json(args.json, report)
+    return 1 if report["integer_mismatches"] else 0
