@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .bitconfig import BitConfig, BitConfigError, NetSpec, all_uniform, random_configs
+from .bitconfig import BitConfig, BitConfigError, LayerSpec, NetSpec, all_uniform, random_configs
 
 _WA = re.compile(r"^w(\d+)a(\d+)$", re.IGNORECASE)
 
@@ -61,3 +61,20 @@ def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
         return [(c.name, c) for c in BitConfig.load(path, spec)]
     raise BitConfigError(f"--config {part!r}: not one of fp, uniform[:B], wBaB, random:N[:SEED], "
                          f"random-block:N[:SEED] or a .yaml/.json file")
+
+
+def spec_of(ir) -> NetSpec:
+    """An IR's layer table as a NetSpec, so that the --config grammar applies to it."""
+    layers = tuple(LayerSpec(l.name, l.kind, l.name.rsplit(".", 1)[0] if l.name.startswith("layer") else l.name,
+                             int(l.macs), 0, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to) for l in ir.layers)
+    return NetSpec(layers, tuple(ir.candidate_bits))
+
+
+def ir_bit_configs(ir, text: str) -> list[tuple[str, dict]]:
+    """The configs of SPEC `text` as (name, layer -> (w_bits, a_bits)) over every layer of the IR."""
+    out = []
+    for name, cfg in parse_config_spec(text, spec_of(ir)):
+        if cfg is None:
+            raise BitConfigError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
+        out.append((name, ir.layer_bits(cfg.bits, name)))
+    return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -273,3 +274,20 @@ def export_checkpoint(path, acc_bits: int = 32) -> IntModel:
     from .checkpoint import load_checkpoint
     model, extra = load_checkpoint(path)
     return export_model(model, {"checkpoint": str(path), "data": extra.get("data")}, acc_bits)
+
+
+def export_file(checkpoint, output, acc_bits: int = 32) -> dict:
+    """Export a checkpoint and save its IR to `output`; returns what was written."""
+    ir = export_checkpoint(checkpoint, acc_bits)
+    ir.save(output)
+    return {"ops": len(ir.ops), "convs": sum(op.kind == "conv" for op in ir.ops), "layers": len(ir.layers),
+            "requant_entries": sum(len(op.requant) for op in ir.ops), "candidate_bits": list(ir.candidate_bits)}
+
+
+def load_int_model(path) -> IntModel:
+    """An IR file (.npz), or a checkpoint exported to the IR on the fly."""
+    from hwsim.ir import load_ir
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path} does not exist")
+    return load_ir(p) if p.suffix == ".npz" else export_checkpoint(p)

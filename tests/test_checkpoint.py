@@ -8,7 +8,7 @@ import torch
 
 from quantnet.bitconfig import BitConfig
 from quantnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from quantnet.cli import main
+from bitmixer.cli import main
 from quantnet.data import make_synthetic
 from quantnet.models import build_model
 

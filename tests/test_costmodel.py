@@ -152,7 +152,7 @@ def test_graph_annotated_at_a_config():
 
 def test_estimate_and_simulate_commands(tmp_path, capsys):
     import json
-    from quantnet.cli import main
+    from bitmixer.cli import main
     ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
     ir.save(tmp_path / "m.npz")
     bits = random_bits(ir, np.random.default_rng(0))
@@ -173,6 +173,26 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     assert r["total"]["counted"] <= r["total"]["no_skip"] == r["total"]["model_compute"]
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", str(tmp_path / "none.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_simulated_energy_is_the_estimate_less_only_the_mac_energy_of_skipped_planes():
+    from hwsim.pe.simulate import simulate_config
+    ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
+    bits = random_bits(ir, np.random.default_rng(0))
+    x = np.random.default_rng(1).integers(0, 4, size=(5,) + tuple(ir.input_shape)).astype(np.uint8)  # high planes 0
+    y = np.zeros(len(x), np.int64)
+    est = NetworkCost(shapes_from_ir(ir), hw("stripes")).layers(bits)
+    off = simulate_config(ir, hw("stripes"), bits, x, y, skipping=False)
+    on = simulate_config(ir, hw("stripes"), bits, x, y, skipping=True)
+    assert on["samples"] == 5 and [r["name"] for r in on["layers"]] == [e["name"] for e in est]
+    for e, a, b in zip(est, off["layers"], on["layers"]):
+        assert a["counted"] == a["no_skip"] == b["no_skip"] and a["saved_pct"] == 0.0
+        assert a["energy_pj"] == pytest.approx(5 * e["energy_pj"], rel=1e-12)
+        saved_pj = a["energy_pj"] - b["energy_pj"]
+        assert 0 <= saved_pj <= 5 * e["energy_by"]["mac"] * (1 + 1e-12)
+        assert (saved_pj > 0) == (b["counted"] < b["no_skip"])
+    assert on["total"]["counted"] < off["total"]["counted"] and on["total"]["energy_pj"] < off["total"]["energy_pj"]
+    assert on["total"]["counted"] == sum(r["counted"] for r in on["layers"])
 
 
 def test_shapes_from_an_exported_meta_network_match_its_layer_table():

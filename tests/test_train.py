@@ -330,7 +330,7 @@ def test_bn_calibration_others_reach_only_entries_no_anchor_reaches():
 
 # ---- CLI ----------------------------------------------------------------------------------------------
 def test_cli_train_and_bad_config(tmp_path, capsys):
-    from quantnet.cli import main
+    from bitmixer.cli import main
     out = tmp_path / "cli"
     rc = main(["train", "--out", str(out), "--no-progress", "--data", "synthetic", "--width", "4",
                "--set", "stages=[{name: f, kind: float, epochs: 1}, {name: a, kind: act, epochs: 1}]"])
