@@ -18,7 +18,7 @@ def test_packaged_demo_config_trains_the_default_recipe_on_digits():
 @pytest.mark.parametrize("train, message", [
     ("{stagez: []}", r"d\.yaml: train\.stagez: unknown key"),
     ("{batch_size: many}", r"d\.yaml: train\.batch_size: expected an integer"),
-    ("{bn_mode: bogus}", r"d\.yaml: train: bn_mode: 'bogus' is not one of"),
+    ("{bn_mode: bogus}", r"d\.yaml: train\.bn_mode: 'bogus' is not one of"),
     ("{candidate_bits: [4, 2]}", r"d\.yaml: train: candidate_bits must be increasing"),
 ])
 def test_a_bad_train_section_is_refused_when_the_config_is_loaded(tmp_path, train, message):
@@ -32,7 +32,7 @@ def test_demo_command_stops_before_any_step_on_a_bad_config(tmp_path, capsys):
     path = tmp_path / "d.yaml"
     path.write_text("train: {optim: {name: adamw}}\nverify: {samples: 10}\n")
     assert main(["demo", "--config", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
-    assert "d.yaml: train: optim.name: 'adamw' is not one of" in capsys.readouterr().err
+    assert "d.yaml: train.optim.name: 'adamw' is not one of" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     path.write_text("pareto: no-such-study.yaml\n")
     assert main(["demo", "--config", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
