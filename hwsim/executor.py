@@ -15,6 +15,7 @@ import numpy as np
 
 from . import kernels as K
 from .errors import UserError
+from .bits import BitConfig
 from .ir import IntModel, IRError, Op
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
@@ -96,7 +97,7 @@ class _Run:
         return (acc.astype(np.int64) + bias[None, :]).astype(np.int32)
 
     def rescale(self, op: Op, x: np.ndarray) -> np.ndarray:
-        key = (self.ir.resolve(self.ir.tensors[op.inputs[0]], self.bits), self.ir.resolve(op.attrs["out_bits"], self.bits))
+        key = (self.ir.tensors[op.inputs[0]].resolve(self.bits), op.attrs["out_bits"].resolve(self.bits))
         r = op.requant[key]
         if x.size:
             lo, hi = np.array([int(x.min())]), np.array([int(x.max())])
@@ -104,7 +105,7 @@ class _Run:
         return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
 
     def add(self, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        hi = 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1
+        hi = 2 ** self.ir.tensors[op.output].resolve(self.bits) - 1
         f = op.attrs["frac_bits"]
         if f == 0:
             return K.add_clamp(a, b, 0, hi)
@@ -121,7 +122,7 @@ class _Run:
         r = op.requant[()]
         s = K.global_sum(x)
         self.check(op.name, int(s.min(initial=0)), int(s.max(initial=0)), self.lim, self.acc_bits)
-        hi = 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1
+        hi = 2 ** self.ir.tensors[op.output].resolve(self.bits) - 1
         y = K.requantize(s, r.bias.repeat(s.shape[1]), r.m0.repeat(s.shape[1]), r.shift.repeat(s.shape[1]), 0, hi, True)
         return y.reshape(s.shape[0], s.shape[1], 1, 1)
 
@@ -150,14 +151,17 @@ def _rq_range(lo: np.ndarray, hi: np.ndarray, m0: np.ndarray, shift: np.ndarray,
     return (min(vals), max(vals)) if vals else (0, 0)
 
 
-def execute(ir: IntModel, bits_mapping: Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
+def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
             overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None) -> ExecResult:
-    """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring."""
+    """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring.
+
+    `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
+    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value)."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
-    bits = ir.layer_bits(bits_mapping)
+    bits = ir.config(config).bits
     ir.check_input(x_codes)
     run = _Run(ir, bits, int(acc_bits), overflow, conv_impl)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8

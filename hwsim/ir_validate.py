@@ -5,7 +5,8 @@ import itertools
 
 import numpy as np
 
-from .ir import ACC, FRAC_MAX, M0_MAX, M0_MIN, OP_KINDS, SHIFT_MAX, SHIFT_MIN, IntModel, IRError, Op, Requant, weight_max
+from .bits import ACC, BITS_VAR_TYPES, BitsError, BitsVar, Const, WeightOf
+from .ir import FRAC_MAX, M0_MAX, M0_MIN, OP_KINDS, SHIFT_MAX, SHIFT_MIN, IntModel, IRError, Op, Requant, weight_max
 
 
 def validate(ir: IntModel) -> None:
@@ -34,31 +35,39 @@ def validate(ir: IntModel) -> None:
 
 
 def _check_layers(ir: IntModel) -> None:
-    seen = set()
-    for l in ir.layers:
-        if l.name in seen:
-            raise IRError(f"layer table: duplicate layer {l.name!r}")
-        seen.add(l.name)
-        if l.kind not in ("conv", "linear"):
-            raise IRError(f"layer {l.name!r}: kind {l.kind!r} is not conv or linear")
+    """The table checks its own structure (names, kinds, ties); the IR adds its width range (int8 codes)."""
+    for l in ir.table:
         for what, ch in (("w_choices", l.w_choices), ("a_choices", l.a_choices)):
-            if not ch or any(not 2 <= b <= 8 for b in ch):
-                raise IRError(f"layer {l.name!r}: {what} {list(ch)} must be non-empty bit-widths in [2, 8]")
-        if l.a_tied_to is not None:
-            if tuple(ir.layer(l.a_tied_to).a_choices) != tuple(l.a_choices):
-                raise IRError(f"layer {l.name!r}: tied to {l.a_tied_to!r} but their a_choices differ")
+            if any(not 2 <= b <= 8 for b in ch):
+                raise IRError(f"layer {l.name!r}: {what} {list(ch)} must be bit-widths in [2, 8]")
     if ir.input_bits != 8 or len(ir.input_shape) != 3 or min(ir.input_shape) < 1:
         raise IRError(f"input must be 8-bit codes of shape (C, H, W); got {ir.input_bits} bits, {ir.input_shape}")
 
 
 def _check_tensors(ir: IntModel) -> None:
-    if ir.tensors.get(ir.input_name) != f"const:{ir.input_bits}":
+    if ir.tensors.get(ir.input_name) != Const(ir.input_bits):
         raise IRError(f"input tensor {ir.input_name!r} must have bits 'const:{ir.input_bits}'")
     for t, var in ir.tensors.items():
-        if var.startswith("w:"):
-            raise IRError(f"tensor {t!r}: bits {var!r} name a weight width; a tensor carries const:B, a:LAYER or acc")
+        if isinstance(var, WeightOf):
+            raise IRError(f"tensor {t!r}: bits '{var}' name a weight width; a tensor carries const:B, a:LAYER or acc")
         if var != ACC:
-            ir.bits_domain(var)  # raises on an unknown layer or malformed variable
+            _domain(ir, var, f"tensor {t!r}")  # raises on an unknown layer or a non-variable
+
+
+def _domain(ir: IntModel, var: BitsVar, where: str) -> tuple[int, ...]:
+    if not isinstance(var, BITS_VAR_TYPES):
+        raise IRError(f"{where}: {var!r} is not a bits variable")
+    try:
+        return var.domain(ir.table)
+    except BitsError as e:
+        raise IRError(f"{where}: {e}") from None
+
+
+def _layer(ir: IntModel, name: str, where: str):
+    try:
+        return ir.table[name]
+    except BitsError as e:
+        raise IRError(f"{where}: {e}") from None
 
 
 def _bits(ir: IntModel, t: str, where: str) -> str:
@@ -111,11 +120,11 @@ def _check_weights(ir: IntModel, op: Op, layer, shape_tail: tuple[int, ...] | No
 
 def _layer_of(ir: IntModel, op: Op, kind: str, where: str):
     _need(op, where, "layer")
-    layer = ir.layer(op.attrs["layer"])
+    layer = _layer(ir, op.attrs["layer"], where)
     if layer.kind != kind:
         raise IRError(f"{where}: layer {layer.name!r} is a {layer.kind}, not a {kind}")
     in_var = _bits(ir, op.inputs[0], where)
-    if in_var == ACC or tuple(ir.bits_domain(in_var)) != tuple(layer.a_choices):
+    if in_var == ACC or _domain(ir, in_var, where) != layer.a_choices:
         raise IRError(f"{where}: input tensor {op.inputs[0]!r} ({in_var}) does not carry the a_bits of {layer.name!r}")
     return layer
 
@@ -135,16 +144,18 @@ def _check_conv(ir: IntModel, op: Op, where: str) -> None:
     out_var = op.attrs["out_bits"]
     if op.attrs["clamp"] is True:
         if _bits(ir, op.output, where) != out_var:
-            raise IRError(f"{where}: clamped output {op.output!r} must carry bits {out_var!r}")
+            raise IRError(f"{where}: clamped output {op.output!r} must carry bits '{out_var}'")
     elif op.attrs["clamp"] is False:
         if _bits(ir, op.output, where) != ACC:
             raise IRError(f"{where}: unclamped output {op.output!r} must be an 'acc' tensor")
     else:
         raise IRError(f"{where}: clamp must be true or false")
     prev_var = op.attrs["prev_bits"]
-    if not isinstance(prev_var, str) or not prev_var.startswith(("w:", "const:")):
-        raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got {prev_var!r}")
-    for key in ir.conv_keys(op):   # raises on a prev_bits naming an unknown layer
+    if not isinstance(prev_var, (WeightOf, Const)):
+        raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got '{prev_var}'")
+    _domain(ir, out_var, f"{where}: out_bits")
+    _domain(ir, prev_var, f"{where}: prev_bits")
+    for key in ir.conv_keys(op):
         if key not in op.requant:
             raise IRError(f"{where}: no requant entry for (w, a, out, prev) = {key}")
         _check_requant(op.requant[key], n_out, f"{where} requant {key}")
@@ -168,7 +179,7 @@ def _check_rescale(ir: IntModel, op: Op, where: str) -> None:
     in_var = _bits(ir, op.inputs[0], where)
     if len(op.inputs) != 1 or in_var == ACC or _bits(ir, op.output, where) != ACC:
         raise IRError(f"{where}: rescale reads one code tensor and writes an 'acc' tensor")
-    for key in itertools.product(ir.bits_domain(in_var), ir.bits_domain(op.attrs["out_bits"])):
+    for key in itertools.product(_domain(ir, in_var, where), _domain(ir, op.attrs["out_bits"], f"{where}: out_bits")):
         if key not in op.requant:
             raise IRError(f"{where}: no rescale entry for (in, out) = {key}")
         _check_requant(op.requant[key], 1, f"{where} rescale {key}")

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .bitconfig import BitConfig, BitConfigError, NetSpec, all_uniform, random_configs
+from hwsim.bits import BitConfig, BitConfigError, LayerTable, all_uniform, random_configs
 
 _WA = re.compile(r"^w(\d+)a(\d+)$", re.IGNORECASE)
 
 
-def parse_config_spec(text: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def parse_config_spec(text: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     out: list[tuple[str, BitConfig | None]] = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         out.extend(_parse_one(part, spec))
@@ -34,7 +34,7 @@ def _int(value: str, what: str, part: str) -> int:
         raise BitConfigError(f"--config {part!r}: {what} must be an integer, got {value!r}") from None
 
 
-def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     if part == "fp":
         return [("fp", None)]
     if part == "uniform":

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .bitconfig import BitConfig
+from hwsim.bits import BitConfig
+
 from .data import batches
 from .models import MetaResNet
 

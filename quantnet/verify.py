@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hwsim.bits import BitConfig
 from hwsim.executor import execute
 from hwsim.ir import IntModel
 
-from .bitconfig import BitConfig
 from .intref import run_reference
 from .models import MetaResNet
 
@@ -50,8 +50,8 @@ def check_config(model: MetaResNet, ir: IntModel, cfg: BitConfig, x: np.ndarray,
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         fq_logits, fq_codes = fake_quant_codes(model, cfg, xb)
-        ref_logits, ref = run_reference(ir, cfg.bits, xb, trace=True)
-        sim = execute(ir, cfg.bits, xb, acc_bits=acc_bits, trace=True)
+        ref_logits, ref = run_reference(ir, cfg, xb, trace=True)
+        sim = execute(ir, cfg, xb, acc_bits=acc_bits, trace=True)
         for op in ir.ops:
             a, b = ref[op.output], sim.codes[op.output]
             mism[op.name] += int(np.count_nonzero(a != b)) if a.shape == b.shape else int(a.size)

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig, all_uniform, random_configs
+from hwsim.bits import BitConfig, all_uniform, random_configs
 
 from . import plots
 from .output import StudyOutput

@@ -164,7 +164,7 @@ def _training_section(doc: StudyOutput, run_dir: Path) -> None:
 
 
 def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: bool) -> int:
-    from quantnet.bitconfig import all_uniform, random_configs
+    from hwsim.bits import all_uniform, random_configs
     from quantnet.data import load_dataset
     from quantnet.verify import check_config, summarise
 

@@ -132,7 +132,7 @@ def test_memory_levels_and_bound_by():
 def test_graph_from_ir_edges_follow_the_tensors():
     ir = random_ir(GenParams(seed=2, identity=False))
     g = graph_from_ir(ir)
-    assert set(g.nodes) == set(ir.layer_names)
+    assert set(g.nodes) == set(ir.table.names)
     assert ("c0", "c1") in g.edges and ("c0", "sc") in g.edges
     assert ("c2", "fc") in g.edges and ("sc", "fc") in g.edges
     assert all(g.nodes[n]["macs"] > 0 for n in g.nodes)
@@ -161,7 +161,7 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", "hw_configs/loom.yaml", "--config",
                  str(tmp_path / "c.json"), "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert [l["name"] for l in d["layers"]] == ir.layer_names
+    assert [l["name"] for l in d["layers"]] == ir.table.names
     assert {"name", "macs", "w_bits", "a_bits", "cycles", "energy_pj", "bound_by"} <= set(d["layers"][0])
     assert d["total"]["cycles"] == sum(l["cycles"] for l in d["layers"])
     assert d["total"]["latency_s"] == pytest.approx(d["total"]["cycles"] / 1e9)

@@ -5,10 +5,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from hwsim.bits import ActOf, WeightOf
 from hwsim.ir import IntModel, IRError, Requant, load_ir
 from hwsim.ir_io import IRFormatError
 from quantnet.intref import run_reference
-from tests.irgen import GenParams, random_bits, random_input, random_ir
+from tests.irgen import GenParams, random_bits, random_input, random_ir, uniform_bits
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def ir() -> IntModel:
 
 
 def _same(a: IntModel, b: IntModel) -> None:
-    assert a.layers == b.layers and a.tensors == b.tensors and a.input_shape == b.input_shape
+    assert a.table == b.table and a.tensors == b.tensors and a.input_shape == b.input_shape
     assert [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in a.ops] == \
            [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in b.ops]
     for x, y in zip(a.ops, b.ops):
@@ -150,16 +151,16 @@ def test_config_errors_name_the_layer(ir):
         run_reference(ir, {**bits, "nope": (4, 4)}, x)
     with pytest.raises(IRError, match="no bits given for layer"):
         run_reference(ir, {k: v for k, v in bits.items() if k != "c2"}, x)
-    bad_w = next(b for b in range(2, 9) if b not in ir.layer("c2").w_choices) if len(ir.layer("c2").w_choices) < 7 else None
+    bad_w = next(b for b in range(2, 9) if b not in ir.table["c2"].w_choices) if len(ir.table["c2"].w_choices) < 7 else None
     if bad_w is not None:
         with pytest.raises(IRError, match=f"'c2' w_bits={bad_w}"):
             run_reference(ir, {**bits, "c2": (bad_w, bits["c2"][1])}, x)
     with pytest.raises(IRError, match="a_bits=1 not in allowed"):
         run_reference(ir, {**bits, "c2": (bits["c2"][0], 1)}, x)
-    other = [a for a in ir.layer("c1").a_choices if a != bits["c1"][1]]
+    other = [a for a in ir.table["c1"].a_choices if a != bits["c1"][1]]
     if other:
         with pytest.raises(IRError, match="must share its a_bits"):
-            ir.layer_bits({**bits, "sc": (bits["sc"][0], other[0])})
+            ir.config({**bits, "sc": (bits["sc"][0], other[0])})
 
 
 def test_input_shape_and_range_errors(ir):
@@ -206,21 +207,21 @@ def test_validator_checks_the_producer_width_variable(ir):
     op = next(o for o in ir.ops if o.name == "c2")
     saved = op.attrs["prev_bits"]
     try:
-        for bad, msg in ((None, r"c2.*missing attribute.*prev_bits"), ("a:c1", "prev_bits must be"),
-                         ("w:nope", "no layer 'nope'")):
+        for bad, msg in ((None, r"c2.*missing attribute.*prev_bits"), (ActOf("c1"), "prev_bits must be"),
+                         (WeightOf("nope"), "no layer 'nope'")):
             if bad is None:
                 del op.attrs["prev_bits"]
             else:
                 op.attrs["prev_bits"] = bad
             with pytest.raises(IRError, match=msg):
                 ir.validate()
-        op.attrs["prev_bits"] = "w:fc"   # a real layer with other choices (2, 8 vs c1's 2, 5, 6): not covered
+        op.attrs["prev_bits"] = WeightOf("fc")   # a real layer with other choices (2, 8 vs c1's 2, 5, 6): not covered
         with pytest.raises(IRError, match=r"c2.*no requant entry for \(w, a, out, prev\)"):
             ir.validate()
     finally:
         op.attrs["prev_bits"] = saved
     ir.validate()
-    ir.tensors["t1"], saved_t = "w:c1", ir.tensors["t1"]
+    ir.tensors["t1"], saved_t = WeightOf("c1"), ir.tensors["t1"]
     try:
         with pytest.raises(IRError, match="name a weight width"):
             ir.validate()
@@ -229,11 +230,11 @@ def test_validator_checks_the_producer_width_variable(ir):
 
 
 def test_conv_key_takes_prev_from_the_producer_weight_width(ir):
-    bits = ir.uniform_bits(ir.candidate_bits[0])
-    c0, c1 = ir.layer("c0"), ir.layer("c1")
+    bits = uniform_bits(ir, ir.candidate_bits[0])
+    c0, c1 = ir.table["c0"], ir.table["c1"]
     bits["c0"] = (c0.w_choices[-1], bits["c0"][1])
     op = next(o for o in ir.ops if o.name == "c1")
-    assert op.attrs["prev_bits"] == "w:c0"
+    assert op.attrs["prev_bits"] == WeightOf("c0")
     assert ir.conv_key(op, bits) == (bits["c1"][0], bits["c1"][1], bits["c2"][1], c0.w_choices[-1])
     stem = next(o for o in ir.ops if o.name == "c0")
     assert ir.conv_key(stem, bits)[3] == 8

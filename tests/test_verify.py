@@ -8,7 +8,7 @@ import torch
 import quantnet.verify as verify_mod
 from hwsim.executor import execute
 from hwsim.ir import load_ir
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import save_checkpoint
 from quantnet.cli import main
 from quantnet.data import load_dataset

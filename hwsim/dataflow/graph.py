@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ..bits import ActOf
 from ..errors import UserError
 from .layers import LayerShape
 
@@ -62,7 +63,7 @@ def build_graph(shapes: list[LayerShape], producers: dict[str, list[str]] | None
         producers = {b.name: [a.name] for a, b in zip(shapes, shapes[1:])}
     for cons, prods in producers.items():
         for p in prods:
-            g.add_edge(p, cons, bits=f"a:{cons}")
+            g.add_edge(p, cons, bits=ActOf(cons))
     return g
 
 
@@ -90,8 +91,7 @@ def annotate_bits(g: nx.DiGraph, bits, acc_bits: int) -> nx.DiGraph:
     h = g.copy()
     for n, d in h.nodes(data=True):
         w, a = bits[n]
-        var = d["out_bits"]
-        o = bits[var[2:]][1] if var.startswith("a:") else int(var[6:]) if var.startswith("const:") else acc_bits
+        o = d["out_bits"].resolve(bits, acc_bits)
         d.update(w_bits=w, a_bits=a, out_tensor_bits=o, weight_bits=d["weight_elems"] * w,
                  input_bits=d["input_elems"] * a, output_bits=d["output_elems"] * o)
     for u, v, d in h.edges(data=True):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hwsim.bits import BitConfig
 from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.dataflow.graph import annotate_bits, graph_from_ir, shapes_from_ir
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
 
-from ..bitconfig import LayerSpec, NetSpec
 from ..config_spec import parse_config_spec
 from .common import format_table, write_json
 
@@ -35,19 +35,13 @@ def load_int_model(path: str):
     return export_checkpoint(p)
 
 
-def spec_of(ir) -> NetSpec:
-    """The IR's layer table as a NetSpec, so the CLI's --config grammar applies to it."""
-    layers = tuple(LayerSpec(l.name, l.kind, l.name.rsplit(".", 1)[0] if l.name.startswith("layer") else l.name,
-                             int(l.macs), 0, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to) for l in ir.layers)
-    return NetSpec(layers, tuple(ir.candidate_bits))
-
-
-def bit_configs(ir, text: str) -> list[tuple[str, dict]]:
+def bit_configs(ir, text: str) -> list[tuple[str, BitConfig]]:
+    """The --config SPEC, checked against the IR's layer table (once: the results are trusted after)."""
     out = []
-    for name, cfg in parse_config_spec(text, spec_of(ir)):
+    for name, cfg in parse_config_spec(text, ir.table):
         if cfg is None:
             raise UserError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
-        out.append((name, ir.layer_bits(cfg.bits, name)))
+        out.append((name, cfg))
     return out
 
 
@@ -69,7 +63,8 @@ def run(args) -> int:
     cost = NetworkCost(shapes_from_ir(ir), hw)
     graph = graph_from_ir(ir)
     results = []
-    for name, bits in bit_configs(ir, args.config):
+    for name, cfg in bit_configs(ir, args.config):
+        bits = cfg.bits
         layers = cost.layers(bits)
         cycles = sum(r["cycles"] for r in layers)
         total = {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in layers), "latency_s": cycles / hw.clock_hz}

@@ -18,6 +18,6 @@ def run(args) -> int:
     ir.save(args.output)
     convs = sum(op.kind == "conv" for op in ir.ops)
     entries = sum(len(op.requant) for op in ir.ops)
-    print(f"wrote {args.output}: {len(ir.ops)} ops ({convs} conv), {len(ir.layers)} layers, "
+    print(f"wrote {args.output}: {len(ir.ops)} ops ({convs} conv), {len(ir.table)} layers, "
           f"{entries} requant entries, candidate bits {list(ir.candidate_bits)}")
     return 0

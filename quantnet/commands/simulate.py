@@ -37,12 +37,12 @@ def run(args) -> int:
     cost = NetworkCost(shapes_from_ir(ir), hw)
     skipping = None if args.skipping == "config" else args.skipping == "on"
     results = []
-    for name, bits in tqdm(bit_configs(ir, args.config), desc="simulate", leave=False):
+    for name, cfg in tqdm(bit_configs(ir, args.config), desc="simulate", leave=False):
         sim = PESimulator(hw, skipping=skipping, overflow="report")
-        res = execute(ir, bits, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
+        res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
         acc = float(np.mean(np.argmax(res.logits, axis=1) == y))
         rows = []
-        for r in cost.layers(bits):
+        for r in cost.layers(cfg.bits):
             c = sim.counts.get(r["name"])
             n = len(y)
             counted = c.cycles if c else r["cycles_by"]["compute"] * n    # linear layers: analytic

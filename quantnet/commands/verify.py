@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
+from hwsim.bits import all_uniform, random_configs
 from hwsim.errors import UserError
 from hwsim.ir import load_ir
 
-from ..bitconfig import all_uniform, random_configs
 from ..checkpoint import load_checkpoint
 from ..export import export_model
 from ..verify import check_config, summarise
@@ -34,8 +34,8 @@ def run(args) -> int:
         raise UserError(f"--configs must be >= 0 and --samples >= 1 (got {args.configs}, {args.samples})")
     model, extra = load_checkpoint(args.checkpoint)
     ir = load_ir(args.ir) if args.ir else export_model(model, {"checkpoint": str(args.checkpoint)})
-    if args.ir and ir.layer_names != model.spec.names:
-        raise UserError(f"{args.ir}: its layers {ir.layer_names} are not the checkpoint's {model.spec.names}")
+    if args.ir and ir.table.names != model.spec.names:
+        raise UserError(f"{args.ir}: its layers {ir.table.names} are not the checkpoint's {model.spec.names}")
     data = dataset_for(args, extra)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
     configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
