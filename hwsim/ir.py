@@ -1,6 +1,6 @@
 """The integer-model IR: a graph of integer ops carrying every bit-width's weights and requant tables.
 
-One op vocabulary (docs/integer_contract.md):
+One op vocabulary (docs/integer_contract.md), each kind checked, shaped, run and costed by hwsim/ops/<kind>.py:
   conv     int conv, then rq(acc + B) per output channel; clamp to [0, 2^b_out - 1] or leave unclamped
   linear   int matmul, int32 logits = acc + B (no requant)
   rescale  shortcut codes -> the add's scale, rq with a scalar (M0, shift), unclamped
@@ -31,7 +31,6 @@ import numpy as np
 from .bits import ACC, BitConfig, BitConfigError, BitsError, BitsVar, LayerTable, parse  # noqa: F401 (ACC re-exported)
 from .errors import UserError
 
-OP_KINDS = ("conv", "linear", "rescale", "add", "maxpool", "avgpool", "flatten")
 M0_MIN, M0_MAX = 2**30, 2**31        # |M0| in [M0_MIN, M0_MAX) or exactly 0
 FRAC_MAX = 2**30                     # |frac| <= FRAC_MAX
 SHIFT_MIN, SHIFT_MAX = 1, 62

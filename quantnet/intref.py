@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from hwsim.bits import BitConfig, BitsVar
 from hwsim.ir import IntModel
+from hwsim.ops import OP_KINDS, op_kind
 
 
 def rq(x: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor, frac: torch.Tensor | int = 0) -> torch.Tensor:
@@ -36,7 +37,7 @@ def run_reference(ir: IntModel, bits: BitConfig | Mapping[str, tuple[int, int]],
     env = {ir.input_name: torch.from_numpy(x.astype(np.int64))}
     for op in ir.ops:
         ins = [env[t] for t in op.inputs]
-        env[op.output] = _OPS[op.kind](ir, op, bits, *ins)
+        env[op.output] = REFERENCE[op_kind(op.kind)](ir, op, bits, *ins)
     logits = env[ir.output_name].numpy()
     codes = {t: v.numpy() for t, v in env.items()} if trace else {}
     return logits, codes
@@ -89,5 +90,7 @@ def _flatten(ir, op, bits, x):
     return x.flatten(1)
 
 
-_OPS = {"conv": _conv, "linear": _linear, "rescale": _rescale, "add": _add, "maxpool": _maxpool,
-        "avgpool": _avgpool, "flatten": _flatten}
+# keyed by the IR's registered kinds: a kind added to hwsim/ops without a reference fails tests/test_ops.py
+REFERENCE = {OP_KINDS[name]: fn for name, fn in (("conv", _conv), ("linear", _linear), ("rescale", _rescale),
+                                                  ("add", _add), ("maxpool", _maxpool), ("avgpool", _avgpool),
+                                                  ("flatten", _flatten))}
