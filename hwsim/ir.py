@@ -146,20 +146,3 @@ class IntModel:
         hi = 2**self.input_bits - 1
         if x.size and (int(x.min()) < 0 or int(x.max()) > hi):
             raise IRError(f"input codes must lie in [0, {hi}], got [{int(x.min())}, {int(x.max())}]")
-
-    # ---- invariants -------------------------------------------------------------------------------
-    def validate(self) -> "IntModel":
-        from .ir_validate import validate
-        validate(self)
-        return self
-
-    def save(self, path) -> None:
-        """Write one .npz (arrays + versioned manifest); see hwsim/ir_io.py."""
-        from .ir_io import save_ir
-        save_ir(self, path)
-
-
-def load_ir(path) -> IntModel:
-    """Read and validate an IR file; IRFormatError (a UserError) on a missing, corrupt or foreign file."""
-    from .ir_io import load_ir as _load
-    return _load(path)

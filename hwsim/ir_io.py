@@ -17,6 +17,7 @@ import numpy as np
 from .bits import BITS_VAR_TYPES, Layer, LayerTable
 from .errors import UserError
 from .ir import IntModel, IRError, Op, Requant
+from .ir_validate import validate
 
 FORMAT = "bitmixer-int-model"
 VERSION = 3   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params
@@ -36,7 +37,7 @@ def _key(k: tuple[int, ...]) -> list[int]:
 
 
 def save_ir(ir: IntModel, path: str | Path) -> None:
-    ir.validate()
+    validate(ir)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     ops = []
@@ -104,7 +105,7 @@ def load_ir(path: str | Path) -> IntModel:
             raise IRFormatError(f"{path}: {e}") from None
         raise IRFormatError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
     try:
-        return ir.validate()
+        return validate(ir)
     except IRError as e:
         raise IRFormatError(f"{path}: {e}") from None
 

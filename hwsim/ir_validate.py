@@ -8,7 +8,8 @@ from .ops import OP_KINDS
 from .ops.checks import domain
 
 
-def validate(ir: IntModel) -> None:
+def validate(ir: IntModel) -> IntModel:
+    """The model itself when every invariant holds; IRError naming the first broken one otherwise."""
     _check_layers(ir)
     _check_tensors(ir)
     produced = {ir.input_name}
@@ -31,6 +32,7 @@ def validate(ir: IntModel) -> None:
         OP_KINDS[op.kind].check(ir, op, where)
     if not ir.ops or ir.ops[-1].kind != "linear":
         raise IRError("the last op must be the linear classifier that produces the logits")
+    return ir
 
 
 def _check_layers(ir: IntModel) -> None:

@@ -27,6 +27,7 @@ import torch
 from hwsim.errors import UserError
 from hwsim.bits import ACC, ActOf, Const, WeightOf
 from hwsim.ir import M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Op, Requant
+from hwsim.ir_validate import validate
 
 from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import FoldedBN
@@ -213,7 +214,7 @@ class _Exporter:
         self.linear("fc", "flatten", "logits")
         ir = IntModel(self.spec, self.tensors, self.ops, INPUT_TENSOR, (arch.in_channels, arch.input_size, arch.input_size),
                       arch.num_classes, INPUT_BITS, source)
-        return ir.validate()
+        return validate(ir)
 
     def linear(self, name: str, src: str, out: str) -> None:
         fc, spec = self.layers[name], self.spec[name]

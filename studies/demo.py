@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hwsim.errors import UserError
+from hwsim.ir_io import save_ir
 
 from . import plots
 from .output import StudyOutput
@@ -106,7 +107,7 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
     # 2. export + verify
     with step("export the integer model and verify bit-exactness"):
         ir = export_model(model, {"checkpoint": str(ckpt)})
-        ir.save(out / "model.npz")
+        save_ir(ir, out / "model.npz")
         bad = _verify_section(doc, model, ir, cfg.verify, extra, progress)
     # 3. estimate and simulate on every accelerator
     with step("estimate and simulate on every accelerator"):

@@ -14,6 +14,7 @@ import numpy as np
 
 from hwsim.bits import ACC, BitConfig, Layer, LayerTable
 from hwsim.ir import IntModel, Op, Requant
+from hwsim.ir_validate import validate
 
 BITS = (2, 3, 4, 5, 6, 7, 8)
 
@@ -171,8 +172,8 @@ def random_ir(p: GenParams) -> IntModel:
         fc.bias[(wb, a)] = rng.integers(-2**20, 2**20, size=p.classes).astype(np.int64)
     ops.append(fc)
     order = ["c0", "c1", "c2"] + ([] if p.identity else ["sc"]) + ["fc"]
-    return IntModel(LayerTable(tuple(layers[n] for n in order), tuple(BITS)), tensors, ops, "input", (C, H, W),
-                    p.classes, 8).validate()
+    return validate(IntModel(LayerTable(tuple(layers[n] for n in order), tuple(BITS)), tensors, ops, "input",
+                             (C, H, W), p.classes, 8))
 
 
 def random_bits(ir: IntModel, rng: np.random.Generator) -> dict[str, tuple[int, int]]:

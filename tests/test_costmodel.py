@@ -12,6 +12,7 @@ from hwsim.dataflow.graph import graph_from_ir, shapes_from_ir
 from hwsim.dataflow.layers import LayerShape
 from hwsim.executor import execute
 from hwsim.hwconfig import load_hw_config
+from hwsim.ir_io import save_ir
 from hwsim.pe.sim import PESimulator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -154,7 +155,7 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     import json
     from quantnet.cli import main
     ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
-    ir.save(tmp_path / "m.npz")
+    save_ir(ir, tmp_path / "m.npz")
     bits = random_bits(ir, np.random.default_rng(0))
     (tmp_path / "c.json").write_text(json.dumps({"name": "r0", "layers": {k: list(v) for k, v in bits.items()}}))
     out = tmp_path / "e.json"

@@ -7,7 +7,7 @@ import torch
 
 import quantnet.verify as verify_mod
 from hwsim.executor import execute
-from hwsim.ir import load_ir
+from hwsim.ir_io import load_ir
 from hwsim.bits import BitConfig
 from quantnet.checkpoint import save_checkpoint
 from quantnet.cli import main

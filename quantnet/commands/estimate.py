@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def load_int_model(path: str):
     """An IR file, or a checkpoint exported to the IR on the fly."""
-    from hwsim.ir import load_ir
+    from hwsim.ir_io import load_ir
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path} does not exist")

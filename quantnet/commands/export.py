@@ -1,6 +1,8 @@
 """bitmixer export CKPT -o model.npz: the integer model (every bit-width's weights and requant tables)."""
 from __future__ import annotations
 
+from hwsim.ir_io import save_ir
+
 from ..export import export_checkpoint
 
 
@@ -15,7 +17,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     ir = export_checkpoint(args.checkpoint, acc_bits=args.acc_bits)
-    ir.save(args.output)
+    save_ir(ir, args.output)
     convs = sum(op.kind == "conv" for op in ir.ops)
     entries = sum(len(op.requant) for op in ir.ops)
     print(f"wrote {args.output}: {len(ir.ops)} ops ({convs} conv), {len(ir.table)} layers, "

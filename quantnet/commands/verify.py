@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from hwsim.bits import all_uniform, random_configs
 from hwsim.errors import UserError
-from hwsim.ir import load_ir
+from hwsim.ir_io import load_ir
 
 from ..checkpoint import load_checkpoint
 from ..export import export_model
