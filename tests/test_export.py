@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hwsim.bits import WeightOf
-from quantnet.export import ExportError, _Exporter, average_multiplier, dyadic, export_model
+from quantnet.export import ADD_FRAC_BITS, ExportError, _Exporter, average_multiplier, dyadic, export_model
 from quantnet.intref import rq
 from quantnet.models import build_model
 from quantnet.tbn import FoldedBN
@@ -142,11 +142,13 @@ def test_worked_example_in_the_contract():
     frac = round(m0 * (b_float - B))
     product = (acc + B) * m0 + 2 ** (shift - 1) + frac
     y = min(max(product >> shift, 0), 3)
-    sc_m = Fraction(2, 5) * 256 / Fraction(1, 2)
+    F = 12   # the example's add keeps the exporter's fractional bits
+    assert F == ADD_FRAC_BITS
+    sc_m = Fraction(2, 5) * 2**F / Fraction(1, 2)
     sc_shift = next(s for s in range(1, 63) if sc_m * 2**s >= 2**30)
     sc_m0 = round(sc_m * 2**sc_shift)
     shortcut = (3 * sc_m0 + 2 ** (sc_shift - 1)) >> sc_shift
-    add = min(max((shortcut + doc["branch"] + 128) >> 8, 0), 3)
+    add = min(max((shortcut + doc["branch"] + 2 ** (F - 1)) >> F, 0), 3)
     pool_shift = next(s for s in range(1, 63) if Fraction(1, 16) * 2**s >= 2**30)
     pool_m0 = -(-(2**pool_shift) // 16)
     pool = (41 * pool_m0 + 2 ** (pool_shift - 1)) >> pool_shift
@@ -156,7 +158,7 @@ def test_worked_example_in_the_contract():
     assert mine == doc
     # the exporter and the torch reference give the same numbers
     assert dyadic(1 / 255 * 0.05 * 0.8 / (0.25 * 0.5)) == (m0, shift)
-    assert dyadic(0.4 * 256 / 0.5) == (sc_m0, sc_shift)
+    assert dyadic(0.4 * 2**F / 0.5) == (sc_m0, sc_shift)
     assert average_multiplier(16) == (pool_m0, pool_shift)
     d = lambda v: torch.tensor([v], dtype=torch.float64)   # noqa: E731
     bn = FoldedBN(gamma=d(0.8), beta=d(0.3), mean=d(0.1), var=d(0.0625), eps=0.0)

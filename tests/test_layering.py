@@ -1,4 +1,4 @@
-"""hwsim must never import torch (DESIGN: dependency direction quantnet -> hwsim only)."""
+"""hwsim must never import torch: the dependency runs quantnet -> hwsim only, so the simulator installs and runs without it."""
 import pkgutil
 import subprocess
 import sys

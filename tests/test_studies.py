@@ -229,6 +229,15 @@ def test_ablation_plan_merges_variant_fields_over_the_base():
         ablation.AblationConfig(variants=(ablation.Variant("a"), ablation.Variant("a")))
 
 
+def test_ablation_trainer_fields_checked_when_the_study_file_is_read(tmp_path):
+    from studies.runner import load_study_config
+
+    p = tmp_path / "abl.yaml"
+    p.write_text("base: {data: synthetic}\nvariants: [{name: a, train: {bn_mode: batch}}]\nindependent_bits: []\n")
+    with pytest.raises(StudyConfigError, match=r"abl\.yaml: trainer config of 'a': bn_mode: 'batch' is not one of"):
+        load_study_config("ablation", p)
+
+
 def test_cli_reports_bad_study_input_without_traceback(tmp_path, capsys):
     from quantnet.cli import main
 

@@ -54,6 +54,22 @@ def test_config_rejects_bad_values_and_paths(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("text, match", [
+    ("optim: {name: adamw}\n", r"bad\.yaml: optim\.name: 'adamw' is not one of \['adam', 'sgd'\]"),
+    ("optim: {schedule: step}\n", r"bad\.yaml: optim\.schedule: 'step' is not one of \['cosine', 'constant'\]"),
+    ("distill: {teacher: ema}\n", r"bad\.yaml: distill\.teacher: 'ema' is not one of \['inplace', 'checkpoint'\]"),
+    ("stages: [{name: a, kind: act, epochs: 1, subnets: [max, mid]}]\n", r"bad\.yaml: stages\[0\]\.subnets\[1\]: 'mid'"),
+    ("stages: [{name: a, kind: mixed, epochs: 1, granularity: net}]\n", r"bad\.yaml: stages\[0\]\.granularity: 'net'"),
+    ("bn_mode: batch\n", r"bad\.yaml: bn_mode: 'batch' is not one of \['transitional', 'switchable', 'shared'\]"),
+    ("device: tpu\n", r"bad\.yaml: device: 'tpu' is not one of \['cpu', 'cuda'\]"),
+])
+def test_config_names_outside_their_set_rejected_with_file_and_key(tmp_path, text, match):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(TrainConfigError, match=match):
+        load_config(p)
+
+
 def test_config_file_then_overrides_and_roundtrip(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("bn_mode: shared\noptim: {lr: 0.02}\n")
