@@ -28,7 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .bits import ACC, BitConfig, BitConfigError, BitsError, BitsVar, LayerTable, parse  # noqa: F401 (ACC re-exported)
+from .bits import BitConfig, BitConfigError, BitsError, BitsVar, LayerTable, parse
 from .errors import UserError
 
 M0_MIN, M0_MAX = 2**30, 2**31        # |M0| in [M0_MIN, M0_MAX) or exactly 0

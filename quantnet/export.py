@@ -24,8 +24,8 @@ import math
 import numpy as np
 import torch
 
-from hwsim.errors import UserError
 from hwsim.bits import ACC, ActOf, Const, WeightOf
+from hwsim.errors import UserError
 from hwsim.ir import M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Op, Requant
 from hwsim.ir_validate import validate
 

@@ -10,8 +10,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from hwsim.errors import UserError
 from hwsim.bits import BitConfig, LayerTable
+from hwsim.errors import UserError
 
 AccuracySource = Literal["torch", "simulator"]
 SOURCE_LABEL = {"torch": "torch fake-quant model", "simulator": "bit-exact integer simulator"}
