@@ -17,6 +17,7 @@ from hwsim import typed_yaml
 from hwsim.dataflow.estimate import estimate_configs
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
+from hwsim.ir_io import save_ir
 from hwsim.pe.simulate import simulate_configs
 from quantnet.checkpoint import load_checkpoint
 from quantnet.config_spec import ir_bit_configs
@@ -124,7 +125,7 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
     # 2. export + verify
     with step("export the integer model and verify bit-exactness"):
         ir = export_model(model, {"checkpoint": str(ckpt)})
-        ir.save(out / "model.npz")
+        save_ir(ir, out / "model.npz")
         bad = _verify_section(doc, ckpt, out / "model.npz", cfg.verify, progress)
     # 3. estimate and simulate on every accelerator
     with step("estimate and simulate on every accelerator"):

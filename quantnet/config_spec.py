@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .bitconfig import BitConfig, BitConfigError, LayerSpec, NetSpec, all_uniform, random_configs
+from hwsim.bits import BitConfig, BitConfigError, LayerTable, all_uniform, random_configs
 
 _WA = re.compile(r"^w(\d+)a(\d+)$", re.IGNORECASE)
 
 
-def parse_config_spec(text: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def parse_config_spec(text: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     out: list[tuple[str, BitConfig | None]] = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         out.extend(_parse_one(part, spec))
@@ -34,7 +34,7 @@ def _int(value: str, what: str, part: str) -> int:
         raise BitConfigError(f"--config {part!r}: {what} must be an integer, got {value!r}") from None
 
 
-def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     if part == "fp":
         return [("fp", None)]
     if part == "uniform":
@@ -63,18 +63,11 @@ def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
                          f"random-block:N[:SEED] or a .yaml/.json file")
 
 
-def spec_of(ir) -> NetSpec:
-    """An IR's layer table as a NetSpec, so that the --config grammar applies to it."""
-    layers = tuple(LayerSpec(l.name, l.kind, l.name.rsplit(".", 1)[0] if l.name.startswith("layer") else l.name,
-                             int(l.macs), 0, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to) for l in ir.layers)
-    return NetSpec(layers, tuple(ir.candidate_bits))
-
-
-def ir_bit_configs(ir, text: str) -> list[tuple[str, dict]]:
-    """The configs of SPEC `text` as (name, layer -> (w_bits, a_bits)) over every layer of the IR."""
+def ir_bit_configs(ir, text: str) -> list[tuple[str, BitConfig]]:
+    """The configs of SPEC `text`, checked once against the IR's layer table (trusted after that)."""
     out = []
-    for name, cfg in parse_config_spec(text, spec_of(ir)):
+    for name, cfg in parse_config_spec(text, ir.table):
         if cfg is None:
             raise BitConfigError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
-        out.append((name, ir.layer_bits(cfg.bits, name)))
+        out.append((name, cfg))
     return out

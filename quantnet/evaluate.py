@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .bitconfig import BitConfig
+from hwsim.bits import BitConfig
+
 from .checkpoint import load_checkpoint
 from .config_spec import parse_config_spec
 from .data import batches, dataset_for_checkpoint

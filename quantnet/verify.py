@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hwsim.bits import BitConfig, all_uniform, random_configs
 from hwsim.errors import UserError
 from hwsim.executor import execute
-from hwsim.ir import IntModel, load_ir
+from hwsim.ir import IntModel
+from hwsim.ir_io import load_ir
 
-from .bitconfig import BitConfig, all_uniform, random_configs
 from .checkpoint import load_checkpoint
 from .data import dataset_for_checkpoint
 from .export import export_model
@@ -57,8 +58,8 @@ def check_config(model: MetaResNet, ir: IntModel, cfg: BitConfig, x: np.ndarray,
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         fq_logits, fq_codes = fake_quant_codes(model, cfg, xb)
-        ref_logits, ref = run_reference(ir, cfg.bits, xb, trace=True)
-        sim = execute(ir, cfg.bits, xb, acc_bits=acc_bits, trace=True)
+        ref_logits, ref = run_reference(ir, cfg, xb, trace=True)
+        sim = execute(ir, cfg, xb, acc_bits=acc_bits, trace=True)
         for op in ir.ops:
             a, b = ref[op.output], sim.codes[op.output]
             mism[op.name] += int(np.count_nonzero(a != b)) if a.shape == b.shape else int(a.size)
@@ -109,8 +110,8 @@ def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None,
     names a saved one. Returns the summary (summarise) with `configs`: the per-config results."""
     model, extra = load_checkpoint(checkpoint)
     ir = load_ir(ir_path) if ir_path else export_model(model, {"checkpoint": str(checkpoint)})
-    if ir_path and ir.layer_names != model.spec.names:
-        raise UserError(f"{ir_path}: its layers {ir.layer_names} are not the checkpoint's {model.spec.names}")
+    if ir_path and ir.table.names != model.spec.names:
+        raise UserError(f"{ir_path}: its layers {ir.table.names} are not the checkpoint's {model.spec.names}")
     dataset = dataset_for_checkpoint(extra, data, data_dir)
     x, y = dataset.x_test[:samples], dataset.y_test[:samples]
     cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])

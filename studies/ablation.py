@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hwsim.bits import BitConfig, all_uniform, random_configs
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig, all_uniform, random_configs
 
 from . import plots
 from .output import StudyOutput

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bitmixer.cli import main
 from quantnet.data import make_synthetic

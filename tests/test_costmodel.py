@@ -12,6 +12,7 @@ from hwsim.dataflow.graph import graph_from_ir, shapes_from_ir
 from hwsim.dataflow.layers import LayerShape
 from hwsim.executor import execute
 from hwsim.hwconfig import load_hw_config
+from hwsim.ir_io import save_ir
 from hwsim.pe.sim import PESimulator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,7 +133,7 @@ def test_memory_levels_and_bound_by():
 def test_graph_from_ir_edges_follow_the_tensors():
     ir = random_ir(GenParams(seed=2, identity=False))
     g = graph_from_ir(ir)
-    assert set(g.nodes) == set(ir.layer_names)
+    assert set(g.nodes) == set(ir.table.names)
     assert ("c0", "c1") in g.edges and ("c0", "sc") in g.edges
     assert ("c2", "fc") in g.edges and ("sc", "fc") in g.edges
     assert all(g.nodes[n]["macs"] > 0 for n in g.nodes)
@@ -154,14 +155,14 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     import json
     from bitmixer.cli import main
     ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
-    ir.save(tmp_path / "m.npz")
+    save_ir(ir, tmp_path / "m.npz")
     bits = random_bits(ir, np.random.default_rng(0))
     (tmp_path / "c.json").write_text(json.dumps({"name": "r0", "layers": {k: list(v) for k, v in bits.items()}}))
     out = tmp_path / "e.json"
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", "hw_configs/loom.yaml", "--config",
                  str(tmp_path / "c.json"), "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert [l["name"] for l in d["layers"]] == ir.layer_names
+    assert [l["name"] for l in d["layers"]] == ir.table.names
     assert {"name", "macs", "w_bits", "a_bits", "cycles", "energy_pj", "bound_by"} <= set(d["layers"][0])
     assert d["total"]["cycles"] == sum(l["cycles"] for l in d["layers"])
     assert d["total"]["latency_s"] == pytest.approx(d["total"]["cycles"] / 1e9)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from hwsim.bits import WeightOf
 from quantnet.export import ADD_FRAC_BITS, ExportError, _Exporter, average_multiplier, dyadic, export_model
 from quantnet.intref import rq
 from quantnet.models import build_model
@@ -52,7 +53,7 @@ def test_average_multiplier_rounds_every_sum_half_up():
 def _calibrated(seed=0, **kw):
     torch.manual_seed(seed)
     model = build_model("digits_resnet", width=4, **kw)
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     x = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
     model.train()
     with torch.no_grad():
@@ -81,7 +82,7 @@ def test_every_transition_has_its_own_entry():
     model = _calibrated(candidate_bits=(2, 4))
     ir = export_model(model)
     op = next(o for o in ir.ops if o.name == "layer2.0.conv2")
-    assert op.attrs["prev_bits"] == "w:layer2.0.conv1"
+    assert op.attrs["prev_bits"] == WeightOf("layer2.0.conv1")
     assert set(op.requant) == {(w, a, o, p) for w in (2, 4) for a in (2, 4) for o in (8,) for p in (2, 4)}
     assert set(op.weights) == {2, 4}
 
@@ -102,7 +103,7 @@ def test_bias_that_cannot_fit_the_accumulator_is_an_error():
 
 def test_fake_quant_activation_codes_follow_the_fold():
     """The integer stem codes equal the fake-quant ones except within float noise of a rounding edge."""
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     from quantnet.intref import run_reference
     from quantnet.verify import fake_quant_codes
     model = _calibrated(seed=3)
@@ -171,7 +172,7 @@ def test_worked_example_in_the_contract():
 
 def test_saturated_channel_gets_a_bias_that_fits_and_the_same_codes():
     """A clamped channel whose bias swamps every accumulator outputs its top code either way."""
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     from quantnet.intref import run_reference
     model = _calibrated()
     with torch.no_grad():
@@ -204,7 +205,7 @@ def test_integer_model_folds_the_transition_the_torch_model_selects():
 
     A table picked by the wrong producer width, input width or next width would use other statistics
     or another affine map and disagree on a large share of codes."""
-    from quantnet.bitconfig import random_configs
+    from hwsim.bits import random_configs
     from quantnet.intref import run_reference
     from quantnet.verify import fake_quant_codes
     model = _calibrated(seed=4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.data import make_synthetic
 from quantnet.models import build_model
 from studies import pareto, runtime_switch

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import load_checkpoint, read_checkpoint
 from quantnet.layers import QConv2d
 from quantnet.models import build_model

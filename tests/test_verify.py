@@ -7,8 +7,8 @@ import torch
 
 import quantnet.verify as verify_mod
 from hwsim.executor import execute
-from hwsim.ir import load_ir
-from quantnet.bitconfig import BitConfig
+from hwsim.ir_io import load_ir
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import save_checkpoint
 from bitmixer.cli import main
 from quantnet.data import load_dataset

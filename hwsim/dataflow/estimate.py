@@ -2,20 +2,22 @@
 the network totals, and the bits every tensor travels at between layers."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
+from ..bits import BitConfig
 from ..hwconfig import HwConfig
 from .costmodel import NetworkCost
 from .graph import annotate_bits, graph_from_ir, shapes_from_ir
 
 
-def estimate_configs(ir, hw: HwConfig, configs: Sequence[tuple[str, Mapping[str, tuple[int, int]]]]) -> list[dict]:
-    """One plain dict per (name, layer -> (w_bits, a_bits)) config: its bits, `layers` (NetworkCost.layers),
+def estimate_configs(ir, hw: HwConfig, configs: Sequence[tuple[str, BitConfig]]) -> list[dict]:
+    """One plain dict per (name, checked config): its bits, `layers` (NetworkCost.layers),
     `total` (cycles, energy_pj, latency_s per sample) and `edges` (from, to, bits of the tensor between)."""
     cost = NetworkCost(shapes_from_ir(ir), hw)
     graph = graph_from_ir(ir)
     results = []
-    for name, bits in configs:
+    for name, cfg in configs:
+        bits = cfg.bits
         g = annotate_bits(graph, bits, hw.pe.accumulator_bits)
         edges = [{"from": u, "to": v, "bits": d["tensor_bits"]} for u, v, d in g.edges(data=True)]
         results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": cost.layers(bits),

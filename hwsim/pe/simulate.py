@@ -3,11 +3,12 @@ executor): accuracy on real samples, the cycles the array spends on them, and th
 data-dependent savings (zero-plane skipping) taken off the analytic estimate."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from ..bits import BitConfig
 from ..dataflow.costmodel import NetworkCost
 from ..dataflow.graph import shapes_from_ir
 from ..executor import execute
@@ -17,16 +18,16 @@ from .sim import PESimulator
 _TOTALS = ("counted", "no_skip", "model_compute", "energy_pj", "psum_overflows", "acc_overflows")
 
 
-def simulate_config(ir, hw: HwConfig, bits: Mapping[str, tuple[int, int]], x: np.ndarray, y: np.ndarray,
+def simulate_config(ir, hw: HwConfig, cfg: BitConfig, x: np.ndarray, y: np.ndarray,
                     skipping: bool | None = None, cost: NetworkCost | None = None) -> dict:
-    """Samples x (labels y) through the design at one config (layer -> (w_bits, a_bits)); skipping None:
+    """Samples x (labels y) through the design at one checked config; skipping None:
     as the hardware config says. Cycles and energy are for all len(y) samples together."""
     cost = cost or NetworkCost(shapes_from_ir(ir), hw)
     sim = PESimulator(hw, skipping=skipping, overflow="report")
-    res = execute(ir, bits, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
+    res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
     n = len(y)
     rows = []
-    for r in cost.layers(bits):
+    for r in cost.layers(cfg.bits):
         c = sim.counts.get(r["name"])
         counted = c.cycles if c else r["cycles_by"]["compute"] * n    # linear layers: analytic
         no_skip = c.cycles_no_skip if c else counted
@@ -39,9 +40,9 @@ def simulate_config(ir, hw: HwConfig, bits: Mapping[str, tuple[int, int]], x: np
             "total": {k: sum(r[k] for r in rows) for k in _TOTALS}, "executor_overflows": len(res.overflows)}
 
 
-def simulate_configs(ir, hw: HwConfig, configs: Sequence[tuple[str, Mapping[str, tuple[int, int]]]],
+def simulate_configs(ir, hw: HwConfig, configs: Sequence[tuple[str, BitConfig]],
                      x: np.ndarray, y: np.ndarray, skipping: bool | None = None, progress: bool = True) -> list[dict]:
-    """simulate_config of each (name, bits), named by its config."""
+    """simulate_config of each (name, config), named by its config."""
     cost = NetworkCost(shapes_from_ir(ir), hw)
-    return [{"config": name, **simulate_config(ir, hw, bits, x, y, skipping, cost)}
-            for name, bits in tqdm(configs, desc="simulate", leave=False, disable=not progress)]
+    return [{"config": name, **simulate_config(ir, hw, cfg, x, y, skipping, cost)}
+            for name, cfg in tqdm(configs, desc="simulate", leave=False, disable=not progress)]
