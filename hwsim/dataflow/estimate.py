@@ -17,7 +17,7 @@ def estimate_configs(ir, hw: HwConfig, configs: Sequence[tuple[str, BitConfig]])
     graph = graph_from_ir(ir)
     results = []
     for name, cfg in configs:
-        bits = cfg.bits
+        bits = ir.config(cfg, name).bits   # a checked config passes unchanged
         g = annotate_bits(graph, bits, hw.pe.accumulator_bits)
         edges = [{"from": u, "to": v, "bits": d["tensor_bits"]} for u, v, d in g.edges(data=True)]
         results.append({"config": name, "bits": {k: list(v) for k, v in bits.items()}, "layers": cost.layers(bits),

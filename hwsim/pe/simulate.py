@@ -3,7 +3,7 @@ executor): accuracy on real samples, the cycles the array spends on them, and th
 data-dependent savings (zero-plane skipping) taken off the analytic estimate."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -18,10 +18,11 @@ from .sim import PESimulator
 _TOTALS = ("counted", "no_skip", "model_compute", "energy_pj", "psum_overflows", "acc_overflows")
 
 
-def simulate_config(ir, hw: HwConfig, cfg: BitConfig, x: np.ndarray, y: np.ndarray,
+def simulate_config(ir, hw: HwConfig, cfg: BitConfig | Mapping[str, tuple[int, int]], x: np.ndarray, y: np.ndarray,
                     skipping: bool | None = None, cost: NetworkCost | None = None) -> dict:
-    """Samples x (labels y) through the design at one checked config; skipping None:
+    """Samples x (labels y) through the design at one config (a BitConfig or layer -> (w_bits, a_bits)); skipping None:
     as the hardware config says. Cycles and energy are for all len(y) samples together."""
+    cfg = ir.config(cfg)   # a checked config passes unchanged
     cost = cost or NetworkCost(shapes_from_ir(ir), hw)
     sim = PESimulator(hw, skipping=skipping, overflow="report")
     res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
