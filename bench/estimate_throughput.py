@@ -14,7 +14,7 @@ import torch
 from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.dataflow.layers import LayerShape
 from hwsim.hwconfig import load_hw_config
-from quantnet.bitconfig import random_configs
+from hwsim.bits import random_configs
 from quantnet.layers import QConv2d, QLinear
 from quantnet.models import build_model
 

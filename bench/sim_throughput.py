@@ -8,8 +8,9 @@ channels). Six paths, timed interleaved round by round (in a new random order ea
 round: a path ran measurably slower right after torch int64) so machine noise hits them alike; the median of
 --repeats rounds is reported. numba compiles (and torch warms up) before timing. "sim (auto)" is
 conv2d_acc's default (the direct conv on the small layer, the fp32-chunked GEMM on the large one), "sim
-direct" and "sim fp32 (GEMM)" force the two, "sim int8 (old)" is the older int8 GEMM, kept for
-comparison. The torch int64 reference is F.conv2d on int64 tensors, the route quantnet/intref.py takes.
+direct" and "sim fp32 (GEMM)" force the two, "sim int8 (old)" is the int8 GEMM, which auto never
+picks: timing it beside fp32 shows why. The torch int64 reference is F.conv2d on int64 tensors, the
+route quantnet/intref.py takes.
 Every simulator result is checked against the int64 reference before timing. Thread counts are set
 explicitly for all three pools (numba, OpenBLAS via its C API, torch) and printed.
 

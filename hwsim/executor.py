@@ -1,8 +1,8 @@
 """Run the integer-model IR on the numba kernels, for any config, on a batch of input codes.
 
-The executor only orchestrates: it resolves the config's bit-widths, picks weights and requant entries,
-calls hwsim.kernels and checks the accumulator width. Overflow of `acc + B` outside the signed acc_bits
-range raises AccumulatorOverflow naming the layer and value (overflow="raise") or is recorded in
+The executor only orchestrates: each op runs by its kind (hwsim/ops/), which picks weights and requant
+entries for the checked config and calls hwsim.kernels; the run context here checks the accumulator
+width. Overflow of `acc + B` outside the signed acc_bits range raises AccumulatorOverflow naming the layer and value (overflow="raise") or is recorded in
 ExecResult.overflows (overflow="report"; values are computed wide, so they stay exact). A value that
 int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: it cannot be represented.
 """
@@ -14,8 +14,10 @@ from typing import Callable, Mapping
 import numpy as np
 
 from . import kernels as K
+from .bits import BitConfig
 from .errors import UserError
-from .ir import IntModel, IRError, Op
+from .ir import IntModel, IRError
+from .ops import op_kind
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
 INT32 = (-(2**31), 2**31 - 1)
@@ -41,6 +43,9 @@ class ExecResult:
 
 
 class _Run:
+    """One execution's context: the checked config and the width checks every op kind's execute shares."""
+    INT32 = INT32
+
     def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
@@ -66,81 +71,37 @@ class _Run:
         self.check(layer, *rng, self.lim, self.acc_bits)
         return lo, hi
 
-    # -- ops
-    def conv(self, op: Op, x: np.ndarray) -> np.ndarray:
-        layer = op.attrs["layer"]
-        w_bits, a_bits = self.bits[layer]
-        w = op.weights[w_bits]
-        s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
-        if self.conv_impl is None:
-            acc = K.conv2d_acc(x, w, s, p, g)
-        else:
-            acc = self.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
-        key = self.ir.conv_key(op, self.bits)
-        out_b = key[2]
-        r = op.requant[key]
+    def requant(self, layer: str, acc: np.ndarray, r, out_bits: int, clamp: bool) -> np.ndarray:
+        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32."""
         lo, hi = self.acc_plus_bias(layer, acc, r.bias)
-        clamp = op.attrs["clamp"]
         if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
             self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
-        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_b - 1, clamp, r.frac)
+        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_bits - 1, clamp, r.frac)
 
-    def linear(self, op: Op, x: np.ndarray) -> np.ndarray:
-        layer = op.attrs["layer"]
-        w_bits, a_bits = self.bits[layer]
-        acc = K.linear_acc(x, op.weights[w_bits])
-        bias = op.bias[(w_bits, a_bits)]
-        self.acc_plus_bias(layer, acc, bias)
-        return (acc.astype(np.int64) + bias[None, :]).astype(np.int32)
-
-    def rescale(self, op: Op, x: np.ndarray) -> np.ndarray:
-        key = (self.ir.resolve(self.ir.tensors[op.inputs[0]], self.bits), self.ir.resolve(op.attrs["out_bits"], self.bits))
-        r = op.requant[key]
+    def check_rescaled(self, name: str, x: np.ndarray, r) -> None:
+        """A rescaled shortcut is an int32 intermediate: bound it from the codes' range."""
         if x.size:
             lo, hi = np.array([int(x.min())]), np.array([int(x.max())])
-            self.check(f"{op.name} (rescaled shortcut)", *K.rq_bounds(lo, hi, r.m0, r.shift), INT32, 32)
-        return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
-
-    def add(self, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        hi = 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1
-        f = op.attrs["frac_bits"]
-        if f == 0:
-            return K.add_clamp(a, b, 0, hi)
-        if a.size:  # the sum is an int32 intermediate before the rounding shift
-            self.check(f"{op.name} (sum)", int(a.min()) + int(b.min()), int(a.max()) + int(b.max()), INT32, 32)
-        s = K.add_clamp(a, b, *INT32)
-        # round half up of s / 2^f, then clamp: rq with M0 = 2^30, shift = f + 30 is exactly that
-        return K.requantize(s, None, 2**30, f + 30, 0, hi, True)
-
-    def maxpool(self, op: Op, x: np.ndarray) -> np.ndarray:
-        return K.maxpool2d(x, op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"])
-
-    def avgpool(self, op: Op, x: np.ndarray) -> np.ndarray:
-        r = op.requant[()]
-        s = K.global_sum(x)
-        self.check(op.name, int(s.min(initial=0)), int(s.max(initial=0)), self.lim, self.acc_bits)
-        hi = 2 ** self.ir.resolve(self.ir.tensors[op.output], self.bits) - 1
-        y = K.requantize(s, r.bias.repeat(s.shape[1]), r.m0.repeat(s.shape[1]), r.shift.repeat(s.shape[1]), 0, hi, True)
-        return y.reshape(s.shape[0], s.shape[1], 1, 1)
-
-    def flatten(self, op: Op, x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x.reshape(x.shape[0], -1))
+            self.check(f"{name} (rescaled shortcut)", *K.rq_bounds(lo, hi, r.m0, r.shift), INT32, 32)
 
 
-def execute(ir: IntModel, bits_mapping: Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
+def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
             overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None) -> ExecResult:
-    """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring."""
+    """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring.
+
+    `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
+    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value)."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
-    bits = ir.layer_bits(bits_mapping)
+    bits = ir.config(config).bits
     ir.check_input(x_codes)
     run = _Run(ir, bits, int(acc_bits), overflow, conv_impl)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
     for op in ir.ops:
-        env[op.output] = getattr(run, op.kind)(op, *(env[t] for t in op.inputs))
+        env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
     run.result.logits = env[ir.output_name].astype(np.int32, copy=False)
     if trace:
         run.result.codes = dict(env)

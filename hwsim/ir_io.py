@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .ir import IntModel, IRError, Layer, Op, Requant
+from .bits import BITS_VAR_TYPES, Layer, LayerTable
+from .errors import UserError
+from .ir import IntModel, IRError, Op, Requant
+from .ir_validate import validate
 
 FORMAT = "bitmixer-int-model"
-VERSION = 2   # 2: conv requant keyed by (w, a, out, prev_bits)
+VERSION = 3   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params
 _MANIFEST = "__manifest__"
 
 
@@ -34,13 +37,13 @@ def _key(k: tuple[int, ...]) -> list[int]:
 
 
 def save_ir(ir: IntModel, path: str | Path) -> None:
-    ir.validate()
+    validate(ir)
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     ops = []
     for op in ir.ops:
         entry = {"name": op.name, "kind": op.kind, "inputs": list(op.inputs), "output": op.output,
-                 "attrs": op.attrs}
+                 "attrs": {k: str(v) if isinstance(v, BITS_VAR_TYPES) else v for k, v in op.attrs.items()}}
         if op.weights:
             entry["weight_bits"] = sorted(op.weights)
             for b in entry["weight_bits"]:
@@ -60,8 +63,8 @@ def save_ir(ir: IntModel, path: str | Path) -> None:
         "input_name": ir.input_name, "input_shape": list(ir.input_shape), "input_bits": ir.input_bits,
         "num_classes": ir.num_classes, "candidate_bits": list(ir.candidate_bits), "source": ir.source,
         "layers": [{"name": l.name, "kind": l.kind, "w_choices": list(l.w_choices), "a_choices": list(l.a_choices),
-                    "a_tied_to": l.a_tied_to, "macs": l.macs} for l in ir.layers],
-        "tensors": ir.tensors, "ops": ops,
+                    "a_tied_to": l.a_tied_to, "macs": l.macs, "block": l.block, "params": l.params} for l in ir.table],
+        "tensors": {t: str(v) for t, v in ir.tensors.items()}, "ops": ops,
         "arrays": {n: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _sha(a)} for n, a in arrays.items()},
     }
     arrays[_MANIFEST] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
@@ -92,16 +95,17 @@ def load_ir(path: str | Path) -> IntModel:
         raise IRFormatError(f"{path}: format tag {m.get('format') if isinstance(m, dict) else None!r}, "
                             f"expected {FORMAT!r}")
     if m.get("version") != VERSION:
-        raise IRFormatError(f"{path}: integer model version {m.get('version')!r}; this code reads version {VERSION}")
+        raise IRFormatError(f"{path}: integer model version {m.get('version')!r}; this code reads version {VERSION} "
+                            f"(export the checkpoint again with `bitmixer export`)")
     _check_arrays(path, m.get("arrays"), arrays)
     try:
         ir = _build(m, arrays)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-        if isinstance(e, IRError):
+        if isinstance(e, UserError):
             raise IRFormatError(f"{path}: {e}") from None
         raise IRFormatError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
     try:
-        return ir.validate()
+        return validate(ir)
     except IRError as e:
         raise IRFormatError(f"{path}: {e}") from None
 
@@ -124,7 +128,7 @@ def _check_arrays(path: Path, listing, arrays: dict[str, np.ndarray]) -> None:
 
 def _build(m: dict, arrays: dict[str, np.ndarray]) -> IntModel:
     layers = tuple(Layer(l["name"], l["kind"], tuple(l["w_choices"]), tuple(l["a_choices"]), l["a_tied_to"],
-                         int(l["macs"])) for l in m["layers"])
+                         int(l["macs"]), str(l["block"]), int(l["params"])) for l in m["layers"])
     ops = []
     for e in m["ops"]:
         op = Op(e["name"], e["kind"], tuple(e["inputs"]), e["output"], dict(e["attrs"]))
@@ -139,5 +143,6 @@ def _build(m: dict, arrays: dict[str, np.ndarray]) -> IntModel:
             for i, k in enumerate(e["bias_keys"]):
                 op.bias[tuple(int(v) for v in k)] = b[i]
         ops.append(op)
-    return IntModel(layers, dict(m["tensors"]), ops, m["input_name"], tuple(m["input_shape"]), int(m["num_classes"]),
-                    tuple(m["candidate_bits"]), int(m["input_bits"]), dict(m.get("source", {})))
+    table = LayerTable(layers, tuple(m["candidate_bits"]))
+    return IntModel(table, dict(m["tensors"]), ops, m["input_name"], tuple(m["input_shape"]), int(m["num_classes"]),
+                    int(m["input_bits"]), dict(m.get("source", {})))

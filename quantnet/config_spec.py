@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .bitconfig import BitConfig, BitConfigError, NetSpec, all_uniform, random_configs
+from hwsim.bits import BitConfig, BitConfigError, LayerTable, all_uniform, random_configs
 
 _WA = re.compile(r"^w(\d+)a(\d+)$", re.IGNORECASE)
 
 
-def parse_config_spec(text: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def parse_config_spec(text: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     out: list[tuple[str, BitConfig | None]] = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         out.extend(_parse_one(part, spec))
@@ -34,7 +34,7 @@ def _int(value: str, what: str, part: str) -> int:
         raise BitConfigError(f"--config {part!r}: {what} must be an integer, got {value!r}") from None
 
 
-def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
+def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     if part == "fp":
         return [("fp", None)]
     if part == "uniform":
@@ -61,3 +61,13 @@ def _parse_one(part: str, spec: NetSpec) -> list[tuple[str, BitConfig | None]]:
         return [(c.name, c) for c in BitConfig.load(path, spec)]
     raise BitConfigError(f"--config {part!r}: not one of fp, uniform[:B], wBaB, random:N[:SEED], "
                          f"random-block:N[:SEED] or a .yaml/.json file")
+
+
+def ir_bit_configs(ir, text: str) -> list[tuple[str, BitConfig]]:
+    """The configs of SPEC `text`, checked once against the IR's layer table (trusted after that)."""
+    out = []
+    for name, cfg in parse_config_spec(text, ir.table):
+        if cfg is None:
+            raise BitConfigError("--config fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
+        out.append((name, cfg))
+    return out

@@ -1,11 +1,17 @@
 """Accuracy of a meta-network at given bit configurations."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from .bitconfig import BitConfig
-from .data import batches
+from hwsim.bits import BitConfig
+
+from .checkpoint import load_checkpoint
+from .config_spec import parse_config_spec
+from .data import batches, dataset_for_checkpoint
 from .models import MetaResNet
 
 
@@ -36,3 +42,40 @@ def accuracy_configured(model: MetaResNet, x: np.ndarray, y: np.ndarray, batch_s
 def accuracy(model: MetaResNet, cfg: BitConfig | None, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
     model.configure(cfg)
     return accuracy_configured(model, x, y, batch_size)
+
+
+def evaluate_configs(model: MetaResNet, configs, x: np.ndarray, y: np.ndarray, progress: bool = True) -> list[dict]:
+    """One row per (name, BitConfig | None): average bits, bit-operations, top-1 accuracy, the bits."""
+    results = []
+    for name, cfg in tqdm(configs, desc="eval", disable=not progress or len(configs) < 4, leave=False):
+        w, a = (32.0, 32.0) if cfg is None else cfg.avg_bits(model.spec)
+        results.append({"config": name, "avg_w_bits": w, "avg_a_bits": a,
+                        "bitops": None if cfg is None else cfg.bitops(model.spec),
+                        "accuracy": accuracy(model, cfg, x, y), "samples": int(len(y)),
+                        "bits": None if cfg is None else {k: list(v) for k, v in cfg.bits.items()}})
+    return results
+
+
+def random_spread(results: list[dict]) -> dict | None:
+    """Mean, min, max and count of the accuracies of the random configs among results (None: there are none)."""
+    rand = [r["accuracy"] for r in results if r["config"].startswith("random")]
+    if not rand:
+        return None
+    return {"mean": float(np.mean(rand)), "min": float(np.min(rand)), "max": float(np.max(rand)), "n": len(rand)}
+
+
+def evaluate_checkpoint(path: str | Path, spec: str, data: str | None = None, data_dir: str | None = None,
+                        samples: int | None = None) -> dict:
+    """Accuracy of a checkpoint at the configs of SPEC (config_spec grammar) on the first `samples` test samples
+    of `data` (default: its training data set). `results`: one row per config; `summary`: the same with the
+    random configs folded into one mean/min/max row."""
+    model, extra = load_checkpoint(path)
+    dataset = dataset_for_checkpoint(extra, data, data_dir)
+    x, y = dataset.x_test[:samples], dataset.y_test[:samples]
+    results = evaluate_configs(model, parse_config_spec(spec, model.spec), x, y)
+    summary = [dict(r) for r in results if not r["config"].startswith("random")]
+    spread = random_spread(results)
+    if spread:
+        summary.append({"config": f"random x{spread['n']} (mean)", "accuracy": spread["mean"],
+                        "min": spread["min"], "max": spread["max"], "samples": results[-1]["samples"]})
+    return {"checkpoint": str(path), "data": dataset.name, "results": results, "summary": summary}

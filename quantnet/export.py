@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from hwsim.bits import ACC, ActOf, Const, WeightOf
 from hwsim.errors import UserError
-from hwsim.ir import ACC, M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Layer, Op, Requant
+from hwsim.ir import M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Op, Requant
+from hwsim.ir_io import load_ir, save_ir
+from hwsim.ir_validate import validate
 from hwsim.kernels import rq, rq_bounds
 
 from .models import INPUT_BITS, INPUT_STEP, MetaResNet
@@ -77,7 +81,7 @@ class _Exporter:
         self.model, self.acc_bits = model, acc_bits
         self.spec = model.spec
         self.site_of = {consumer: site for site, consumer in model.act_sites}   # consumer layer -> site path
-        self.tensors: dict[str, str] = {INPUT_TENSOR: f"const:{INPUT_BITS}"}
+        self.tensors = {INPUT_TENSOR: Const(INPUT_BITS)}
         self.ops: list[Op] = []
         self.layers = {n: m for n, m in model.quant_layers().items()}
 
@@ -97,11 +101,11 @@ class _Exporter:
         """conv `name` reading tensor src; BN bank bn_path; output scale = the site feeding `consumer`."""
         m = self.layers[name]
         spec = self.spec[name]
-        out_var = f"a:{consumer}"
+        out_var = ActOf(consumer)
         self.tensors[out] = out_var if clamp else ACC
         bank = self.model.get_submodule(bn_path)
         producer = self.model.input_producer[name]
-        prev_var = f"const:{INPUT_BITS}" if producer is None else f"w:{producer}"
+        prev_var = Const(INPUT_BITS) if producer is None else WeightOf(producer)
         prev_choices = (INPUT_BITS,) if producer is None else self.spec[producer].w_choices
         op = Op(name, "conv", (src,), out, {"layer": name, "stride": int(m.stride[0]), "padding": int(m.padding[0]),
                                             "groups": int(m.groups), "clamp": clamp, "out_bits": out_var,
@@ -163,14 +167,14 @@ class _Exporter:
 
     def rescale(self, name: str, src: str, src_consumer: str, out: str, consumer: str, frac_bits: int = 0) -> Op:
         self.tensors[out] = ACC
-        op = Op(name, "rescale", (src,), out, {"out_bits": f"a:{consumer}"})
+        op = Op(name, "rescale", (src,), out, {"out_bits": ActOf(consumer)})
         for i, o in itertools.product(self.spec[src_consumer].a_choices, self.spec[consumer].a_choices):
             m0, sh = dyadic(self.site_step(src_consumer, i) * 2**frac_bits / self.site_step(consumer, o))
             op.requant[(i, o)] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
         self.ops.append(op)
         return op
 
-    def simple(self, name: str, kind: str, inputs: tuple[str, ...], out: str, var: str, **attrs) -> None:
+    def simple(self, name: str, kind: str, inputs: tuple[str, ...], out: str, var, **attrs) -> None:
         self.tensors[out] = var
         self.ops.append(Op(name, kind, inputs, out, attrs))
 
@@ -182,7 +186,7 @@ class _Exporter:
         h, size = "act1", _out_size(arch.input_size, arch.stem_kernel, arch.stem_stride, arch.stem_kernel // 2)
         if model.maxpool is not None:
             mp = model.maxpool
-            self.simple("maxpool", "maxpool", (h,), "maxpool", f"a:{first}", kernel=int(mp.kernel_size),
+            self.simple("maxpool", "maxpool", (h,), "maxpool", ActOf(first), kernel=int(mp.kernel_size),
                         stride=int(mp.stride), padding=int(mp.padding))
             h, size = "maxpool", _out_size(size, int(mp.kernel_size), int(mp.stride), int(mp.padding))
         for i, (b, blk) in enumerate(blocks):
@@ -201,19 +205,17 @@ class _Exporter:
                     break
                 del self.ops[n:]
                 f -= 1
-            self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", f"a:{consumer}",
+            self.simple(f"{b}.add", "add", (f"{b}.conv2.acc", f"{b}.shortcut.acc"), f"{b}.act_out", ActOf(consumer),
                         frac_bits=f)
             h, size = f"{b}.act_out", _out_size(size, 3, blk.conv1.stride[0], 1)
         m0, sh = average_multiplier(size * size)
-        self.simple("avgpool", "avgpool", (h,), "avgpool", "a:fc")
+        self.simple("avgpool", "avgpool", (h,), "avgpool", ActOf("fc"))
         self.ops[-1].requant[()] = Requant(np.array([m0], np.int32), np.array([sh], np.int32), np.zeros(1, np.int64))
-        self.simple("flatten", "flatten", ("avgpool",), "flatten", "a:fc")
+        self.simple("flatten", "flatten", ("avgpool",), "flatten", ActOf("fc"))
         self.linear("fc", "flatten", "logits")
-        layers = tuple(Layer(l.name, l.kind, tuple(l.w_choices), tuple(l.a_choices), l.a_tied_to, int(l.macs))
-                       for l in self.spec.layers)
-        ir = IntModel(layers, self.tensors, self.ops, INPUT_TENSOR, (arch.in_channels, arch.input_size, arch.input_size),
-                      arch.num_classes, tuple(model.candidate_bits), INPUT_BITS, source)
-        return ir.validate()
+        ir = IntModel(self.spec, self.tensors, self.ops, INPUT_TENSOR, (arch.in_channels, arch.input_size, arch.input_size),
+                      arch.num_classes, INPUT_BITS, source)
+        return validate(ir)
 
     def linear(self, name: str, src: str, out: str) -> None:
         fc, spec = self.layers[name], self.spec[name]
@@ -273,3 +275,19 @@ def export_checkpoint(path, acc_bits: int = 32) -> IntModel:
     from .checkpoint import load_checkpoint
     model, extra = load_checkpoint(path)
     return export_model(model, {"checkpoint": str(path), "data": extra.get("data")}, acc_bits)
+
+
+def export_file(checkpoint, output, acc_bits: int = 32) -> dict:
+    """Export a checkpoint and save its IR to `output`; returns what was written."""
+    ir = export_checkpoint(checkpoint, acc_bits)
+    save_ir(ir, output)
+    return {"ops": len(ir.ops), "convs": sum(op.kind == "conv" for op in ir.ops), "layers": len(ir.table),
+            "requant_entries": sum(len(op.requant) for op in ir.ops), "candidate_bits": list(ir.candidate_bits)}
+
+
+def load_int_model(path) -> IntModel:
+    """An IR file (.npz), or a checkpoint exported to the IR on the fly."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path} does not exist")
+    return load_ir(p) if p.suffix == ".npz" else export_checkpoint(p)

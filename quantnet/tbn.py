@@ -8,9 +8,9 @@ things depend on bit-widths there, and on different ones:
                           sampled). The next layer's width cannot move them.
   affine (gamma, beta)    shapes what flows out, for the quantiser of the next layer: it depends on
                           `w` and the next layer's width `next`.
-Keying one BN by (w, next) alone (our first design) left the statistics blind to the input side:
-per-config recalibration recovered up to 3 points on the worst mixed configs. Keying one BN by
-(prev, a, w) alone left the affine blind to the next quantiser. Folded for inference the two are one
+Keying one BN by (w, next) alone would leave the statistics blind to the input side (measured:
+per-config recalibration recovered up to 3 points on the worst mixed configs). Keying one BN by
+(prev, a, w) alone would leave the affine blind to the next quantiser. Folded for inference the two are one
 affine map per (prev, a, w, next), so the integer model carries exactly that table.
 
 Which entries exist depends on the bank's mode:

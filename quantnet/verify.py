@@ -6,13 +6,21 @@ round(site output / step), read with forward hooks) and top-1 predictions.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from hwsim.bits import BitConfig, all_uniform, random_configs
+from hwsim.errors import UserError
 from hwsim.executor import execute
 from hwsim.ir import IntModel
+from hwsim.ir_io import load_ir
 
-from .bitconfig import BitConfig
+from .checkpoint import load_checkpoint
+from .data import dataset_for_checkpoint
+from .export import export_model
 from .intref import run_reference
 from .models import MetaResNet
 
@@ -50,8 +58,8 @@ def check_config(model: MetaResNet, ir: IntModel, cfg: BitConfig, x: np.ndarray,
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         fq_logits, fq_codes = fake_quant_codes(model, cfg, xb)
-        ref_logits, ref = run_reference(ir, cfg.bits, xb, trace=True)
-        sim = execute(ir, cfg.bits, xb, acc_bits=acc_bits, trace=True)
+        ref_logits, ref = run_reference(ir, cfg, xb, trace=True)
+        sim = execute(ir, cfg, xb, acc_bits=acc_bits, trace=True)
         for op in ir.ops:
             a, b = ref[op.output], sim.codes[op.output]
             mism[op.name] += int(np.count_nonzero(a != b)) if a.shape == b.shape else int(a.size)
@@ -92,3 +100,22 @@ def summarise(results: list[dict], samples: int) -> dict:
             "min_top1_agreement": float(min((r["top1_agreement"] for r in results), default=0.0)),
             "accuracy": {k: float(np.mean([r[f"accuracy_{k}"] for r in results])) if n else 0.0
                          for k in ("fake_quant", "int_reference", "simulator")}}
+
+
+def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None, configs: int = 50, seed: int = 0,
+                      samples: int | None = None, acc_bits: int = 32, data: str | None = None,
+                      data_dir: str | None = None, progress: bool = True) -> dict:
+    """check_config at every uniform config and `configs` random per-layer ones (seeded), on the first
+    `samples` test samples of `data` (default: the checkpoint's). The IR is exported afresh unless `ir_path`
+    names a saved one. Returns the summary (summarise) with `configs`: the per-config results."""
+    model, extra = load_checkpoint(checkpoint)
+    ir = load_ir(ir_path) if ir_path else export_model(model, {"checkpoint": str(checkpoint)})
+    if ir_path and ir.table.names != model.spec.names:
+        raise UserError(f"{ir_path}: its layers {ir.table.names} are not the checkpoint's {model.spec.names}")
+    dataset = dataset_for_checkpoint(extra, data, data_dir)
+    x, y = dataset.x_test[:samples], dataset.y_test[:samples]
+    cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])
+    results = [check_config(model, ir, cfg, x, y, acc_bits)
+               for cfg in tqdm(cfgs, desc="verify", leave=False, disable=not progress or len(cfgs) < 4)]
+    return {"checkpoint": str(checkpoint), "data": dataset.name, "acc_bits": acc_bits,
+            **summarise(results, len(y)), "configs": results}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hwsim.bits import BitConfig, all_uniform, random_configs
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig, all_uniform, random_configs
 
 from . import plots
 from .output import StudyOutput
@@ -42,6 +42,13 @@ class AblationConfig:
             raise ValueError(f"variant names must be unique, got {names}")
         if self.random < 1:
             raise ValueError(f"random must be >= 1, got {self.random}")
+        from quantnet.train.config import config_from_dict   # the trainer's own schema (it loads torch)
+
+        for name, _, train_fields in plan(self):   # checked here, where the file is read, not mid-study
+            try:
+                config_from_dict(train_fields, f"trainer config of {name!r}")
+            except UserError as e:
+                raise ValueError(str(e)) from None   # the loader prefixes the study file's name
 
 
 def merged(base: dict, over: dict) -> dict:

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from hwsim.bits import BitConfig
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig
 from quantnet.config_spec import parse_config_spec
 
 from . import plots

@@ -3,46 +3,39 @@ costs the least accuracy per unit of cost saved, until the cheapest budget is me
 to lower. Every config on the path is returned; a budget's pick is the first one under it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
 
-from quantnet.bitconfig import BitConfig, NetSpec
+from hwsim.bits import BitConfig, LayerTable
 
 CostFn = Callable[[Sequence[BitConfig]], np.ndarray]
 AccFn = Callable[[Sequence[BitConfig]], np.ndarray]
 
 
-def lower_moves(spec: NetSpec, cfg: BitConfig) -> list[BitConfig]:
+def lower_moves(spec: LayerTable, cfg: BitConfig) -> list[BitConfig]:
     """Every config one candidate step below cfg in one weight width or one activation width.
 
     An activation width moves together with the layers tied to it (they read the same tensor)."""
     bits = dict(cfg.bits)
-    tied = {}
-    for l in spec.layers:
-        if l.a_tied_to:
-            tied.setdefault(l.a_tied_to, []).append(l.name)
     moves = []
     for l in spec.layers:
         w, a = bits[l.name]
         lower_w = [c for c in l.w_choices if c < w]
         if lower_w:
-            moves.append(BitConfig({**bits, l.name: (max(lower_w), a)}, f"{cfg.name}|{l.name}.w{max(lower_w)}"))
+            moves.append(spec.validate({**bits, l.name: (max(lower_w), a)}, f"{cfg.name}|{l.name}.w{max(lower_w)}"))
         lower_a = [c for c in l.a_choices if c < a]
         if lower_a and l.a_tied_to is None:
             na = max(lower_a)
-            new = {**bits, l.name: (w, na)}
-            for t in tied.get(l.name, []):
-                new[t] = (new[t][0], na)
-            moves.append(BitConfig(new, f"{cfg.name}|{l.name}.a{na}"))
-    return [spec.validate(m) for m in moves]
+            moves.append(spec.validate(spec.tie({**bits, l.name: (w, na)}), f"{cfg.name}|{l.name}.a{na}"))
+    return moves
 
 
-def greedy_path(spec: NetSpec, cost_fn: CostFn, acc_fn: AccFn, stop_cost: float | None = None,
+def greedy_path(spec: LayerTable, cost_fn: CostFn, acc_fn: AccFn, stop_cost: float | None = None,
                 progress=None) -> list[tuple[BitConfig, float, float]]:
     """[(config, cost, accuracy)] from the widest config down; names are greedy-<step>."""
-    widest = BitConfig({l.name: (max(l.w_choices), max(l.a_choices)) for l in spec.layers}, "greedy-0")
-    cur = spec.validate(widest)
+    cur = spec.validate({l.name: (max(l.w_choices), max(l.a_choices)) for l in spec.layers}, "greedy-0")
     cost, acc = float(cost_fn([cur])[0]), float(acc_fn([cur])[0])
     path = [(cur, cost, acc)]
     while stop_cost is None or cost > stop_cost:
@@ -57,7 +50,7 @@ def greedy_path(spec: NetSpec, cost_fn: CostFn, acc_fn: AccFn, stop_cost: float 
         # accuracy lost per unit of cost saved; a gain in accuracy counts as a negative loss
         score = np.where(ok, (acc - accs) / np.where(ok, saved, 1.0), np.inf)
         k = int(np.lexsort((-saved, score))[0])
-        cur = BitConfig(moves[k].bits, f"greedy-{len(path)}")
+        cur = replace(moves[k], name=f"greedy-{len(path)}")
         cost, acc = float(costs[k]), float(accs[k])
         path.append((cur, cost, acc))
         if progress is not None:

@@ -10,8 +10,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from hwsim.bits import BitConfig, LayerTable
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig, NetSpec
 
 AccuracySource = Literal["torch", "simulator"]
 SOURCE_LABEL = {"torch": "torch fake-quant model", "simulator": "bit-exact integer simulator"}
@@ -45,7 +45,7 @@ class MetaNet:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
-    def spec(self) -> NetSpec:
+    def spec(self) -> LayerTable:
         return self.model.spec
 
     @property
@@ -67,7 +67,7 @@ class MetaNet:
             from quantnet.evaluate import accuracy
             return accuracy(self.model, cfg, self.x, self.y)
         from hwsim.executor import execute
-        logits = execute(self.ir, cfg.bits, self.x).logits
+        logits = execute(self.ir, cfg, self.x).logits
         return float((np.asarray(logits).argmax(1) == self.y).mean())
 
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import yaml
 
-MANIFEST = "study.json"
+from .report import MANIFEST, write_report
 
 
 class StudyOutput:
@@ -63,7 +63,6 @@ class StudyOutput:
         path = self.dir / MANIFEST
         path.write_text(json.dumps(manifest, indent=1))
         if write_index:
-            from .report import write_report
             write_report(self.dir)
         return path
 

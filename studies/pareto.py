@@ -4,14 +4,14 @@ each accelerator's Pareto front marked."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from hwsim.bits import BitConfig, all_uniform, random_configs
 from hwsim.errors import UserError
-from quantnet.bitconfig import BitConfig, all_uniform, random_configs
 
 from . import plots
 from .costs import Accelerator, metric_of, widest
@@ -107,7 +107,7 @@ def compute(cfg: ParetoConfig, net: MetaNet, accelerators: Sequence[Accelerator]
                     names.append(known[config_key(c)])
                 else:
                     names.append(f"greedy[{acc.name}]-{i}")
-                    configs.append(BitConfig(c.bits, names[-1]))
+                    configs.append(replace(c, name=names[-1]))
                     origin.append("greedy")
             ref = path[0][1]
             picks = budget_picks(path, [f * ref for f in cfg.greedy.budgets])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hwsim.errors import UserError
 
-from .output import MANIFEST
+MANIFEST = "study.json"   # one per study directory, written by studies/output.py
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
@@ -27,7 +27,7 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
 
 
 class ReportError(UserError):
-    pass
+    """A report directory that is missing or holds no study manifest."""
 
 
 def find_manifests(root: Path) -> list[Path]:

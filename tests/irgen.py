@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.ir import ACC, IntModel, Layer, Op, Requant
+from hwsim.bits import ACC, BitConfig, Layer, LayerTable
+from hwsim.ir import IntModel, Op, Requant
+from hwsim.ir_validate import validate
 
 BITS = (2, 3, 4, 5, 6, 7, 8)
 
@@ -170,16 +172,17 @@ def random_ir(p: GenParams) -> IntModel:
         fc.bias[(wb, a)] = rng.integers(-2**20, 2**20, size=p.classes).astype(np.int64)
     ops.append(fc)
     order = ["c0", "c1", "c2"] + ([] if p.identity else ["sc"]) + ["fc"]
-    return IntModel(tuple(layers[n] for n in order), tensors, ops, "input", (C, H, W), p.classes,
-                    tuple(BITS), 8).validate()
+    return validate(IntModel(LayerTable(tuple(layers[n] for n in order), tuple(BITS)), tensors, ops, "input",
+                             (C, H, W), p.classes, 8))
 
 
 def random_bits(ir: IntModel, rng: np.random.Generator) -> dict[str, tuple[int, int]]:
-    bits = {l.name: (int(rng.choice(l.w_choices)), int(rng.choice(l.a_choices))) for l in ir.layers}
-    for l in ir.layers:
-        if l.a_tied_to is not None:
-            bits[l.name] = (bits[l.name][0], bits[l.a_tied_to][1])
-    return bits
+    return ir.table.tie({l.name: (int(rng.choice(l.w_choices)), int(rng.choice(l.a_choices))) for l in ir.table})
+
+
+def uniform_bits(ir: IntModel, b: int) -> dict[str, tuple[int, int]]:
+    """Every layer at b where its choices allow, else at its last choice (ties applied)."""
+    return dict(BitConfig.uniform_where_allowed(ir.table, b).bits)
 
 
 def random_input(ir: IntModel, rng: np.random.Generator, n: int, mode: str = "random") -> np.ndarray:

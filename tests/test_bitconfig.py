@@ -1,6 +1,6 @@
 import pytest
 
-from quantnet.bitconfig import BitConfig, BitConfigError, random_configs
+from hwsim.bits import BitConfig, BitConfigError, random_configs
 from quantnet.config_spec import parse_config_spec
 from quantnet.models import build_model
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from quantnet.cli import main
+from bitmixer.cli import main
 from quantnet.data import make_synthetic
 from quantnet.models import build_model
 

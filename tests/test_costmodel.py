@@ -12,6 +12,7 @@ from hwsim.dataflow.graph import graph_from_ir, shapes_from_ir
 from hwsim.dataflow.layers import LayerShape
 from hwsim.executor import execute
 from hwsim.hwconfig import load_hw_config
+from hwsim.ir_io import save_ir
 from hwsim.pe.sim import PESimulator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,7 +133,7 @@ def test_memory_levels_and_bound_by():
 def test_graph_from_ir_edges_follow_the_tensors():
     ir = random_ir(GenParams(seed=2, identity=False))
     g = graph_from_ir(ir)
-    assert set(g.nodes) == set(ir.layer_names)
+    assert set(g.nodes) == set(ir.table.names)
     assert ("c0", "c1") in g.edges and ("c0", "sc") in g.edges
     assert ("c2", "fc") in g.edges and ("sc", "fc") in g.edges
     assert all(g.nodes[n]["macs"] > 0 for n in g.nodes)
@@ -152,16 +153,16 @@ def test_graph_annotated_at_a_config():
 
 def test_estimate_and_simulate_commands(tmp_path, capsys):
     import json
-    from quantnet.cli import main
+    from bitmixer.cli import main
     ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
-    ir.save(tmp_path / "m.npz")
+    save_ir(ir, tmp_path / "m.npz")
     bits = random_bits(ir, np.random.default_rng(0))
     (tmp_path / "c.json").write_text(json.dumps({"name": "r0", "layers": {k: list(v) for k, v in bits.items()}}))
     out = tmp_path / "e.json"
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", "hw_configs/loom.yaml", "--config",
                  str(tmp_path / "c.json"), "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert [l["name"] for l in d["layers"]] == ir.layer_names
+    assert [l["name"] for l in d["layers"]] == ir.table.names
     assert {"name", "macs", "w_bits", "a_bits", "cycles", "energy_pj", "bound_by"} <= set(d["layers"][0])
     assert d["total"]["cycles"] == sum(l["cycles"] for l in d["layers"])
     assert d["total"]["latency_s"] == pytest.approx(d["total"]["cycles"] / 1e9)
@@ -173,6 +174,26 @@ def test_estimate_and_simulate_commands(tmp_path, capsys):
     assert r["total"]["counted"] <= r["total"]["no_skip"] == r["total"]["model_compute"]
     assert main(["estimate", str(tmp_path / "m.npz"), "--hw", str(tmp_path / "none.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_simulated_energy_is_the_estimate_less_only_the_mac_energy_of_skipped_planes():
+    from hwsim.pe.simulate import simulate_config
+    ir = random_ir(GenParams(seed=3, channels=1, size=8, width=8, identity=False, classes=10))
+    bits = random_bits(ir, np.random.default_rng(0))
+    x = np.random.default_rng(1).integers(0, 4, size=(5,) + tuple(ir.input_shape)).astype(np.uint8)  # high planes 0
+    y = np.zeros(len(x), np.int64)
+    est = NetworkCost(shapes_from_ir(ir), hw("stripes")).layers(bits)
+    off = simulate_config(ir, hw("stripes"), bits, x, y, skipping=False)
+    on = simulate_config(ir, hw("stripes"), bits, x, y, skipping=True)
+    assert on["samples"] == 5 and [r["name"] for r in on["layers"]] == [e["name"] for e in est]
+    for e, a, b in zip(est, off["layers"], on["layers"]):
+        assert a["counted"] == a["no_skip"] == b["no_skip"] and a["saved_pct"] == 0.0
+        assert a["energy_pj"] == pytest.approx(5 * e["energy_pj"], rel=1e-12)
+        saved_pj = a["energy_pj"] - b["energy_pj"]
+        assert 0 <= saved_pj <= 5 * e["energy_by"]["mac"] * (1 + 1e-12)
+        assert (saved_pj > 0) == (b["counted"] < b["no_skip"])
+    assert on["total"]["counted"] < off["total"]["counted"] and on["total"]["energy_pj"] < off["total"]["energy_pj"]
+    assert on["total"]["counted"] == sum(r["counted"] for r in on["layers"])
 
 
 def test_shapes_from_an_exported_meta_network_match_its_layer_table():

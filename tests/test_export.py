@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from quantnet.export import ExportError, _Exporter, average_multiplier, dyadic, export_model
+from hwsim.bits import WeightOf
+from quantnet.export import ADD_FRAC_BITS, ExportError, _Exporter, average_multiplier, dyadic, export_model
 from quantnet.intref import rq
 from quantnet.models import build_model
 from quantnet.tbn import FoldedBN
@@ -52,7 +53,7 @@ def test_average_multiplier_rounds_every_sum_half_up():
 def _calibrated(seed=0, **kw):
     torch.manual_seed(seed)
     model = build_model("digits_resnet", width=4, **kw)
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     x = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8)
     model.train()
     with torch.no_grad():
@@ -81,7 +82,7 @@ def test_every_transition_has_its_own_entry():
     model = _calibrated(candidate_bits=(2, 4))
     ir = export_model(model)
     op = next(o for o in ir.ops if o.name == "layer2.0.conv2")
-    assert op.attrs["prev_bits"] == "w:layer2.0.conv1"
+    assert op.attrs["prev_bits"] == WeightOf("layer2.0.conv1")
     assert set(op.requant) == {(w, a, o, p) for w in (2, 4) for a in (2, 4) for o in (8,) for p in (2, 4)}
     assert set(op.weights) == {2, 4}
 
@@ -102,7 +103,7 @@ def test_bias_that_cannot_fit_the_accumulator_is_an_error():
 
 def test_fake_quant_activation_codes_follow_the_fold():
     """The integer stem codes equal the fake-quant ones except within float noise of a rounding edge."""
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     from quantnet.intref import run_reference
     from quantnet.verify import fake_quant_codes
     model = _calibrated(seed=3)
@@ -141,11 +142,13 @@ def test_worked_example_in_the_contract():
     frac = round(m0 * (b_float - B))
     product = (acc + B) * m0 + 2 ** (shift - 1) + frac
     y = min(max(product >> shift, 0), 3)
-    sc_m = Fraction(2, 5) * 256 / Fraction(1, 2)
+    F = 12   # the example's add keeps the exporter's fractional bits
+    assert F == ADD_FRAC_BITS
+    sc_m = Fraction(2, 5) * 2**F / Fraction(1, 2)
     sc_shift = next(s for s in range(1, 63) if sc_m * 2**s >= 2**30)
     sc_m0 = round(sc_m * 2**sc_shift)
     shortcut = (3 * sc_m0 + 2 ** (sc_shift - 1)) >> sc_shift
-    add = min(max((shortcut + doc["branch"] + 128) >> 8, 0), 3)
+    add = min(max((shortcut + doc["branch"] + 2 ** (F - 1)) >> F, 0), 3)
     pool_shift = next(s for s in range(1, 63) if Fraction(1, 16) * 2**s >= 2**30)
     pool_m0 = -(-(2**pool_shift) // 16)
     pool = (41 * pool_m0 + 2 ** (pool_shift - 1)) >> pool_shift
@@ -155,7 +158,7 @@ def test_worked_example_in_the_contract():
     assert mine == doc
     # the exporter and the torch reference give the same numbers
     assert dyadic(1 / 255 * 0.05 * 0.8 / (0.25 * 0.5)) == (m0, shift)
-    assert dyadic(0.4 * 256 / 0.5) == (sc_m0, sc_shift)
+    assert dyadic(0.4 * 2**F / 0.5) == (sc_m0, sc_shift)
     assert average_multiplier(16) == (pool_m0, pool_shift)
     d = lambda v: torch.tensor([v], dtype=torch.float64)   # noqa: E731
     bn = FoldedBN(gamma=d(0.8), beta=d(0.3), mean=d(0.1), var=d(0.0625), eps=0.0)
@@ -169,7 +172,7 @@ def test_worked_example_in_the_contract():
 
 def test_saturated_channel_gets_a_bias_that_fits_and_the_same_codes():
     """A clamped channel whose bias swamps every accumulator outputs its top code either way."""
-    from quantnet.bitconfig import BitConfig
+    from hwsim.bits import BitConfig
     from quantnet.intref import run_reference
     model = _calibrated()
     with torch.no_grad():
@@ -223,7 +226,7 @@ def test_integer_model_folds_the_transition_the_torch_model_selects():
 
     A table picked by the wrong producer width, input width or next width would use other statistics
     or another affine map and disagree on a large share of codes."""
-    from quantnet.bitconfig import random_configs
+    from hwsim.bits import random_configs
     from quantnet.intref import run_reference
     from quantnet.verify import fake_quant_codes
     model = _calibrated(seed=4)

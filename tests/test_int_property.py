@@ -12,7 +12,7 @@ from hwsim.ir import Requant
 from quantnet.export import export_model
 from quantnet.intref import rq, run_reference
 from quantnet.models import build_model
-from tests.irgen import GenParams, random_bits, random_input, random_ir
+from tests.irgen import GenParams, random_bits, random_input, random_ir, uniform_bits
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -88,7 +88,7 @@ def _randomise(model, rng: np.random.Generator) -> None:
 
 def _configs(ir, rng, n):
     """Uniform at the lowest and highest candidate, then n random per-layer configs (from the IR's table)."""
-    return [ir.uniform_bits(ir.candidate_bits[0]), ir.uniform_bits(ir.candidate_bits[-1])] + \
+    return [uniform_bits(ir, ir.candidate_bits[0]), uniform_bits(ir, ir.candidate_bits[-1])] + \
         [random_bits(ir, rng) for _ in range(n)]
 
 
@@ -179,7 +179,7 @@ def test_every_small_code_requantises_exactly():
 # ---- the executor's own duties -----------------------------------------------------------------------
 def test_overflow_is_raised_with_layer_and_value_or_reported():
     ir = random_ir(GenParams(seed=11, weights="max", channels=3, size=5, width=5))
-    bits = ir.uniform_bits(8)
+    bits = uniform_bits(ir, 8)
     x = np.full((1,) + ir.input_shape, 255, np.uint8)
     with pytest.raises(AccumulatorOverflow, match=r"layer 'c0': value -?\d+ does not fit a signed 12-bit"):
         execute(ir, bits, x, acc_bits=12)
@@ -218,7 +218,7 @@ def test_generator_exercises_varied_codes():
 
 def test_values_int32_cannot_hold_raise_even_when_reporting():
     ir = random_ir(GenParams(seed=11, weights="max", channels=3, size=5, width=5))
-    bits = ir.uniform_bits(8)
+    bits = uniform_bits(ir, 8)
     op = ir.ops[0]
     key = (bits["c0"][0], 8, bits["c1"][1], 8)   # (w, a, out, prev = the 8-bit input)
     r = op.requant[key]

@@ -5,10 +5,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from hwsim.ir import IntModel, IRError, Requant, load_ir
-from hwsim.ir_io import IRFormatError
+from hwsim.bits import ActOf, WeightOf
+from hwsim.ir import IntModel, IRError, Requant
+from hwsim.ir_io import IRFormatError, load_ir, save_ir
+from hwsim.ir_validate import validate
 from quantnet.intref import run_reference
-from tests.irgen import GenParams, random_bits, random_input, random_ir
+from tests.irgen import GenParams, random_bits, random_input, random_ir, uniform_bits
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def ir() -> IntModel:
 
 
 def _same(a: IntModel, b: IntModel) -> None:
-    assert a.layers == b.layers and a.tensors == b.tensors and a.input_shape == b.input_shape
+    assert a.table == b.table and a.tensors == b.tensors and a.input_shape == b.input_shape
     assert [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in a.ops] == \
            [(o.name, o.kind, o.inputs, o.output, o.attrs) for o in b.ops]
     for x, y in zip(a.ops, b.ops):
@@ -33,7 +35,7 @@ def _same(a: IntModel, b: IntModel) -> None:
 
 def test_round_trip_keeps_every_array_and_result(ir, tmp_path):
     p = tmp_path / "m.npz"
-    ir.save(p)
+    save_ir(ir, p)
     back = load_ir(p)
     _same(ir, back)
     rng = np.random.default_rng(0)
@@ -60,7 +62,7 @@ def _manifest_edit(src, dst, edit):
 
 def test_truncated_file_is_a_clear_error(ir, tmp_path):
     p = tmp_path / "m.npz"
-    ir.save(p)
+    save_ir(ir, p)
     data = p.read_bytes()
     for cut in (10, len(data) // 2, len(data) - 30):
         bad = tmp_path / f"cut{cut}.npz"
@@ -71,7 +73,7 @@ def test_truncated_file_is_a_clear_error(ir, tmp_path):
 
 def test_tampered_array_fails_its_hash(ir, tmp_path):
     p, bad = tmp_path / "m.npz", tmp_path / "bad.npz"
-    ir.save(p)
+    save_ir(ir, p)
 
     def flip(name, a):
         if name == "c1/rq/bias":
@@ -85,7 +87,7 @@ def test_tampered_array_fails_its_hash(ir, tmp_path):
 
 def test_version_and_format_mismatch(ir, tmp_path):
     p = tmp_path / "m.npz"
-    ir.save(p)
+    save_ir(ir, p)
     _manifest_edit(p, tmp_path / "v.npz", lambda m: m.update(version=99))
     with pytest.raises(IRFormatError, match="version 99"):
         load_ir(tmp_path / "v.npz")
@@ -107,7 +109,7 @@ def test_pickled_object_arrays_are_refused(tmp_path):
 
 def test_manifest_that_breaks_the_graph_is_refused(ir, tmp_path):
     p = tmp_path / "m.npz"
-    ir.save(p)
+    save_ir(ir, p)
 
     def swap(m):  # use the add's output before the add runs
         m["ops"][1]["inputs"] = ["t4"]
@@ -122,23 +124,23 @@ def test_validator_names_the_broken_table(ir):
     saved = op.requant.pop(key)
     try:
         with pytest.raises(IRError, match=r"c2.*no requant entry"):
-            ir.validate()
+            validate(ir)
         good = saved
         for bad, msg in ((Requant(np.full_like(good.m0, 5), good.shift, good.bias), "M0"),
                          (Requant(good.m0, np.full_like(good.shift, 63), good.bias), "shift 63"),
                          (Requant(good.m0.astype(np.int64), good.shift, good.bias), "m0 must be int32")):
             op.requant[key] = bad
             with pytest.raises(IRError, match=msg):
-                ir.validate()
+                validate(ir)
     finally:
         op.requant[key] = saved
-    ir.validate()
+    validate(ir)
     b = next(iter(op.weights))
     w = op.weights[b]
     op.weights[b] = np.full_like(w, 2 ** (b - 1))
     try:
         with pytest.raises(IRError, match="weight code"):
-            ir.validate()
+            validate(ir)
     finally:
         op.weights[b] = w
 
@@ -150,16 +152,16 @@ def test_config_errors_name_the_layer(ir):
         run_reference(ir, {**bits, "nope": (4, 4)}, x)
     with pytest.raises(IRError, match="no bits given for layer"):
         run_reference(ir, {k: v for k, v in bits.items() if k != "c2"}, x)
-    bad_w = next(b for b in range(2, 9) if b not in ir.layer("c2").w_choices) if len(ir.layer("c2").w_choices) < 7 else None
+    bad_w = next(b for b in range(2, 9) if b not in ir.table["c2"].w_choices) if len(ir.table["c2"].w_choices) < 7 else None
     if bad_w is not None:
         with pytest.raises(IRError, match=f"'c2' w_bits={bad_w}"):
             run_reference(ir, {**bits, "c2": (bad_w, bits["c2"][1])}, x)
     with pytest.raises(IRError, match="a_bits=1 not in allowed"):
         run_reference(ir, {**bits, "c2": (bits["c2"][0], 1)}, x)
-    other = [a for a in ir.layer("c1").a_choices if a != bits["c1"][1]]
+    other = [a for a in ir.table["c1"].a_choices if a != bits["c1"][1]]
     if other:
         with pytest.raises(IRError, match="must share its a_bits"):
-            ir.layer_bits({**bits, "sc": (bits["sc"][0], other[0])})
+            ir.config({**bits, "sc": (bits["sc"][0], other[0])})
 
 
 def test_input_shape_and_range_errors(ir):
@@ -179,7 +181,7 @@ def test_input_shape_and_range_errors(ir):
 
 def test_npz_is_a_zip_with_only_plain_arrays(ir, tmp_path):
     p = tmp_path / "m.npz"
-    ir.save(p)
+    save_ir(ir, p)
     with zipfile.ZipFile(p) as z:
         names = z.namelist()
     assert "__manifest__.npy" in names and all(n.endswith(".npy") for n in names)
@@ -206,34 +208,45 @@ def test_validator_checks_the_producer_width_variable(ir):
     op = next(o for o in ir.ops if o.name == "c2")
     saved = op.attrs["prev_bits"]
     try:
-        for bad, msg in ((None, r"c2.*missing attribute.*prev_bits"), ("a:c1", "prev_bits must be"),
-                         ("w:nope", "no layer 'nope'")):
+        for bad, msg in ((None, r"c2.*missing attribute.*prev_bits"), (ActOf("c1"), "prev_bits must be"),
+                         (WeightOf("nope"), "no layer 'nope'")):
             if bad is None:
                 del op.attrs["prev_bits"]
             else:
                 op.attrs["prev_bits"] = bad
             with pytest.raises(IRError, match=msg):
-                ir.validate()
-        op.attrs["prev_bits"] = "w:fc"   # a real layer with other choices (2, 8 vs c1's 2, 5, 6): not covered
+                validate(ir)
+        op.attrs["prev_bits"] = WeightOf("fc")   # a real layer with other choices (2, 8 vs c1's 2, 5, 6): not covered
         with pytest.raises(IRError, match=r"c2.*no requant entry for \(w, a, out, prev\)"):
-            ir.validate()
+            validate(ir)
     finally:
         op.attrs["prev_bits"] = saved
-    ir.validate()
-    ir.tensors["t1"], saved_t = "w:c1", ir.tensors["t1"]
+    validate(ir)
+    ir.tensors["t1"], saved_t = WeightOf("c1"), ir.tensors["t1"]
     try:
         with pytest.raises(IRError, match="name a weight width"):
-            ir.validate()
+            validate(ir)
     finally:
         ir.tensors["t1"] = saved_t
 
 
 def test_conv_key_takes_prev_from_the_producer_weight_width(ir):
-    bits = ir.uniform_bits(ir.candidate_bits[0])
-    c0, c1 = ir.layer("c0"), ir.layer("c1")
+    bits = uniform_bits(ir, ir.candidate_bits[0])
+    c0, c1 = ir.table["c0"], ir.table["c1"]
     bits["c0"] = (c0.w_choices[-1], bits["c0"][1])
     op = next(o for o in ir.ops if o.name == "c1")
-    assert op.attrs["prev_bits"] == "w:c0"
+    assert op.attrs["prev_bits"] == WeightOf("c0")
     assert ir.conv_key(op, bits) == (bits["c1"][0], bits["c1"][1], bits["c2"][1], c0.w_choices[-1])
     stem = next(o for o in ir.ops if o.name == "c0")
     assert ir.conv_key(stem, bits)[3] == 8
+
+
+def test_ir_module_imports_neither_its_io_nor_its_validator():
+    """The arrow points one way: ir_io and ir_validate import ir (anywhere in ir.py, lazily or not, is a cycle)."""
+    import ast
+    from pathlib import Path
+    import hwsim.ir
+    tree = ast.parse(Path(hwsim.ir.__file__).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in names if m.split(".")[-1] in ("ir_io", "ir_validate", "ops", "executor")}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.data import make_synthetic
 from quantnet.models import build_model
 from studies import pareto, runtime_switch
@@ -229,8 +229,17 @@ def test_ablation_plan_merges_variant_fields_over_the_base():
         ablation.AblationConfig(variants=(ablation.Variant("a"), ablation.Variant("a")))
 
 
+def test_ablation_trainer_fields_checked_when_the_study_file_is_read(tmp_path):
+    from studies.runner import load_study_config
+
+    p = tmp_path / "abl.yaml"
+    p.write_text("base: {data: synthetic}\nvariants: [{name: a, train: {bn_mode: batch}}]\nindependent_bits: []\n")
+    with pytest.raises(StudyConfigError, match=r"abl\.yaml: trainer config of 'a': bn_mode: 'batch' is not one of"):
+        load_study_config("ablation", p)
+
+
 def test_cli_reports_bad_study_input_without_traceback(tmp_path, capsys):
-    from quantnet.cli import main
+    from bitmixer.cli import main
 
     assert main(["study", "pareto", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "o")]) == 2
     assert "none.pt does not exist" in capsys.readouterr().err
@@ -267,7 +276,7 @@ def test_ablation_trains_each_variant_and_tabulates_it(tmp_path):
 @pytest.mark.slow
 def test_demo_end_to_end_on_a_tiny_budget(tmp_path):
     """The demo's whole flow with 1-epoch stages and small studies: every plot present and non-empty."""
-    from studies.demo import run_demo
+    from bitmixer.demo import run_demo
 
     (tmp_path / "p.yaml").write_text("model: {samples: 100}\nrandom: 6\ngreedy: {budgets: [0.9], accelerators: [stripes]}\n")
     (tmp_path / "r.yaml").write_text("accelerator: stripes\ntrace: [{kind: drain, steps: 6, start: 1.0, end: 0.5}]\n")

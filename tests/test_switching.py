@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.models import build_model
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quantnet.bitconfig import BitConfig
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import load_checkpoint, read_checkpoint
 from quantnet.layers import QConv2d
 from quantnet.models import build_model
@@ -52,6 +52,22 @@ def test_config_rejects_bad_values_and_paths(tmp_path):
         load_config(None, ["batch_size=big"])
     with pytest.raises(TrainConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("text, match", [
+    ("optim: {name: adamw}\n", r"bad\.yaml: optim\.name: 'adamw' is not one of \['adam', 'sgd'\]"),
+    ("optim: {schedule: step}\n", r"bad\.yaml: optim\.schedule: 'step' is not one of \['cosine', 'constant'\]"),
+    ("distill: {teacher: ema}\n", r"bad\.yaml: distill\.teacher: 'ema' is not one of \['inplace', 'checkpoint'\]"),
+    ("stages: [{name: a, kind: act, epochs: 1, subnets: [max, mid]}]\n", r"bad\.yaml: stages\[0\]\.subnets\[1\]: 'mid'"),
+    ("stages: [{name: a, kind: mixed, epochs: 1, granularity: net}]\n", r"bad\.yaml: stages\[0\]\.granularity: 'net'"),
+    ("bn_mode: batch\n", r"bad\.yaml: bn_mode: 'batch' is not one of \['transitional', 'switchable', 'shared'\]"),
+    ("device: tpu\n", r"bad\.yaml: device: 'tpu' is not one of \['cpu', 'cuda'\]"),
+])
+def test_config_names_outside_their_set_rejected_with_file_and_key(tmp_path, text, match):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(TrainConfigError, match=match):
+        load_config(p)
 
 
 def test_config_file_then_overrides_and_roundtrip(tmp_path):
@@ -314,7 +330,7 @@ def test_bn_calibration_others_reach_only_entries_no_anchor_reaches():
 
 # ---- CLI ----------------------------------------------------------------------------------------------
 def test_cli_train_and_bad_config(tmp_path, capsys):
-    from quantnet.cli import main
+    from bitmixer.cli import main
     out = tmp_path / "cli"
     rc = main(["train", "--out", str(out), "--no-progress", "--data", "synthetic", "--width", "4",
                "--set", "stages=[{name: f, kind: float, epochs: 1}, {name: a, kind: act, epochs: 1}]"])

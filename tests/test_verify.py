@@ -7,10 +7,10 @@ import torch
 
 import quantnet.verify as verify_mod
 from hwsim.executor import execute
-from hwsim.ir import load_ir
-from quantnet.bitconfig import BitConfig
+from hwsim.ir_io import load_ir
+from hwsim.bits import BitConfig
 from quantnet.checkpoint import save_checkpoint
-from quantnet.cli import main
+from bitmixer.cli import main
 from quantnet.data import load_dataset
 from quantnet.export import export_model
 from quantnet.intref import run_reference

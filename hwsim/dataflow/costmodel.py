@@ -104,15 +104,6 @@ class NetworkCost:
     def __init__(self, shapes: Sequence[LayerShape], hw: HwConfig):
         self.shapes, self.hw = list(shapes), hw
         self.tab = PETables.build(hw)
-        self.index = {s.name: i for i, s in enumerate(self.shapes)}
-
-    def _out_bits(self, s: LayerShape, a_of):
-        v = s.out_bits_var
-        if v.startswith("a:"):
-            return a_of(v[2:])
-        if v.startswith("const:"):
-            return int(v.split(":", 1)[1])
-        return self.hw.pe.accumulator_bits
 
     def _check(self, w, a, layer: str) -> None:
         pe = self.hw.pe
@@ -129,7 +120,7 @@ class NetworkCost:
                 raise UserError(f"config has no bits for layer {s.name!r}")
             w, a = (int(v) for v in bits[s.name])
             self._check(w, a, s.name)
-            o = self._out_bits(s, lambda n: int(bits[n][1]))
+            o = int(s.out_bits_var.resolve(bits, self.hw.pe.accumulator_bits))
             c = layer_cost(s, self.hw, self.tab, w, a, o)
             out.append({"name": s.name, "macs": s.macs, "w_bits": w, "a_bits": a, "out_bits": o,
                         "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
@@ -153,10 +144,11 @@ class NetworkCost:
                             f"got {w_bits.shape} and {a_bits.shape}")
         cycles = np.zeros(len(w_bits), np.int64)
         energy = np.zeros(len(w_bits))
+        columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(self.shapes)}
         for i, s in enumerate(self.shapes):
             w, a = w_bits[:, i], a_bits[:, i]
             self._check(w, a, s.name)
-            o = self._out_bits(s, lambda n: a_bits[:, self.index[n]])
+            o = s.out_bits_var.resolve(columns, self.hw.pe.accumulator_bits)
             c = layer_cost(s, self.hw, self.tab, w, a, o)
             cycles += c["cycles"]
             energy += c["energy_pj"]

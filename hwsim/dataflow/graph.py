@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from ..errors import UserError
+from ..bits import ActOf
+from ..ops import op_kind
 from .layers import LayerShape
 
 
@@ -17,34 +18,11 @@ def shapes_from_ir(ir) -> list[LayerShape]:
     shape = {ir.input_name: tuple(ir.input_shape)}
     out: list[LayerShape] = []
     for op in ir.ops:
+        kind = op_kind(op.kind)
         ins = [shape[t] for t in op.inputs]
-        a = op.attrs
-        if op.kind == "conv":
-            w = next(iter(op.weights.values()))
-            c, h, wd = ins[0]
-            g, s, p = int(a.get("groups", 1)), int(a.get("stride", 1)), int(a.get("padding", 0))
-            ls = LayerShape(a["layer"], "conv", c, w.shape[0], w.shape[2], w.shape[3], s, p, g, h, wd,
-                            ir.tensors[op.output])
-            out.append(ls)
-            shape[op.output] = (ls.out_ch, ls.out_h, ls.out_w)
-        elif op.kind == "linear":
-            w = next(iter(op.weights.values()))
-            feat = int(ins[0][0]) if len(ins[0]) == 1 else int(ins[0][0] * ins[0][1] * ins[0][2])
-            out.append(LayerShape(a["layer"], "linear", feat, w.shape[0], 1, 1, 1, 0, 1, 1, 1, ir.tensors[op.output]))
-            shape[op.output] = (w.shape[0],)
-        elif op.kind == "maxpool":
-            c, h, wd = ins[0]
-            k, s, p = int(a["kernel"]), int(a["stride"]), int(a.get("padding", 0))
-            shape[op.output] = (c, (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1)
-        elif op.kind == "avgpool":
-            shape[op.output] = (ins[0][0], 1, 1)
-        elif op.kind == "flatten":
-            c = ins[0]
-            shape[op.output] = (c[0] * (c[1] if len(c) > 1 else 1) * (c[2] if len(c) > 2 else 1),)
-        elif op.kind in ("add", "rescale"):
-            shape[op.output] = ins[0]
-        else:
-            raise UserError(f"dataflow graph: op {op.name!r} has unknown kind {op.kind!r}")
+        if kind.costed:
+            out.append(kind.layer_shape(ir, op, ins))
+        shape[op.output] = kind.out_shape(ir, op, ins)
     return out
 
 
@@ -62,7 +40,7 @@ def build_graph(shapes: list[LayerShape], producers: dict[str, list[str]] | None
         producers = {b.name: [a.name] for a, b in zip(shapes, shapes[1:])}
     for cons, prods in producers.items():
         for p in prods:
-            g.add_edge(p, cons, bits=f"a:{cons}")
+            g.add_edge(p, cons, bits=ActOf(cons))
     return g
 
 
@@ -72,7 +50,7 @@ def producers_from_ir(ir) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for op in ir.ops:
         src = set().union(*(made_by.get(t, set()) for t in op.inputs))
-        if op.kind in ("conv", "linear"):
+        if op_kind(op.kind).costed:
             out[op.attrs["layer"]] = sorted(src)
             made_by[op.output] = {op.attrs["layer"]}
         else:
@@ -90,8 +68,7 @@ def annotate_bits(g: nx.DiGraph, bits, acc_bits: int) -> nx.DiGraph:
     h = g.copy()
     for n, d in h.nodes(data=True):
         w, a = bits[n]
-        var = d["out_bits"]
-        o = bits[var[2:]][1] if var.startswith("a:") else int(var[6:]) if var.startswith("const:") else acc_bits
+        o = d["out_bits"].resolve(bits, acc_bits)
         d.update(w_bits=w, a_bits=a, out_tensor_bits=o, weight_bits=d["weight_elems"] * w,
                  input_bits=d["input_elems"] * a, output_bits=d["output_elems"] * o)
     for u, v, d in h.edges(data=True):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bits import ACC, BitsVar, parse
+
 
 @dataclass(frozen=True)
 class LayerShape:
@@ -17,7 +19,10 @@ class LayerShape:
     groups: int
     in_h: int
     in_w: int
-    out_bits_var: str      # bits of the output tensor: "a:<layer>", "const:<b>" or "acc" (accumulator width)
+    out_bits_var: BitsVar  # bits of the output tensor: ActOf, Const or ACC (accumulator width); text is parsed
+
+    def __post_init__(self):
+        object.__setattr__(self, "out_bits_var", parse(self.out_bits_var))
 
     @property
     def out_h(self) -> int:
@@ -57,5 +62,5 @@ class LayerShape:
         return self.out_ch * self.out_h * self.out_w
 
 
-def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: str = "acc") -> LayerShape:
+def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: BitsVar = ACC) -> LayerShape:
     return LayerShape(name, "linear", in_features, out_features, 1, 1, 1, 0, 1, 1, 1, out_bits_var)

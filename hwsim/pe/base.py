@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from ..errors import UserError
-from ..hwconfig import HwConfigError
+from ..errors import HwConfigError, UserError
 
 
 class PEKind:

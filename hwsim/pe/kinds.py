@@ -2,7 +2,7 @@
 (Loom), fused 2x2-bit bricks (Bit Fusion)."""
 from __future__ import annotations
 
-from ..hwconfig import HwConfigError
+from ..errors import HwConfigError
 from .base import PEKind, add_pj, mult_pj, n_digits
 
 

@@ -24,6 +24,11 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     raise DataError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
 
 
+def dataset_for_checkpoint(extra: dict, name: str | None = None, root: str | Path | None = None) -> Dataset:
+    """Data set `name` read from `root`, each by default the one the checkpoint (its `extra`) was trained on."""
+    return load_dataset(name or extra.get("data", "digits"), root or extra.get("data_dir"))
+
+
 def default_model_for(dataset: Dataset) -> tuple[str, dict]:
     """The registered model and arch kwargs that fit a data set's input shape."""
     c, h, _ = dataset.input_shape
@@ -32,5 +37,5 @@ def default_model_for(dataset: Dataset) -> tuple[str, dict]:
     return "digits_resnet", {"in_channels": c, "input_size": h, "num_classes": dataset.num_classes}
 
 
-__all__ = ["DATASETS", "Dataset", "DataError", "batches", "default_model_for", "load_cifar10", "load_dataset",
-           "load_digits_dataset", "load_mnist", "make_synthetic", "to_codes"]
+__all__ = ["DATASETS", "Dataset", "DataError", "batches", "dataset_for_checkpoint", "default_model_for", "load_cifar10",
+           "load_dataset", "load_digits_dataset", "load_mnist", "make_synthetic", "to_codes"]

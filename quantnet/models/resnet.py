@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..bitconfig import BitConfig, LayerSpec, NetSpec
+from hwsim.bits import BitConfig, Layer, LayerTable
+
 from ..layers import QUANT_MODES, QConv2d, QLinear
 from ..quantizers import ActQuantizer
 from ..tbn import BN_MODES, TransitionalBN
@@ -152,7 +153,7 @@ class MetaResNet(nn.Module):
     def quant_layers(self) -> dict[str, QConv2d | QLinear]:
         return {n: m for n, m in self.named_modules() if isinstance(m, (QConv2d, QLinear))}
 
-    def _build_spec(self) -> NetSpec:
+    def _build_spec(self) -> LayerTable:
         macs = _trace_macs(self, (1, self.arch.in_channels, self.arch.input_size, self.arch.input_size))
         edge = (self.first_last_bits,) if self.first_last_bits is not None else self.candidate_bits
         consumers_a = {c: self.get_submodule(s).candidates for s, c in self.act_sites}
@@ -164,9 +165,9 @@ class MetaResNet(nn.Module):
                 w_ch = m.wq.candidates
                 a_ch = consumers_a.get(name) or consumers_a[self.a_ties[name]]
             block = name.rsplit(".", 1)[0] if name.startswith("layer") else name
-            specs.append(LayerSpec(name, "conv" if isinstance(m, QConv2d) else "linear", block, macs[name],
-                                   m.weight.numel(), tuple(w_ch), tuple(a_ch), self.a_ties.get(name)))
-        return NetSpec(tuple(specs), self.candidate_bits)
+            specs.append(Layer(name, "conv" if isinstance(m, QConv2d) else "linear", tuple(w_ch), tuple(a_ch),
+                               self.a_ties.get(name), macs[name], block, m.weight.numel()))
+        return LayerTable(tuple(specs), self.candidate_bits)
 
     # ---- run-time switching --------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -184,7 +185,7 @@ class MetaResNet(nn.Module):
 
     def apply_bits(self, cfg: BitConfig) -> None:
         """Select every layer's weight step, every site's activation step and every BN entry."""
-        self.spec.validate(cfg)
+        cfg = self.spec.validate(cfg)
         for name, m in self.quant_layers().items():
             m.set_bits(*cfg.bits[name])
         for path, consumer in self.act_sites:

@@ -19,7 +19,8 @@ import copy
 import numpy as np
 import torch
 
-from ..bitconfig import BitConfig, random_configs
+from hwsim.bits import BitConfig, random_configs
+
 from ..data import batches
 from ..models import MetaResNet
 from ..tbn import TransitionalBN

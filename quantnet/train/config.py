@@ -10,16 +10,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 import yaml
 
 from hwsim import typed_yaml
 from hwsim.errors import UserError
 
-STAGE_KINDS = ("float", "act", "uniform", "mixed")  # fp net; stage 1; stage 2; stage 3
-SUBNET_KINDS = ("max", "min", "random")
-TEACHERS = ("inplace", "checkpoint")
+from ..tbn import BN_MODES
+
+StageKind = Literal["float", "act", "uniform", "mixed"]  # fp net; stage 1; stage 2; stage 3
+SubnetKind = Literal["max", "min", "random"]
+SUBNET_KINDS: tuple[str, ...] = get_args(SubnetKind)
+BnMode = Literal[BN_MODES]   # the BN module's own list of modes
 
 
 class TrainConfigError(UserError):
@@ -28,17 +31,15 @@ class TrainConfigError(UserError):
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"            # adam | sgd
+    name: Literal["adam", "sgd"] = "adam"
     lr: float = 0.003
     weight_decay: float = 0.0     # applied to conv/linear weights only (not steps, not BN)
     momentum: float = 0.9         # sgd only
     warmup_epochs: float = 1.0    # linear warm-up at the start of every stage
-    schedule: str = "cosine"      # cosine | constant, over each stage
+    schedule: Literal["cosine", "constant"] = "cosine"   # over each stage
     step_lr_scale: float = 0.1    # LSQ step sizes learn at lr * this (Adam moves every parameter by ~lr)
 
     def check(self, where: str) -> None:
-        _one_of(self.name, ("adam", "sgd"), f"{where}.name")
-        _one_of(self.schedule, ("cosine", "constant"), f"{where}.schedule")
         _positive(self.lr, f"{where}.lr")
         _positive(self.step_lr_scale, f"{where}.step_lr_scale")
         if self.weight_decay < 0 or self.momentum < 0 or self.warmup_epochs < 0:
@@ -47,12 +48,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    teacher: str = "inplace"      # inplace: the batch's highest-bit sub-network; checkpoint: a frozen float net
+    # inplace: the batch's highest-bit sub-network; checkpoint: a frozen float net
+    teacher: Literal["inplace", "checkpoint"] = "inplace"
     checkpoint: str | None = None
     temperature: float = 1.0
 
     def check(self, where: str) -> None:
-        _one_of(self.teacher, TEACHERS, f"{where}.teacher")
         _positive(self.temperature, f"{where}.temperature")
         if self.teacher == "checkpoint" and not self.checkpoint:
             raise TrainConfigError(f"{where}.checkpoint: teacher 'checkpoint' needs the path of a trained checkpoint")
@@ -64,29 +65,25 @@ class StageConfig:
     weights, whole-network bits), uniform (stage 2: all quantised, whole-network bits), mixed
     (stage 3: per-layer/per-block bits, share of deviating units ramped 0 -> 1)."""
     name: str
-    kind: str
+    kind: StageKind
     epochs: int
-    subnets: tuple[str, ...] = ("random",)   # sub-networks per batch, gradients accumulated, one step
+    subnets: tuple[SubnetKind, ...] = ("random",)   # sub-networks per batch, gradients accumulated, one step
     bits: tuple[int, ...] | None = None      # whole-network bit-widths drawn (default: candidate_bits)
     distill: bool = False                    # non-teacher sub-networks learn from the teacher's soft outputs
-    granularity: str = "layer"               # mixed: layer | block
+    granularity: Literal["layer", "block"] = "layer"   # mixed: per layer or per block
     ramp: float = 0.5                        # mixed: fraction of the stage over which p_deviate goes 0 -> 1
     lr: float | None = None                  # overrides optim.lr for this stage
 
     def check(self, where: str, candidate_bits: tuple[int, ...], distill: DistillConfig) -> None:
-        _one_of(self.kind, STAGE_KINDS, f"{where}.kind")
         if self.epochs < 0:
             raise TrainConfigError(f"{where}.epochs: must be >= 0, got {self.epochs}")
         if not self.subnets:
             raise TrainConfigError(f"{where}.subnets: name at least one sub-network ({', '.join(SUBNET_KINDS)})")
-        for i, s in enumerate(self.subnets):
-            _one_of(s, SUBNET_KINDS, f"{where}.subnets[{i}]")
         if self.bits is not None:
             bad = [b for b in self.bits if b not in candidate_bits]
             if not self.bits or bad:
                 raise TrainConfigError(f"{where}.bits: {list(self.bits)} must be a non-empty subset of "
                                        f"candidate_bits {list(candidate_bits)}")
-        _one_of(self.granularity, ("layer", "block"), f"{where}.granularity")
         if not 0.0 <= self.ramp <= 1.0:
             raise TrainConfigError(f"{where}.ramp: must be in [0, 1], got {self.ramp}")
         if self.lr is not None:
@@ -122,9 +119,9 @@ class TrainConfig:
     data_dir: str | None = None
     candidate_bits: tuple[int, ...] = (2, 3, 4)
     first_last_bits: int | None = 8
-    bn_mode: str = "transitional"          # transitional | switchable | shared
+    bn_mode: BnMode = "transitional"
     seed: int = 0
-    device: str = "cpu"                    # cpu | cuda
+    device: Literal["cpu", "cuda"] = "cpu"
     batch_size: int = 64
     threads: int = 1                       # torch CPU threads (0: torch default); tiny nets run best on one
     eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
@@ -137,10 +134,6 @@ class TrainConfig:
     stages: tuple[StageConfig, ...] = field(default_factory=_default_stages)
 
     def check(self, where: str) -> "TrainConfig":
-        from ..tbn import BN_MODES
-
-        _one_of(self.bn_mode, BN_MODES, f"{where}: bn_mode")
-        _one_of(self.device, ("cpu", "cuda"), f"{where}: device")
         cands = self.candidate_bits
         if not cands or list(cands) != sorted(set(cands)) or min(cands) < 2 or max(cands) > 8:
             raise TrainConfigError(f"{where}: candidate_bits must be increasing integers in [2, 8], got {list(cands)}")
@@ -237,11 +230,6 @@ def _plain(v):
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     return v
-
-
-def _one_of(value, allowed, where: str) -> None:
-    if value not in allowed:
-        raise TrainConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
 
 
 def _positive(value: float, where: str) -> None:

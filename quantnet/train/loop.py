@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from hwsim.bits import BitConfig
 from hwsim.errors import UserError
 
-from ..bitconfig import BitConfig
 from ..data import Dataset, batches, load_dataset
 from ..evaluate import accuracy_configured
 from ..layers import QConv2d, QLinear

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bitconfig import BitConfig, NetSpec
+from hwsim.bits import BitConfig, LayerTable
+
 from .config import StageConfig
 
 
@@ -23,11 +24,11 @@ def p_deviate(stage: StageConfig, progress: float) -> float:
     return float(min(1.0, max(0.0, progress / stage.ramp)))
 
 
-def stage_bits(stage: StageConfig, spec: NetSpec) -> tuple[int, ...]:
+def stage_bits(stage: StageConfig, spec: LayerTable) -> tuple[int, ...]:
     return tuple(sorted(stage.bits)) if stage.bits is not None else tuple(spec.candidate_bits)
 
 
-def sample_subnets(stage: StageConfig, spec: NetSpec, rng: np.random.Generator,
+def sample_subnets(stage: StageConfig, spec: LayerTable, rng: np.random.Generator,
                    progress: float) -> list[tuple[str, BitConfig | None]]:
     """[(subnet kind, config)] for one batch; the first entry is the in-place teacher when distilling."""
     if stage.kind == "float":

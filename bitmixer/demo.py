@@ -1,6 +1,6 @@
 """The end-to-end demo: train a meta-network on digits (the default recipe), verify bit-exactness on a
 sample of configs, estimate and simulate on every accelerator, run the pareto and runtime-switch
-studies, and write one report over all of it."""
+studies, and write one report over all of it. Each step calls the library, as a script would."""
 from __future__ import annotations
 
 import contextlib
@@ -11,15 +11,34 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
+from hwsim import typed_yaml
+from hwsim.dataflow.estimate import estimate_configs
 from hwsim.errors import UserError
+from hwsim.hwconfig import load_hw_config
+from hwsim.ir_io import save_ir
+from hwsim.pe.simulate import simulate_configs
+from quantnet.checkpoint import load_checkpoint
+from quantnet.config_spec import ir_bit_configs
+from quantnet.data import dataset_for_checkpoint
+from quantnet.export import export_model
+from quantnet.train import TrainConfig, train
+from quantnet.verify import verify_checkpoint
+from studies import pareto, plots, runtime_switch
+from studies.hw import hw_config_paths, load_accelerators
+from studies.network import load_metanet, torch_threads
+from studies.output import StudyOutput
+from studies.report import write_report
+from studies.runner import PACKAGE_DIR as STUDIES_DIR, load_study_config
+from studies.schema import to_plain
 
-from . import plots
-from .output import StudyOutput
-from .runner import PACKAGE_DIR, load_study_config
-from .schema import build, load_yaml, to_plain
+from .commands import estimate, simulate
+from .commands.common import write_json
+
+
+class DemoConfigError(UserError):
+    """A demo config file with a missing, unknown, mistyped or invalid key."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +55,7 @@ class SimulateSection:
 
 @dataclass(frozen=True)
 class DemoConfig:
-    train: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
     verify: VerifySection = field(default_factory=VerifySection)
     simulate: SimulateSection = field(default_factory=SimulateSection)
     pareto: str = "pareto.yaml"
@@ -44,15 +63,19 @@ class DemoConfig:
 
 
 def load_demo_config(path: str | Path | None = None) -> DemoConfig:
-    path = Path(path) if path else PACKAGE_DIR / "demo.yaml"
-    return build(DemoConfig, load_yaml(path), path.name)
+    """The demo YAML (default: the packaged demo.yaml), every section checked here, before any step runs."""
+    path = Path(path) if path else Path(__file__).parent / "demo.yaml"
+    data = typed_yaml.read_yaml(path, DemoConfigError, "demo config")
+    cfg = typed_yaml.build(DemoConfig, {} if data is None else data, path.name, DemoConfigError)
+    cfg.train.check(f"{path.name}: train")
+    return cfg
 
 
 def _study_cfg(name: str, ref: str, checkpoint: Path):
     p = Path(ref)
-    path = p if p.is_file() else PACKAGE_DIR / ref
+    path = p if p.is_file() else STUDIES_DIR / ref
     if not path.is_file():
-        raise UserError(f"demo config: study config {ref!r} is neither a file nor in {PACKAGE_DIR}")
+        raise UserError(f"demo config: study config {ref!r} is neither a file nor in {STUDIES_DIR}")
     cfg = load_study_config(name, path)
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, checkpoint=str(checkpoint)))
 
@@ -76,47 +99,38 @@ class _Steps:
 
 def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, retrain: bool = False,
              progress: bool = True) -> Path:
-    from quantnet.checkpoint import load_checkpoint
-    from quantnet.export import export_model
-    from quantnet.train import train
-    from quantnet.train.config import config_from_dict
-
     cfg = load_demo_config(config)
     out = Path(out)
+    run_dir, ckpt = out / "train", out / "train" / "checkpoint.pt"
+    p_cfg = _study_cfg("pareto", cfg.pareto, ckpt)
+    r_cfg = _study_cfg("runtime-switch", cfg.runtime_switch, ckpt)
     out.mkdir(parents=True, exist_ok=True)
     step = _Steps()
     doc = StudyOutput(out, "demo", "Bit-Mixer end-to-end demo",
                       "One meta-network trained on the bundled digits, checked bit for bit against its integer "
                       "model, and costed on every accelerator in hw_configs/.")
     doc.resolved_config(to_plain(cfg))
-    run_dir, ckpt = out / "train", out / "train" / "checkpoint.pt"
 
     # 1. train
-    tcfg = config_from_dict(cfg.train, "demo config: train")
     if retrain and run_dir.exists():
         shutil.rmtree(run_dir)
     with step("train the meta-network"):
         if ckpt.is_file():
             print(f"[demo] reusing {ckpt} (pass --retrain to train afresh)")
         else:
-            train(tcfg, run_dir, progress=progress)
+            train(cfg.train, run_dir, progress=progress)
     _training_section(doc, run_dir)
     model, extra = load_checkpoint(ckpt)
 
     # 2. export + verify
     with step("export the integer model and verify bit-exactness"):
         ir = export_model(model, {"checkpoint": str(ckpt)})
-        ir.save(out / "model.npz")
-        bad = _verify_section(doc, model, ir, cfg.verify, extra, progress)
+        save_ir(ir, out / "model.npz")
+        bad = _verify_section(doc, ckpt, out / "model.npz", cfg.verify, progress)
     # 3. estimate and simulate on every accelerator
     with step("estimate and simulate on every accelerator"):
-        _hardware_section(doc, out, cfg.simulate, progress)
+        _hardware_section(doc, out, ir, cfg.simulate, dataset_for_checkpoint(extra), progress)
     # 4. studies
-    from . import pareto, runtime_switch
-    from .hw import load_accelerators
-    from .network import load_metanet
-
-    p_cfg = _study_cfg("pareto", cfg.pareto, ckpt)
     with step("pareto study"):
         net = load_metanet(p_cfg.model)
         net.ir = ir if net.source == "simulator" else None
@@ -124,7 +138,6 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
         p_out = StudyOutput(out / "pareto", "pareto", pareto.TITLE)
         res = pareto.run(p_cfg, net, accels, p_out, progress)
         p_out.finish()
-    r_cfg = _study_cfg("runtime-switch", cfg.runtime_switch, ckpt)
     with step("runtime-switch study"):
         (accel,) = [a for a in load_accelerators(ir, [r_cfg.accelerator] if r_cfg.accelerator else [])][:1]
         r_out = StudyOutput(out / "runtime-switch", "runtime-switch", runtime_switch.TITLE)
@@ -133,7 +146,6 @@ def run_demo(out: str | Path = "runs/demo", config: str | Path | None = None, re
         r_out.finish()
     doc.table("timings", step.times, "Demo steps and wall time", "Seconds each step of this demo took.")
     doc.finish(write_index=False)
-    from .report import write_report
     index = write_report(out, "Bit-Mixer end-to-end demo")
     if bad:
         print(f"[demo] WARNING: {bad} integer mismatches between the torch reference and the simulator")
@@ -163,23 +175,13 @@ def _training_section(doc: StudyOutput, run_dir: Path) -> None:
               "Accuracy after training", f"Test accuracy at the end of training ({last['epoch']} epochs).")
 
 
-def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: bool) -> int:
-    from quantnet.bitconfig import all_uniform, random_configs
-    from quantnet.data import load_dataset
-    from quantnet.verify import check_config, summarise
-
-    data = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
-    x, y = data.x_test[:v.samples], data.y_test[:v.samples]
-    configs = all_uniform(model.spec) + random_configs(model.spec, v.random_configs, seed=0)
-    from .network import torch_threads
+def _verify_section(doc, ckpt: Path, ir_path: Path, v: VerifySection, progress: bool) -> int:
 
     with torch_threads(1):
-        results = [check_config(model, ir, c, x, y)
-                   for c in tqdm(configs, desc="verify", disable=not progress, leave=False)]
-    s = summarise(results, len(y))
+        s = verify_checkpoint(ckpt, ir_path, v.random_configs, seed=0, samples=v.samples, progress=progress)
     keep = ("config", "avg_w_bits", "avg_a_bits", "integer_mismatches", "code_agreement", "top1_agreement",
             "accuracy_fake_quant", "accuracy_int_reference", "accuracy_simulator")
-    doc.table("verify", [{k: r[k] for k in keep} for r in results], "Bit-exactness of the integer model",
+    doc.table("verify", [{k: r[k] for k in keep} for r in s["configs"]], "Bit-exactness of the integer model",
               f"{s['configs_checked']} configs x {s['samples']} samples: the torch int64 reference and the numba "
               f"simulator differ in {s['integer_mismatches']} values (must be 0); fake-quant and integer models "
               f"agree on {100 * s['code_agreement']:.2f}% of activation codes and {100 * s['top1_agreement']:.1f}% "
@@ -187,41 +189,33 @@ def _verify_section(doc, model, ir, v: VerifySection, extra: dict, progress: boo
     return int(s["integer_mismatches"])
 
 
-def _hardware_section(doc, out: Path, sim: SimulateSection, progress: bool) -> None:
-    """Estimates from the dataflow cost model and functional simulation through each PE kind, via the
-    estimate and simulate commands (their tables go to logs/, their JSON is tabulated here)."""
-    from quantnet.cli import main as cli
-    from .hw import hw_config_paths
+def _hardware_section(doc, out: Path, ir, sim: SimulateSection, data, progress: bool) -> None:
+    """Estimates from the dataflow cost model and functional simulation through each PE kind (per-layer
+    tables as the estimate and simulate commands print them go to logs/, the totals are tabulated here)."""
 
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
+    model = str(out / "model.npz")
+    x, y = data.x_test[:sim.samples], data.y_test[:sim.samples]
     est_rows, sim_rows = [], []
     for path in tqdm(hw_config_paths(), desc="hardware", leave=False, disable=not progress):
-        for cmd in ("estimate", "simulate"):
-            js = logs / f"{cmd}_{path.stem}.json"
-            args = [cmd, str(out / "model.npz"), "--hw", str(path), "--config",
-                    "uniform" if cmd == "estimate" else sim.configs, "--json", str(js)]
-            if cmd == "simulate":
-                args += ["--samples", str(sim.samples)]
-            with open(logs / f"{cmd}_{path.stem}.txt", "w") as f, contextlib.redirect_stdout(f), \
-                    contextlib.redirect_stderr(f):
-                rc = cli(args)
-            if rc != 0:
-                raise UserError(f"demo: `bitmixer {' '.join(args)}` failed (exit {rc}); see {logs}")
-            payload = json.loads(js.read_text())
-            name = payload["hw"].get("name", path.stem)
-            if cmd == "estimate":
-                for c in payload["configs"]:
-                    t = c["total"]
-                    est_rows.append({"accelerator": name, "config": c["config"], "cycles": t["cycles"],
-                                     "latency_us": t["latency_s"] * 1e6, "energy_nj": t["energy_pj"] / 1e3})
-            else:
-                for r in payload["results"]:
-                    t = r["total"]
-                    sim_rows.append({"accelerator": name, "config": r["config"], "samples": r["samples"],
-                                     "top1": r["accuracy"], "counted_cycles": t["counted"],
-                                     "model_cycles": t["model_compute"], "no_skip_cycles": t["no_skip"],
-                                     "psum_overflows": t["psum_overflows"], "acc_overflows": t["acc_overflows"]})
+        hw = load_hw_config(path)
+        est = estimate_configs(ir, hw, ir_bit_configs(ir, "uniform"))
+        sims = simulate_configs(ir, hw, ir_bit_configs(ir, sim.configs), x, y, progress=False)
+        (logs / f"estimate_{path.stem}.txt").write_text(estimate.text(hw, est) + "\n")
+        write_json(logs / f"estimate_{path.stem}.json", estimate.payload(model, hw, est))
+        (logs / f"simulate_{path.stem}.txt").write_text(simulate.text(hw, sims) + "\n")
+        write_json(logs / f"simulate_{path.stem}.json", simulate.payload(model, hw, data.name, sims))
+        for c in est:
+            t = c["total"]
+            est_rows.append({"accelerator": hw.name, "config": c["config"], "cycles": t["cycles"],
+                             "latency_us": t["latency_s"] * 1e6, "energy_nj": t["energy_pj"] / 1e3})
+        for r in sims:
+            t = r["total"]
+            sim_rows.append({"accelerator": hw.name, "config": r["config"], "samples": r["samples"],
+                             "top1": r["accuracy"], "counted_cycles": t["counted"],
+                             "model_cycles": t["model_compute"], "no_skip_cycles": t["no_skip"],
+                             "psum_overflows": t["psum_overflows"], "acc_overflows": t["acc_overflows"]})
     doc.table("estimate", est_rows, "Analytic estimates per accelerator",
               "Cycles, latency and energy per sample of each uniform config from the dataflow cost model "
               "(per-layer tables in logs/estimate_*.txt).")

@@ -1,4 +1,4 @@
-"""`bitmixer`: one entry point; each subcommand lives in quantnet/commands/<name>.py and exposes
+"""`bitmixer`: one entry point; each subcommand lives in bitmixer/commands/<name>.py and exposes
 `register(subparsers)`, which adds its parser and sets `func(args) -> int`."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show full tracebacks for input errors")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"quantnet.commands.{name}").register(sub)
+        importlib.import_module(f"bitmixer.commands.{name}").register(sub)
     return p
 
 

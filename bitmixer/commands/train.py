@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hwsim.errors import UserError
 
-from ..train import RunDir, load_config, train
+from quantnet.train import RunDir, load_config, train
 from .common import format_table
 
 # flag -> config key; the value is passed through YAML like --set.

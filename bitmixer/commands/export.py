@@ -1,7 +1,7 @@
 """bitmixer export CKPT -o model.npz: the integer model (every bit-width's weights and requant tables)."""
 from __future__ import annotations
 
-from ..export import export_checkpoint
+from quantnet.export import export_file
 
 
 def register(sub) -> None:
@@ -14,10 +14,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    ir = export_checkpoint(args.checkpoint, acc_bits=args.acc_bits)
-    ir.save(args.output)
-    convs = sum(op.kind == "conv" for op in ir.ops)
-    entries = sum(len(op.requant) for op in ir.ops)
-    print(f"wrote {args.output}: {len(ir.ops)} ops ({convs} conv), {len(ir.layers)} layers, "
-          f"{entries} requant entries, candidate bits {list(ir.candidate_bits)}")
+    w = export_file(args.checkpoint, args.output, args.acc_bits)
+    print(f"wrote {args.output}: {w['ops']} ops ({w['convs']} conv), {w['layers']} layers, "
+          f"{w['requant_entries']} requant entries, candidate bits {w['candidate_bits']}")
     return 0

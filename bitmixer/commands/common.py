@@ -1,24 +1,15 @@
-"""Pieces several subcommands share: data selection from a checkpoint, tables, JSON output."""
+"""Pieces several subcommands share: data-set flags, tables, JSON output."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Sequence
 
-from ..data import Dataset, load_dataset
-
 
 def add_data_args(p, default: str | None = None) -> None:
     p.add_argument("--data", default=default, help="data set: digits, synthetic, cifar10, mnist "
                                                    "(default: the one the checkpoint was trained on)")
     p.add_argument("--data-dir", default=None, help="directory of a local data set (cifar10, mnist)")
-
-
-def dataset_for(args, ckpt_extra: dict | None = None) -> Dataset:
-    extra = ckpt_extra or {}
-    name = args.data or extra.get("data", "digits")
-    root = args.data_dir or extra.get("data_dir")
-    return load_dataset(name, root)
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:

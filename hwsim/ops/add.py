@@ -1,0 +1,37 @@
+"""add: clamp(a + b, 0, 2^b_out - 1) of two unclamped inputs in one scale, rounding away frac_bits first."""
+from __future__ import annotations
+
+from .. import kernels as K
+from ..bits import ACC
+from ..ir import IntModel, IRError, Op
+from .checks import tensor_bits
+from .kind import OpKind
+
+
+def check(ir: IntModel, op: Op, where: str) -> None:
+    if len(op.inputs) != 2 or any(tensor_bits(ir, t, where) != ACC for t in op.inputs):
+        raise IRError(f"{where}: add takes two 'acc' tensors")
+    if tensor_bits(ir, op.output, where) == ACC:
+        raise IRError(f"{where}: add output must be a code tensor (it clamps)")
+    f = op.attrs.get("frac_bits")
+    if isinstance(f, bool) or not isinstance(f, int) or not 0 <= f <= 24:
+        raise IRError(f"{where}: frac_bits must be an integer in [0, 24], got {f!r}")
+
+
+def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
+    return ins[0]
+
+
+def execute(run, op: Op, a, b):
+    hi = 2 ** run.ir.tensors[op.output].resolve(run.bits) - 1
+    f = op.attrs["frac_bits"]
+    if f == 0:
+        return K.add_clamp(a, b, 0, hi)
+    if a.size:  # the sum is an int32 intermediate before the rounding shift
+        run.check(f"{op.name} (sum)", int(a.min()) + int(b.min()), int(a.max()) + int(b.max()), run.INT32, 32)
+    s = K.add_clamp(a, b, *run.INT32)
+    # round half up of s / 2^f, then clamp: rq with M0 = 2^30, shift = f + 30 is exactly that
+    return K.requantize(s, None, 2**30, f + 30, 0, hi, True)
+
+
+KIND = OpKind("add", check, out_shape, execute)

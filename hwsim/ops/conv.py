@@ -1,0 +1,70 @@
+"""conv: int conv, then rq(acc + B) per output channel; clamped to [0, 2^b_out - 1] or left unclamped."""
+from __future__ import annotations
+
+from .. import kernels as K
+from ..bits import ACC, Const, WeightOf
+from ..dataflow.layers import LayerShape
+from ..ir import IntModel, IRError, Op
+from .checks import check_requant, check_weights, domain, layer_of, need, tensor_bits
+from .kind import OpKind
+
+
+def check(ir: IntModel, op: Op, where: str) -> None:
+    need(op, where, "stride", "padding", "groups", "clamp", "out_bits", "prev_bits")
+    if len(op.inputs) != 1:
+        raise IRError(f"{where}: conv takes one input")
+    layer = layer_of(ir, op, "conv", where)
+    s, p, g = (op.attrs[k] for k in ("stride", "padding", "groups"))
+    if not all(isinstance(v, int) for v in (s, p, g)) or s < 1 or p < 0 or g < 1:
+        raise IRError(f"{where}: stride {s}, padding {p}, groups {g} must be ints >= 1, >= 0, >= 1")
+    n_out = check_weights(ir, op, layer, None, where)
+    w = next(iter(op.weights.values()))
+    if w.ndim != 4 or n_out % g:
+        raise IRError(f"{where}: weights {w.shape} are not (O, C/groups, kh, kw) with O divisible by groups {g}")
+    out_var = op.attrs["out_bits"]
+    if op.attrs["clamp"] is True:
+        if tensor_bits(ir, op.output, where) != out_var:
+            raise IRError(f"{where}: clamped output {op.output!r} must carry bits '{out_var}'")
+    elif op.attrs["clamp"] is False:
+        if tensor_bits(ir, op.output, where) != ACC:
+            raise IRError(f"{where}: unclamped output {op.output!r} must be an 'acc' tensor")
+    else:
+        raise IRError(f"{where}: clamp must be true or false")
+    prev_var = op.attrs["prev_bits"]
+    if not isinstance(prev_var, (WeightOf, Const)):
+        raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got '{prev_var}'")
+    domain(ir, out_var, f"{where}: out_bits")
+    domain(ir, prev_var, f"{where}: prev_bits")
+    for key in ir.conv_keys(op):
+        if key not in op.requant:
+            raise IRError(f"{where}: no requant entry for (w, a, out, prev) = {key}")
+        check_requant(op.requant[key], n_out, f"{where} requant {key}")
+
+
+def layer_shape(ir: IntModel, op: Op, ins) -> LayerShape:
+    w = next(iter(op.weights.values()))
+    c, h, wd = ins[0]
+    a = op.attrs
+    return LayerShape(a["layer"], "conv", c, w.shape[0], w.shape[2], w.shape[3], int(a["stride"]), int(a["padding"]),
+                      int(a["groups"]), h, wd, ir.tensors[op.output])
+
+
+def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
+    ls = layer_shape(ir, op, ins)
+    return ls.out_ch, ls.out_h, ls.out_w
+
+
+def execute(run, op: Op, x):
+    layer = op.attrs["layer"]
+    w_bits, a_bits = run.bits[layer]
+    w = op.weights[w_bits]
+    s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
+    if run.conv_impl is None:
+        acc = K.conv2d_acc(x, w, s, p, g)
+    else:
+        acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
+    key = run.ir.conv_key(op, run.bits)
+    return run.requant(layer, acc, op.requant[key], key[2], op.attrs["clamp"])
+
+
+KIND = OpKind("conv", check, out_shape, execute, layer_shape)

@@ -1,0 +1,36 @@
+"""rescale: shortcut codes -> the add's scale, rq with a scalar (M0, shift), unclamped."""
+from __future__ import annotations
+
+import itertools
+
+from .. import kernels as K
+from ..bits import ACC
+from ..ir import IntModel, IRError, Op
+from .checks import check_requant, domain, need, tensor_bits
+from .kind import OpKind
+
+
+def check(ir: IntModel, op: Op, where: str) -> None:
+    need(op, where, "out_bits")
+    in_var = tensor_bits(ir, op.inputs[0], where)
+    if len(op.inputs) != 1 or in_var == ACC or tensor_bits(ir, op.output, where) != ACC:
+        raise IRError(f"{where}: rescale reads one code tensor and writes an 'acc' tensor")
+    for key in itertools.product(domain(ir, in_var, where), domain(ir, op.attrs["out_bits"], f"{where}: out_bits")):
+        if key not in op.requant:
+            raise IRError(f"{where}: no rescale entry for (in, out) = {key}")
+        check_requant(op.requant[key], 1, f"{where} rescale {key}")
+        if op.requant[key].bias[0] != 0 or op.requant[key].frac[0] != 0:
+            raise IRError(f"{where}: rescale {key} must have zero bias and frac")
+
+
+def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
+    return ins[0]
+
+
+def execute(run, op: Op, x):
+    r = op.requant[(run.ir.tensors[op.inputs[0]].resolve(run.bits), op.attrs["out_bits"].resolve(run.bits))]
+    run.check_rescaled(op.name, x, r)
+    return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
+
+
+KIND = OpKind("rescale", check, out_shape, execute)
