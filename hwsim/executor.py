@@ -75,37 +75,14 @@ class _Run:
         """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32."""
         lo, hi = self.acc_plus_bias(layer, acc, r.bias)
         if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
-            self.check(f"{layer} (unclamped output)", *_rq_range(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
-        if r.frac.any():
-            return _requantize_frac(acc, r, 0, 2**out_bits - 1, clamp)
-        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_bits - 1, clamp)
+            self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
+        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_bits - 1, clamp, r.frac)
 
     def check_rescaled(self, name: str, x: np.ndarray, r) -> None:
         """A rescaled shortcut is an int32 intermediate: bound it from the codes' range."""
         if x.size:
             lo, hi = np.array([int(x.min())]), np.array([int(x.max())])
-            self.check(f"{name} (rescaled shortcut)", *_rq_range(lo, hi, r.m0, r.shift), INT32, 32)
-
-
-def _requantize_frac(acc: np.ndarray, r, lo: int, hi: int, clamp: bool) -> np.ndarray:
-    """int32 ((acc + B) * M0 + 2^(shift-1) + frac) >> shift per channel (axis 1), in int64 numpy.
-
-    hwsim.kernels.requantize has no frac term yet; this stays exact because the caller has checked that
-    |acc + B| < 2^31, so |product| < 2^62 and the sum with 2^61 + 2^30 cannot leave int64."""
-    shape = (1, -1) + (1,) * (acc.ndim - 2)
-    sh = r.shift.astype(np.int64).reshape(shape)
-    x = acc.astype(np.int64) + r.bias.reshape(shape)
-    y = (x * r.m0.astype(np.int64).reshape(shape) + (np.int64(1) << (sh - 1)) + r.frac.reshape(shape)) >> sh
-    return (np.clip(y, lo, hi) if clamp else y).astype(np.int32)
-
-
-def _rq_range(lo: np.ndarray, hi: np.ndarray, m0: np.ndarray, shift: np.ndarray, frac=None) -> tuple[int, int]:
-    """Bounds of rq over per-channel input ranges [lo, hi] (rq is monotone in x for a fixed M0), Python ints."""
-    vals = []
-    fr = [0] * len(lo) if frac is None else frac.tolist()
-    for l, h, m, s, f in zip(lo.tolist(), hi.tolist(), m0.tolist(), shift.tolist(), fr):
-        vals += [(l * m + (1 << (s - 1)) + f) >> s, (h * m + (1 << (s - 1)) + f) >> s]
-    return (min(vals), max(vals)) if vals else (0, 0)
+            self.check(f"{name} (rescaled shortcut)", *K.rq_bounds(lo, hi, r.m0, r.shift), INT32, 32)
 
 
 def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,

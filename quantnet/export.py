@@ -30,6 +30,7 @@ from hwsim.errors import UserError
 from hwsim.ir import M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Op, Requant
 from hwsim.ir_io import load_ir, save_ir
 from hwsim.ir_validate import validate
+from hwsim.kernels import rq, rq_bounds
 
 from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import FoldedBN
@@ -155,12 +156,10 @@ class _Exporter:
     def saturated_bias(self, where, c, b, bound, lim, m0, sh, qmax) -> int:
         """A bias too large for the accumulator is replaced only where the channel's clamped output is
         the same constant either way (every acc in [-bound, bound] saturates); else export fails."""
-        def q(x):
-            return (x * m0 + (1 << (sh - 1))) >> sh
         if qmax is not None and bound < lim:
             edge = lim - bound
             b2 = edge if b > 0 else -edge
-            ends = {q(b + bound), q(b - bound), q(b2 + bound), q(b2 - bound)}
+            ends = {rq(x, m0, sh, 0) for x in (b + bound, b - bound, b2 + bound, b2 - bound)}
             if all(v <= 0 for v in ends) or all(v >= qmax for v in ends):
                 return b2
         raise ExportError(f"{where}: channel {c}: bias {b} plus the largest accumulator {bound} does not fit "
@@ -239,7 +238,8 @@ class _Exporter:
 
 
 def _branch_bound(op: Op) -> int:
-    """Largest |unclamped output| an op can produce over every table entry: |rq| of the extreme acc + B."""
+    """Largest |unclamped output| an op can produce over every table entry: per channel, rq of the extreme
+    |acc| + |B| with |M0| and |frac| (every term of the sum at its largest magnitude)."""
     worst = 0
     for key, r in op.requant.items():
         if op.kind == "rescale":
@@ -247,8 +247,8 @@ def _branch_bound(op: Op) -> int:
         else:
             a_bits = key[1]
             acc = (2**a_bits - 1) * np.abs(op.weights[key[0]].astype(np.int64)).reshape(len(r.m0), -1).sum(1)
-        for x, m, s, f in zip((acc + np.abs(r.bias)).tolist(), r.m0.tolist(), r.shift.tolist(), r.frac.tolist()):
-            worst = max(worst, (x * abs(m) + (1 << (s - 1)) + abs(f)) >> s)
+        x = acc + np.abs(r.bias)
+        worst = max(worst, rq_bounds(x, x, np.abs(r.m0.astype(np.int64)), r.shift, np.abs(r.frac))[1])
     return worst
 
 

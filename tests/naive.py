@@ -29,18 +29,19 @@ def linear(x, w) -> np.ndarray:
     return np.asarray(x, np.int64) @ np.asarray(w, np.int64).T
 
 
-def rq(x: int, m0: int, shift: int) -> int:
-    """(x * M0 + 2^(shift-1)) >> shift on Python ints (floor shift = arithmetic shift)."""
-    return (x * m0 + (1 << (shift - 1))) >> shift
+def rq(x: int, m0: int, shift: int, frac: int = 0) -> int:
+    """Round half up of (x * M0 + frac) / 2^shift on Python ints: floor division of the sum plus half."""
+    return (x * m0 + frac + 2 ** (shift - 1)) // 2**shift
 
 
-def requantize(acc, bias, m0, shift, lo: int, hi: int, clamp: bool) -> np.ndarray:
+def requantize(acc, bias, m0, shift, lo: int, hi: int, clamp: bool, frac=None) -> np.ndarray:
     """Per channel (axis 1) rq(acc + bias), clamped if asked; Python-int loop, returned as int64."""
     acc = np.asarray(acc)
     out = np.zeros(acc.shape, np.int64)
+    frac = np.zeros(acc.shape[1], np.int64) if frac is None else frac
     for idx in np.ndindex(*acc.shape):
         c = idx[1]
-        y = rq(int(acc[idx]) + int(bias[c]), int(m0[c]), int(shift[c]))
+        y = rq(int(acc[idx]) + int(bias[c]), int(m0[c]), int(shift[c]), int(frac[c]))
         out[idx] = min(max(y, lo), hi) if clamp else y
     return out
 

@@ -200,6 +200,27 @@ def test_add_keeps_fewer_fractional_bits_only_where_int32_needs_it():
         assert _branch_bound(next(o for o in ir.ops if o.name == name)) < 2**30
 
 
+def test_branch_bound_is_the_worst_case_formula():
+    """_branch_bound on a real export against the contract's worst case, written out here on Python ints:
+    max over entries and channels of (X*|M0| + 2^(shift-1) + |frac|) // 2^shift, X = max|acc| + |B|."""
+    from quantnet.export import _branch_bound
+    ir = export_model(_calibrated())
+    branches = [op for op in ir.ops if op.kind == "rescale" or (op.kind == "conv" and not op.attrs["clamp"])]
+    assert {op.kind for op in branches} == {"conv", "rescale"}
+    for op in branches:
+        want = 0
+        for key, r in op.requant.items():
+            for c in range(len(r.m0)):
+                if op.kind == "rescale":
+                    acc = 2 ** key[0] - 1
+                else:
+                    acc = (2 ** key[1] - 1) * sum(abs(int(v)) for v in op.weights[key[0]][c].ravel())
+                x = acc + abs(int(r.bias[c]))
+                want = max(want, (x * abs(int(r.m0[c])) + 2 ** (int(r.shift[c]) - 1) + abs(int(r.frac[c])))
+                           // 2 ** int(r.shift[c]))
+        assert _branch_bound(op) == want, op.name
+
+
 def test_integer_model_folds_the_transition_the_torch_model_selects():
     """Mixed configs on a net whose every BN entry is different: each site's integer codes follow fake-quant.
 

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim import kernels as K
-from hwsim.executor import AccumulatorOverflow, _requantize_frac, execute
+from hwsim.executor import AccumulatorOverflow, execute
 from hwsim.ir import Requant
 from quantnet.export import export_model
 from quantnet.intref import rq, run_reference
@@ -161,8 +161,8 @@ def test_requant_with_frac_boundary_sweep(m0, shift, frac):
     want = [_py_rq(x, m0, shift, frac) for x in xs]
     t = rq(torch.tensor(xs, dtype=torch.int64), torch.tensor(m0), torch.tensor(shift), frac).numpy()
     assert [int(v) for v in t] == want
-    r = Requant(np.array([m0], np.int32), np.array([shift], np.int32), np.zeros(1, np.int64), np.array([frac], np.int64))
-    got = _requantize_frac(np.array(xs, np.int64).reshape(1, 1, -1), r, -(2**31), 2**31 - 1, True).ravel()
+    got = K.requantize(np.array(xs, np.int64).reshape(1, 1, -1), None, np.array([m0]), np.array([shift]), -(2**31),
+                       2**31 - 1, True, np.array([frac])).ravel()
     assert [int(v) for v in got] == [max(-(2**31), min(2**31 - 1, v)) for v in want]
 
 

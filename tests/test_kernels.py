@@ -8,10 +8,17 @@ import pytest
 
 from hwsim import kernels as K
 from hwsim.errors import UserError
-from hwsim.kernels.conv import _plan, _prefers_direct
+from hwsim.kernels.conv_methods import plan_conv
+from hwsim.kernels.conv_plan import OperandBounds, fp32_chunks, operand_bounds, prefers_direct
 from tests import naive
 
 RNG = np.random.default_rng(1234)
+
+
+def _plan(x_lo, x_hi, w_lo, w_hi, k, method, where, taps=1, direct_ok=False):
+    """(method, accumulator dtype, chunk parameter) the planner picks for these operand ranges."""
+    p = plan_conv(operand_bounds(x_lo, x_hi, w_lo, w_hi, k, taps, where), method, where, direct_ok)
+    return p.method, p.accd, p.param
 
 
 def _codes(rng, shape, bits, signed):
@@ -123,14 +130,13 @@ def test_fp32_chunk_plan_is_exact(dist, g, stride, padding, kk):
     in any order) within 2^24 - 1, checked by brute force on data shaped to make the Cauchy-Schwarz and
     centring bounds tight or loose; the conv itself (with the centring correction at the borders) matches
     the naive reference."""
-    from hwsim.kernels.conv import _fp32_plan
     rng = np.random.default_rng(7)
     c = 128 * g
     x = _shaped_codes(dist, (2, c, 6, 6), rng)
     w = rng.integers(-127, 128, (32, c // g, kk, kk)).astype(np.int8)
     w[0] = 127                               # one output channel at full magnitude
-    center, chunks, _ = _fp32_plan(x, w, g, int(x.min()), int(x.max()), 127)
     k = kk * kk * c // g
+    center, chunks, _ = fp32_chunks(x, w, g, OperandBounds(int(x.min()), int(x.max()), -127, 127, k, kk * kk))
     assert chunks[0][0] == 0 and chunks[-1][1] == k and all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
     for k0, k1 in chunks:
         assert _worst_chunk_sum(x, w, g, stride, padding, center, k0, k1) <= 2**24 - 1
@@ -142,13 +148,12 @@ def test_fp32_plan_takes_fewer_chunks_than_the_element_bound():
     """Uniform random 8-bit codes at K = 2304 (the benchmark's ResNet-18 layer): the element bound needs 5
     chunks of 518; Cauchy-Schwarz alone proves 2 tap-aligned chunks exact, and with the codes centred on
     their midpoint 1; the result is still exact."""
-    from hwsim.kernels.conv import _fp32_plan
     rng = np.random.default_rng(3)
     x = rng.integers(0, 256, (2, 256, 6, 6)).astype(np.uint8)
     w = rng.integers(-127, 128, (8, 256, 3, 3)).astype(np.int8)
-    center, uncentered, _ = _fp32_plan(x, w, 1, -1, 255, 127)      # a signed range: no centring offered
+    center, uncentered, _ = fp32_chunks(x, w, 1, OperandBounds(-1, 255, -127, 127, 2304, 9))   # signed: no centring
     assert center == 0 and len(uncentered) == 2 and all(k0 % 256 == 0 for k0, _ in uncentered)
-    center, chunks, tap_sums = _fp32_plan(x, w, 1, 0, 255, 127)
+    center, chunks, tap_sums = fp32_chunks(x, w, 1, OperandBounds(0, 255, -127, 127, 2304, 9))
     assert (center, chunks) == (128, [(0, 2304)])
     np.testing.assert_array_equal(tap_sums, w.astype(np.int64).sum(1).reshape(8, 9))
     np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1, "fp32"), naive.conv2d(x, w, 1, 1, 1))
@@ -206,7 +211,7 @@ def test_direct_with_one_channel_flushes_and_its_limit():
 def test_auto_prefers_direct_for_small_channel_counts(shape, want):
     cg, og, k, s = shape
     taps = k * k
-    method = _plan(0, 255, -127, 127, cg * taps, "auto", "t", taps, _prefers_direct(cg, og, taps, s))[0]
+    method = _plan(0, 255, -127, 127, cg * taps, "auto", "t", taps, prefers_direct(cg, og, taps, s))[0]
     assert method == want
     # where direct would not be exact (9 * 1366 * 1365 > 2^24 - 1), auto falls back
     assert _plan(0, 1366, -1365, 1365, 9, "auto", "t", 9, True)[0] == "int64"
@@ -261,6 +266,36 @@ def test_conv_signed_activations_take_int8_path():
     got = K.conv2d_acc(x, w, 1, 1, 1)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, naive.conv2d(x, w, 1, 1, 1))
+
+
+def test_conv_methods_are_one_registry():
+    """conv2d_acc dispatches every name through CONV_METHODS: a method registered here runs (its proof
+    first), an unknown name lists the registered ones, and names cannot be taken twice."""
+    from hwsim.kernels.conv_methods import CONV_METHODS, ConvMethod, register_conv_method
+    assert set(CONV_METHODS) == {"direct", "fp32", "int8", "int64"}
+    calls = []
+
+    def prove(b, where):
+        calls.append(("prove", b.k, b.taps, b.xmax, b.wmax))
+        return 7
+
+    def run(x, w, stride, padding, groups, plan, out):
+        calls.append(("run", plan.method, plan.param))
+        out[...] = naive.conv2d(x, w, stride, padding, groups)
+
+    register_conv_method(ConvMethod("naive", prove, run))
+    try:
+        x = _codes(RNG, (1, 3, 5, 5), 4, False).astype(np.uint8)
+        w = _codes(RNG, (2, 3, 3, 3), 4, True).astype(np.int8)
+        np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1, "naive"), naive.conv2d(x, w, 1, 1, 1))
+        assert calls == [("prove", 27, 9, int(x.max()), int(np.abs(w).max())), ("run", "naive", 7)]
+        with pytest.raises(K.KernelInputError, match=r"one of \('auto', 'direct', 'fp32', 'int8', 'int64', 'naive'\)"):
+            K.conv2d_acc(x, w, 1, 1, 1, "winograd")
+        for name in ("naive", "auto", ""):
+            with pytest.raises(ValueError, match="taken|reserved"):
+                register_conv_method(ConvMethod(name, prove, run))
+    finally:
+        del CONV_METHODS["naive"]
 
 
 def test_conv_widens_to_int64_when_int32_could_wrap():
@@ -378,6 +413,62 @@ def test_requantize_refuses_product_overflow():
         K.requantize(acc, np.zeros(1, np.int64), np.array([2**31 - 1]), np.array([62]), 0, 255, True)
 
 
+FRACS = [0, 1, -1, 2**30, -(2**30), 2**29 + 7]
+
+
+@pytest.mark.parametrize("frac", FRACS)
+def test_requantize_with_frac_at_boundaries(frac):
+    """The frac term against the Python-int reference, clamped to int32 so every value is representable."""
+    xs = np.array(_boundary_values(), np.int64)
+    for m0 in M0S:
+        for shift in SHIFTS:
+            got = K.requantize(xs.reshape(1, 1, -1), np.zeros(1, np.int64), np.array([m0]), np.array([shift]),
+                               -(2**31), 2**31 - 1, True, np.array([frac]))
+            want = [min(max(naive.rq(int(v), m0, shift, frac), -(2**31)), 2**31 - 1) for v in xs]
+            assert got.ravel().tolist() == want, (m0, shift, frac)
+
+
+def test_requantize_per_channel_frac_4d():
+    acc = RNG.integers(-(2**20), 2**20, (2, 3, 4, 5)).astype(np.int32)
+    bias = np.array([-(2**21), 17, 2**21], np.int64)
+    m0 = np.array([2**30, -(2**31 - 1), 0], np.int64)
+    shift = np.array([22, 35, 1], np.int64)
+    frac = np.array([-(2**30), 2**30, 12345], np.int64)
+    for lo, hi, clamp in ((0, 1000, True), (0, 15, False)):
+        np.testing.assert_array_equal(K.requantize(acc, bias, m0, shift, lo, hi, clamp, frac),
+                                      naive.requantize(acc, bias, m0, shift, lo, hi, clamp, frac))
+
+
+def test_requantize_overflow_limit_counts_frac():
+    """x*M0 + 2^(shift-1) fits int64 at x = 3*2^31 - 1 (M0 = 2^30, shift 62) but adding frac = 2^30 reaches
+    2^63: refused with frac, exact one step lower and without frac (the limit on |x| is symmetric)."""
+    m0, shift, x = np.array([2**30]), np.array([62]), 3 * 2**31 - 1
+    assert x * 2**30 + 2**61 == 2**63 - 2**30
+    for v, frac in ((x, 0), (x - 1, 2**30), (-x, 0), (1 - x, -(2**30))):
+        got = K.requantize(np.array([[v]], np.int64), None, m0, shift, -(2**31), 2**31 - 1, False, np.array([frac]))
+        assert int(got[0, 0]) == naive.rq(v, 2**30, 62, frac)
+    for v, frac in ((x, 2**30), (-x, -(2**30)), (x + 1, 0), (-x - 1, 0)):
+        with pytest.raises(K.KernelInputError, match=f"acc \\+ bias = {v} at channel 0 overflows int64"):
+            K.requantize(np.array([[v]], np.int64), None, m0, shift, -(2**31), 2**31 - 1, False, np.array([frac]))
+
+
+def test_rq_bounds_match_brute_force():
+    """Per-channel extremes of rq over [lo, hi], against every x of small ranges (both signs of M0)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        c = int(rng.integers(1, 4))
+        lo = rng.integers(-300, 300, c)
+        hi = lo + rng.integers(0, 40, c)
+        m0 = rng.choice([0, 2**30, 2**31 - 1, -(2**30), -1518500250], c)
+        shift = rng.integers(20, 40, c)
+        frac = rng.choice([0, 2**30, -(2**30), 7], c)
+        vals = [naive.rq(x, int(m), int(s), int(f)) for l, h, m, s, f in zip(lo, hi, m0, shift, frac)
+                for x in range(int(l), int(h) + 1)]
+        assert K.rq_bounds(lo, hi, m0, shift, frac) == (min(vals), max(vals))
+    assert K.rq_bounds([], [], [], []) == (0, 0)
+    assert K.rq_bounds([2**62], [2**62], [2**31 - 1], [1]) == ((2**62 * (2**31 - 1) + 1) // 2,) * 2   # no wrap
+
+
 def test_rescale_scalar():
     codes = np.arange(0, 256, dtype=np.int32).reshape(1, 4, 8, 8)
     for m0, shift in [(2**30, 31), (-(2**31 - 1), 33), (1518500250, 40), (0, 5)]:
@@ -436,6 +527,8 @@ ONE = np.ones(2, np.int64)
      "3 entries for 2 channels"),
     (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 4, 3, True), "hi must be in"),
     (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 0, 3, 1), "clamp must be a bool"),
+    (lambda: K.requantize(np.zeros((1, 2), np.int32), None, ONE * 2**30, ONE, 0, 3, True, ONE * (2**30 + 1)),
+     r"frac\[0\] = 1073741825"),
     (lambda: K.rescale(np.zeros((1, 2), np.int32), 2**31, 3), "m0 must be in"),
     (lambda: K.add_clamp(np.zeros((1, 2), np.int32), np.zeros((2, 1), np.int32), 0, 3), "shapes differ"),
     (lambda: K.maxpool2d(-np.ones((1, 1, 4, 4), np.int32), 2, 2, 0), "needs codes in"),

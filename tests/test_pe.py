@@ -115,3 +115,50 @@ def test_registry_names_and_peak_rates():
     rate = lambda w, a: k.lanes(bf.pe, w, a) / k.steps(bf.pe, w, a)  # noqa: E731
     assert rate(2, 2) == 16 * rate(8, 8)
     assert rate(4, 4) == 4 * rate(8, 8) and rate(8, 2) == 4 * rate(8, 8)
+
+
+def test_pe_kinds_and_dataflows_register_by_name():
+    """A kind or dataflow registered under a new name is what a config naming it gets, in the PE simulator
+    and the cost model alike (here copies of Loom's kind and of "os": the same cycles); taken names, mixed-up
+    mappings and unknown names are refused."""
+    from hwsim.dataflow.costmodel import PETables, layer_cost
+    from hwsim.dataflow.layers import LayerShape
+    from hwsim.dataflow.mapping import Dataflow, get_dataflow, register_dataflow
+    from hwsim.errors import UserError
+    from hwsim.pe import get_pe_kind, register_pe_kind
+    from hwsim.pe.kinds import BitSerialBoth
+
+    class LoomCopy(BitSerialBoth):
+        name = "loom_copy"
+
+    base = dataclasses.replace(hw("loom"), array=dataclasses.replace(hw("loom").array, dataflow="os"))
+    copy = dataclasses.replace(base, pe=dataclasses.replace(base.pe, kind="loom_copy"),
+                               array=dataclasses.replace(base.array, dataflow="os_copy"))
+    register_pe_kind(LoomCopy())
+    register_dataflow(Dataflow("os_copy", rows="m", cols="n", time="k", stationary="outputs", preload=False))
+    try:
+        assert isinstance(get_pe_kind("loom_copy"), LoomCopy) and get_dataflow("os_copy").name == "os_copy"
+        x = np.random.default_rng(0).integers(0, 16, (1, 4, 6, 6)).astype(np.uint8)
+        w = np.random.default_rng(1).integers(-7, 8, (8, 4, 3, 3)).astype(np.int8)
+        counts = []
+        for cfg in (base, copy):
+            s = PESimulator(cfg, skipping=False)
+            s.conv_impl(x, w, 1, 0, 1, "l", 4, 4)
+            counts.append(s.counts["l"].cycles)
+        shape = LayerShape("l", "conv", 4, 8, 3, 3, 1, 0, 1, 6, 6, "acc")
+        costs = [layer_cost(shape, cfg, PETables.build(cfg), 4, 4, 8)["cycles_by"]["compute"] for cfg in (base, copy)]
+        assert counts[0] == counts[1] > 0 and costs[0] == costs[1] > 0
+        with pytest.raises(ValueError, match="taken"):
+            register_pe_kind(LoomCopy())
+        with pytest.raises(ValueError, match="taken"):
+            register_dataflow(get_dataflow("os_copy"))
+        with pytest.raises(ValueError, match="not one mapping"):
+            register_dataflow(Dataflow("bad", rows="m", cols="m", time="k", stationary="outputs", preload=False))
+        with pytest.raises(ValueError, match="not one mapping"):
+            register_dataflow(Dataflow("bad", rows="m", cols="n", time="k", stationary="weights", preload=False))
+    finally:
+        del PE_KINDS["loom_copy"], DATAFLOWS["os_copy"]
+    with pytest.raises(UserError, match=r"unknown dataflow 'os_copy'; known: \['is', 'os', 'ws'\]"):
+        get_dataflow("os_copy")
+    with pytest.raises(UserError, match="unknown PE kind 'loom_copy'"):
+        get_pe_kind("loom_copy")

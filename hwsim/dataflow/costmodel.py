@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..pe import get_pe_kind
 from .layers import LayerShape
-from .mapping import DATAFLOWS, ceil_div, compute_cycles, operand_refetch
+from .mapping import ceil_div, compute_cycles, get_dataflow, operand_refetch
 
 ENERGY_PARTS = ("mac", "pe_local")
 
@@ -52,7 +52,7 @@ class PETables:
 
 def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     """Cycles per level, traffic (bits) and energy (pJ) of one layer; w, a, o ints or int arrays."""
-    df, R, C = DATAFLOWS[hw.array.dataflow], hw.array.rows, hw.array.cols
+    df, R, C = get_dataflow(hw.array.dataflow), hw.array.rows, hw.array.cols
     acc = hw.pe.accumulator_bits
     lanes, step = tab.lanes[w, a], tab.steps[w, a]
     k_slots = ceil_div(s.k, lanes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import Registry
+
 
 @dataclass(frozen=True)
 class Dataflow:
@@ -30,11 +32,27 @@ class Dataflow:
         return rows * self.preload + rows + cols - 2
 
 
-DATAFLOWS: dict[str, Dataflow] = {d.name: d for d in (
-    Dataflow("os", rows="m", cols="n", time="k", stationary="outputs", preload=False),
-    Dataflow("ws", rows="k", cols="n", time="m", stationary="weights", preload=True),
-    Dataflow("is", rows="k", cols="m", time="n", stationary="inputs", preload=True),
-)}
+DATAFLOWS = Registry("dataflow")
+
+
+def register_dataflow(df: Dataflow) -> Dataflow:
+    """Make `df` the dataflow answering to `df.name` in hardware configs; rows, cols and time must be the
+    three GEMM dimensions, and the stationary operand the one indexed by the two spatial ones."""
+    if sorted((df.rows, df.cols, df.time)) != ["k", "m", "n"] or \
+            set(Dataflow.OPERAND_DIMS.get(df.stationary, ())) != {df.rows, df.cols}:
+        raise ValueError(f"dataflow {df.name!r}: rows/cols/time {df.rows}/{df.cols}/{df.time} and stationary "
+                         f"{df.stationary!r} are not one mapping of m, k, n")
+    return DATAFLOWS.register(df.name, df)
+
+
+def get_dataflow(name: str) -> Dataflow:
+    return DATAFLOWS.lookup(name)
+
+
+for _df in (Dataflow("os", rows="m", cols="n", time="k", stationary="outputs", preload=False),
+            Dataflow("ws", rows="k", cols="n", time="m", stationary="weights", preload=True),
+            Dataflow("is", rows="k", cols="m", time="n", stationary="inputs", preload=True)):
+    register_dataflow(_df)
 
 
 @dataclass(frozen=True)

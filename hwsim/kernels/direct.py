@@ -11,12 +11,14 @@ taps (3 loads, 12 FMAs and 4 accumulator read-modify-writes per vector), which L
 Exactness. Operands are integer codes. The float accumulator of one output is flushed into an int64
 accumulator every `cc` input channels, with cc*T*max|x|*max|w| <= 2^24 - 1 (T = kh*kw): every product and
 every partial sum inside a flush interval, in any order, is an integer of magnitude < 2^24, so no float
-operation rounds. Needs T*max|x|*max|w| <= 2^24 - 1 (cc >= 1).
+operation rounds. Needs T*max|x|*max|w| <= 2^24 - 1 (cc >= 1); the planner (conv_plan.py) proves it.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .conv_plan import ConvPlan
 
 _OT = 4   # output channels per task (the register/accumulator tile)
 
@@ -122,15 +124,10 @@ def _direct(xq, wt, offs, Ho, Wo, Wq, cc, out):
                     dst[oy, ox] = ai[i, q] if flush else np.int64(a[i, q])
 
 
-def chunk_channels(taps: int, pmax: int, f32_exact: int) -> int:
-    """Input channels per float flush interval: the most cc with cc*taps*pmax <= f32_exact (0: none fits)."""
-    return f32_exact // (taps * pmax) if pmax else 1 << 62
-
-
-def conv_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, cc: int,
+def conv_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, plan: ConvPlan,
                 out: np.ndarray) -> None:
     """Fill out (N, O, Ho, Wo) with the exact conv of validated integer codes x, w, flushing float sums every
-    cc >= 1 input channels (the caller computes cc from the 2^24 bound with `chunk_channels`)."""
+    plan.param >= 1 input channels (the planner's `direct_flush_channels`, from the 2^24 bound)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     s = stride
@@ -143,4 +140,4 @@ def conv_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups:
     wt[:, :og] = w.reshape(groups, og, Cg, kh * kw)
     offs = np.array([((ky % s) * s + kx % s) * Hq * Wq + (ky // s) * Wq + kx // s
                      for ky in range(kh) for kx in range(kw)], np.int64)
-    _direct(xq, wt, offs, Ho, Wo, Wq, min(cc, Cg), out)
+    _direct(xq, wt, offs, Ho, Wo, Wq, min(plan.param, Cg), out)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..kernels import im2col, weight_matrix
-from ..dataflow.mapping import DATAFLOWS, Dataflow, ceil_div
+from ..dataflow.mapping import Dataflow, ceil_div, get_dataflow
 from . import get_pe_kind
 from .digits import block_nonzero_digits, shift_accumulate, split_digits, stacked_gemm
 
@@ -98,7 +98,7 @@ class PESimulator:
 
     def count_cycles(self, x_mk: np.ndarray, n: int, w_bits: int, a_bits: int) -> tuple[int, int]:
         """Cycles of one sample's GEMM (x_mk: (M, K) codes, n filters): (with savings, without)."""
-        pe, df = self.hw.pe, DATAFLOWS[self.hw.array.dataflow]
+        pe, df = self.hw.pe, get_dataflow(self.hw.array.dataflow)
         R, C = self.hw.array.rows, self.hw.array.cols
         lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
         da, _ = self.kind.digits(pe, w_bits, a_bits)
