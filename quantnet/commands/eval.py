@@ -1,9 +1,12 @@
-"""bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations."""
+"""bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations.
+bitmixer eval CKPT --policy P [--hw CONFIG] [--cost KIND]: accuracy and per-sample cost of an adaptive policy."""
 from __future__ import annotations
 
 import numpy as np
 from tqdm import tqdm
 
+from ..adaptive.cost import shown
+from ..adaptive.evaluate import evaluate_policy_file
 from ..checkpoint import load_checkpoint
 from ..config_spec import parse_config_spec
 from ..evaluate import accuracy
@@ -18,6 +21,9 @@ def register(sub) -> None:
                                                           "random-block:N[:SEED], or a YAML/JSON file; comma-separated")
     p.add_argument("--json", default=None, help="write results to this JSON file")
     p.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples")
+    p.add_argument("--policy", default=None, help="evaluate this adaptive policy (search adaptive) instead of --config")
+    p.add_argument("--hw", default=None, help="--policy: price on this accelerator (default: the one it was trained for)")
+    p.add_argument("--cost", default=None, help="--policy: energy, latency or bitops (default: what it was trained on)")
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -48,6 +54,8 @@ def run(args) -> int:
     model, extra = load_checkpoint(args.checkpoint)
     data = dataset_for(args, extra)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
+    if args.policy:
+        return print_policy(evaluate_policy_file(model, args.policy, x, y, args.hw, args.cost), args.json)
     configs = parse_config_spec(args.config, model.spec)
     results = evaluate_configs(model, configs, x, y)
     print(format_table(summary_rows(results), [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
@@ -55,4 +63,17 @@ def run(args) -> int:
                                                ("min", "min", ".4f"), ("max", "max", ".4f"),
                                                ("samples", "samples", "d")]))
     write_json(args.json, {"checkpoint": str(args.checkpoint), "data": data.name, "results": results})
+    return 0
+
+
+def print_policy(r: dict, json_path) -> int:
+    c, u = r["cost"], r["cost"]["unit"]
+    print(f"policy {r['policy']}: top-1 {r['accuracy']:.4f} on {r['samples']} samples, {r['distinct_configs']} distinct configs")
+    print(f"{r['cost_kind']} per sample on {r['hw'] or 'BitOps'} (incl. the policy's {shown(r['policy_cost'], u)}, "
+          f"{r['policy_macs']} MACs): mean {shown(c['mean'], u)} ± {shown(c['std'], u)}; min {shown(c['min'], u)}, "
+          f"p10 {shown(c['p10'], u)}, median {shown(c['median'], u)}, p90 {shown(c['p90'], u)}, max {shown(c['max'], u)}")
+    rows = [{**k, "cost_shown": shown(k["cost"], u), "widths": k["config"].removeprefix("adaptive-")} for k in r["configs"]]
+    print(format_table(rows, [("widths", "widths per decision", ""), ("samples", "samples", "d"), ("share", "share", ".3f"),
+                              ("accuracy", "top-1", ".4f"), ("cost_shown", "config cost", "")]))
+    write_json(json_path, r)
     return 0

@@ -1,5 +1,6 @@
 """bitmixer verify CKPT [--configs N] [--samples M] [--json PATH]: fake-quant vs torch integer reference vs
-numba simulator, at every uniform config and N random per-layer configs. Exit status 1 on any code where the
+numba simulator, at every uniform config and N random per-layer configs (or, with --policy P, at the configs
+an adaptive policy picks per sample, plus the whole mixed batch run per sample). Exit status 1 on any code where the
 two integer paths differ."""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from tqdm import tqdm
 from hwsim.errors import UserError
 from hwsim.ir import load_ir
 
+from ..adaptive.integer import check_policy
+from ..adaptive.policy import load_policy
 from ..bitconfig import all_uniform, random_configs
 from ..checkpoint import load_checkpoint
 from ..export import export_model
@@ -24,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=None, help="first M test samples (default: all)")
     p.add_argument("--ir", default=None, help="verify this exported .npz instead of exporting the checkpoint afresh")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator width the simulator checks (default 32)")
+    p.add_argument("--policy", default=None, help="check the configs this adaptive policy picks per sample instead")
     p.add_argument("--json", default=None, help="write the full report (per config, per layer) to this file")
     add_data_args(p)
     p.set_defaults(func=run)
@@ -38,10 +42,15 @@ def run(args) -> int:
         raise UserError(f"{args.ir}: its layers {ir.layer_names} are not the checkpoint's {model.spec.names}")
     data = dataset_for(args, extra)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
-    results = [check_config(model, ir, cfg, x, y, args.acc_bits)
-               for cfg in tqdm(configs, desc="verify", leave=False, disable=len(configs) < 4)]
+    mixed = 0
+    if args.policy:
+        results, mixed = check_policy(model, ir, load_policy(args.policy, model), x, y, args.acc_bits)
+    else:
+        configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
+        results = [check_config(model, ir, cfg, x, y, args.acc_bits)
+                   for cfg in tqdm(configs, desc="verify", leave=False, disable=len(configs) < 4)]
     summary = summarise(results, len(y))
+    summary["integer_mismatches"] += mixed
     print(format_table(results, [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
                                  ("avg_a_bits", "avg A", ".2f"), ("integer_mismatches", "int mismatches", "d"),
                                  ("code_agreement", "code agree", ".4f"), ("top1_agreement", "top-1 agree", ".4f"),
