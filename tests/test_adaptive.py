@@ -28,7 +28,7 @@ STRIPES = "hw_configs/stripes.yaml"
 
 @pytest.fixture(scope="module")
 def model():
-    return calibrated_model()
+    return calibrated_model(random_affine=True)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from small_models import calibrated_model
 
 @pytest.fixture(scope="module")
 def setup():
-    model = calibrated_model()
+    model = calibrated_model(random_affine=True)
     ir = export_model(model)
     x = load_dataset("synthetic").x_test[:24]
     leaves = leaf_configs(model, decision_points(model, "layer"))
