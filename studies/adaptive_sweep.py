@@ -87,7 +87,7 @@ def behaviour(problem, lam: float, method: str = "reinforce", epochs: int = 150,
     for name, sel in (("confident", easy), ("unconfident", ~easy)):
         halves[name] = {"samples": int(sel.sum()), "accuracy": float(correct[sel].mean()),
                         "energy_pj": float(cost[sel].mean()),
-                        "mean_width": {p.site: float(w) for p, w in zip(pol.points, widths[sel].mean(0))}}
+                        "mean_width": {"+".join(p.layers): float(w) for p, w in zip(pol.points, widths[sel].mean(0))}}
     return {"lambda": lam, "method": method, "seed": seed, "split": "median top-1 probability of the widest config",
             **halves}
 
@@ -103,7 +103,7 @@ def _plot_behaviour(path: Path, b: dict) -> None:
         h = b[half]
         ax.bar(x + (j - 0.5) * 0.38, [h["mean_width"][s] for s in sites], width=0.38,
                label=f"{half} half: top-1 {h['accuracy']:.3f}, {h['energy_pj'] / 1e6:.3f} µJ/sample")
-    ax.set_xticks(x, sites, fontsize=8)
+    ax.set_xticks(x, [t.replace("+", "\n+") for t in sites], fontsize=7)
     ax.set_ylabel("mean chosen width (bits)")
     ax.set_title(f"what the policy picks ({b['method']}, lambda {b['lambda']}); split: {b['split']}", fontsize=8)
     ax.set_ylim(1.5, 4.2)
@@ -115,7 +115,8 @@ def _plot_behaviour(path: Path, b: dict) -> None:
 
 def run_sweep(checkpoint: str, hw_name: str, out: str, lambdas=LAMBDAS, seeds=(0, 1, 2),
               methods=("reinforce", "gumbel"), granularities=("layer",), n_random: int = 100, epochs: int = 150,
-              hidden: int = 0, progress: bool = True, behaviour_lambda: float | None = None) -> dict:
+              hidden: int = 0, progress: bool = True, behaviour_lambda: float | None = None,
+              behaviour_method: str = "gumbel") -> dict:
     torch.set_num_threads(1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +130,7 @@ def run_sweep(checkpoint: str, hw_name: str, out: str, lambdas=LAMBDAS, seeds=(0
     for g in granularities:
         problem = make_problem(model, data, hw, "energy", g, progress, ir=ir)
         if behaviour_lambda is not None and seen is None:
-            seen = behaviour(problem, behaviour_lambda, methods[0], epochs, 0, hidden)
+            seen = behaviour(problem, behaviour_lambda, behaviour_method, epochs, 0, hidden)
             _plot_behaviour(out / "behaviour.png", seen)
         if static is None:
             configs = all_uniform(model.spec) + random_configs(model.spec, n_random, 0)
@@ -210,11 +211,13 @@ def main(argv=None) -> int:
     p.add_argument("--random", type=int, default=100)
     p.add_argument("--behaviour-lambda", type=float, default=None,
                    help="also train one policy at this lambda and plot its widths for confident vs unconfident samples")
+    p.add_argument("--behaviour-method", default="gumbel")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     s = run_sweep(a.checkpoint, a.hw, a.out, [float(v) for v in a.lambdas.split(",")], tuple(range(a.seeds)),
                   tuple(a.methods.split(",")), tuple(a.granularities.split(",")), a.random, a.epochs,
-                  progress=not a.no_progress, behaviour_lambda=a.behaviour_lambda)
+                  progress=not a.no_progress, behaviour_lambda=a.behaviour_lambda,
+                  behaviour_method=a.behaviour_method)
     if s["behaviour"]:
         print(json.dumps(s["behaviour"], indent=1))
     for r in s["points"]:
