@@ -326,8 +326,8 @@ class BitConfig:
         key = (lambda l: l.name) if granularity == "layer" else (lambda l: l.block)
         label = name or (f"random-{granularity}-{seed}" if not isinstance(seed, np.random.Generator) else f"random-{granularity}")
         # A layer with narrower choices (the stem's input is always 8-bit) keeps the nearest it allows.
-        return cls._from_choice(table, lambda l: (_nearest(l.w_choices, chosen[key(l)]),
-                                                  _nearest(l.a_choices, chosen[key(l)])), label)
+        return cls._from_choice(table, lambda l: (nearest_choice(l.w_choices, chosen[key(l)]),
+                                                  nearest_choice(l.a_choices, chosen[key(l)])), label)
 
     @classmethod
     def from_dict(cls, data, table: LayerTable, source: str = "<dict>") -> "BitConfig":
@@ -412,7 +412,8 @@ def _clip_choice(choices: Sequence[int], want: int, layer: str, which: str, name
     return want
 
 
-def _nearest(choices: Sequence[int], b: int) -> int:
+def nearest_choice(choices: Sequence[int], b: int) -> int:
+    """b if a layer allows it, else its nearest allowed width (the lower one on a tie)."""
     return b if b in choices else min(choices, key=lambda c: (abs(c - b), c))
 
 

@@ -35,22 +35,30 @@ def save_checkpoint(model: MetaResNet, path: str | Path, extra: dict | None = No
     tmp.replace(path)  # never leave a half-written checkpoint under the real name
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...], error: type[UserError],
+                what: str, kind: str) -> dict:
+    """torch.load(weights_only=True) of a dict tagged {format: fmt, version}, holding `keys`; `error`
+    names the file and what is wrong (`what`: 'checkpoint'; `kind`: 'bitmixer checkpoint')."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise error(f"{what} {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a bitmixer checkpoint (missing format tag {FORMAT!r})")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')!r}, this code reads version {VERSION}")
-    for key in ("model", "model_kwargs", "state_dict"):
+        raise error(f"{path}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise error(f"{path}: not a {kind} (missing format tag {fmt!r})")
+    if payload.get("version") != version:
+        raise error(f"{path}: {what} version {payload.get('version')!r}, this code reads version {version}")
+    for key in keys:
         if key not in payload:
-            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+            raise error(f"{path}: {what} lacks {key!r}")
     return payload
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    return read_tagged(path, FORMAT, VERSION, ("model", "model_kwargs", "state_dict"), CheckpointError, "checkpoint",
+                       "bitmixer checkpoint")
 
 
 def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:

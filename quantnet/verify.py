@@ -17,7 +17,11 @@ from hwsim.errors import UserError
 from hwsim.executor import execute
 from hwsim.ir import IntModel
 from hwsim.ir_io import load_ir
+from hwsim.per_sample import execute_per_sample, group_by_config
 
+from .adaptive.integer import reference_per_sample
+from .adaptive.policy import AdaptivePolicy, load_policy
+from .adaptive.rollout import run_policy
 from .checkpoint import load_checkpoint
 from .data import dataset_for_checkpoint
 from .export import export_model
@@ -102,20 +106,42 @@ def summarise(results: list[dict], samples: int) -> dict:
                          for k in ("fake_quant", "int_reference", "simulator")}}
 
 
+def check_policy(model: MetaResNet, ir: IntModel, policy: AdaptivePolicy, x: np.ndarray, y: np.ndarray,
+                 acc_bits: int = 32) -> tuple[list[dict], int]:
+    """check_config on each distinct config the policy picks, over the samples that picked it; and the
+    logit mismatches between the executor and the reference run on the whole mixed batch."""
+    run = run_policy(model, policy, x)
+    results = []
+    for _, idx in group_by_config([c.bits for c in run.configs]):
+        cfg = run.configs[idx[0]]
+        results.append({**check_config(model, ir, cfg, x[idx], y[idx], acc_bits), "samples": int(len(idx))})
+    bits = [c.bits for c in run.configs]
+    mixed = int(np.count_nonzero(execute_per_sample(ir, bits, x, acc_bits) != reference_per_sample(ir, bits, x)))
+    return results, mixed
+
+
 def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None, configs: int = 50, seed: int = 0,
                       samples: int | None = None, acc_bits: int = 32, data: str | None = None,
-                      data_dir: str | None = None, progress: bool = True) -> dict:
+                      data_dir: str | None = None, progress: bool = True, policy: str | Path | None = None) -> dict:
     """check_config at every uniform config and `configs` random per-layer ones (seeded), on the first
-    `samples` test samples of `data` (default: the checkpoint's). The IR is exported afresh unless `ir_path`
-    names a saved one. Returns the summary (summarise) with `configs`: the per-config results."""
+    `samples` test samples of `data` (default: the checkpoint's); with `policy` (an adaptive policy file)
+    at the configs it picks per sample instead, plus its whole mixed batch (check_policy). The IR is
+    exported afresh unless `ir_path` names a saved one. Returns the summary (summarise) with `configs`:
+    the per-config results."""
     model, extra = load_checkpoint(checkpoint)
     ir = load_ir(ir_path) if ir_path else export_model(model, {"checkpoint": str(checkpoint)})
     if ir_path and ir.table.names != model.spec.names:
         raise UserError(f"{ir_path}: its layers {ir.table.names} are not the checkpoint's {model.spec.names}")
     dataset = dataset_for_checkpoint(extra, data, data_dir)
     x, y = dataset.x_test[:samples], dataset.y_test[:samples]
-    cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])
-    results = [check_config(model, ir, cfg, x, y, acc_bits)
-               for cfg in tqdm(cfgs, desc="verify", leave=False, disable=not progress or len(cfgs) < 4)]
-    return {"checkpoint": str(checkpoint), "data": dataset.name, "acc_bits": acc_bits,
-            **summarise(results, len(y)), "configs": results}
+    mixed = 0
+    if policy is not None:
+        results, mixed = check_policy(model, ir, load_policy(policy, model), x, y, acc_bits)
+    else:
+        cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])
+        results = [check_config(model, ir, cfg, x, y, acc_bits)
+                   for cfg in tqdm(cfgs, desc="verify", leave=False, disable=not progress or len(cfgs) < 4)]
+    summary = summarise(results, len(y))
+    summary["integer_mismatches"] += mixed
+    return {"checkpoint": str(checkpoint), "data": dataset.name, "acc_bits": acc_bits, **summary,
+            "mixed_batch_mismatches": mixed, "configs": results}

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import quantnet.verify as verify_mod
 from hwsim.executor import execute
@@ -14,7 +13,8 @@ from bitmixer.cli import main
 from quantnet.data import load_dataset
 from quantnet.export import export_model
 from quantnet.intref import run_reference
-from quantnet.models import build_model
+
+from small_models import calibrated_model
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -30,16 +30,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A small net whose steps and BN statistics come from data (no training: calibration only)."""
-    torch.manual_seed(0)
-    model = build_model("digits_resnet", width=4, num_classes=4)
-    x = torch.from_numpy(load_dataset("synthetic").x_train[:128])
-    model.train()
-    rng = np.random.default_rng(0)
-    with torch.no_grad():
-        for cfg in [BitConfig.uniform(model.spec, b) for b in model.candidate_bits] + \
-                [BitConfig.random(model.spec, rng) for _ in range(8)]:
-            model.configure(cfg)
-            model(x)
+    model = calibrated_model(n_random=8)
     path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
     save_checkpoint(model, path, {"data": "synthetic", "data_dir": None})
     return path

@@ -1,6 +1,9 @@
-"""bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations."""
+"""bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations.
+bitmixer eval CKPT --policy P [--hw CONFIG] [--cost KIND]: accuracy and per-sample cost of an adaptive policy."""
 from __future__ import annotations
 
+from quantnet.adaptive.cost import shown
+from quantnet.adaptive.evaluate import evaluate_policy_checkpoint
 from quantnet.evaluate import evaluate_checkpoint
 
 from .common import add_data_args, format_table, write_json
@@ -14,15 +17,34 @@ def register(sub) -> None:
                                                           "random-block:N[:SEED], or a YAML/JSON file; comma-separated")
     p.add_argument("--json", default=None, help="write results to this JSON file")
     p.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples")
+    p.add_argument("--policy", default=None, help="evaluate this adaptive policy (search adaptive) instead of --config")
+    p.add_argument("--hw", default=None, help="--policy: price on this accelerator (default: the one it was trained for)")
+    p.add_argument("--cost", default=None, help="--policy: energy, latency or bitops (default: what it was trained on)")
     add_data_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.policy:
+        return print_policy(evaluate_policy_checkpoint(args.checkpoint, args.policy, args.hw, args.cost, args.data,
+                                                       args.data_dir, args.samples), args.json)
     res = evaluate_checkpoint(args.checkpoint, args.config, args.data, args.data_dir, args.samples)
     print(format_table(res["summary"], [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
                                         ("avg_a_bits", "avg A", ".2f"), ("accuracy", "top-1", ".4f"),
                                         ("min", "min", ".4f"), ("max", "max", ".4f"),
                                         ("samples", "samples", "d")]))
     write_json(args.json, {k: res[k] for k in ("checkpoint", "data", "results")})
+    return 0
+
+
+def print_policy(r: dict, json_path) -> int:
+    c, u = r["cost"], r["cost"]["unit"]
+    print(f"policy {r['policy']}: top-1 {r['accuracy']:.4f} on {r['samples']} samples, {r['distinct_configs']} distinct configs")
+    print(f"{r['cost_kind']} per sample on {r['hw'] or 'BitOps'} (incl. the policy's {shown(r['policy_cost'], u)}, "
+          f"{r['policy_macs']} MACs): mean {shown(c['mean'], u)} ± {shown(c['std'], u)}; min {shown(c['min'], u)}, "
+          f"p10 {shown(c['p10'], u)}, median {shown(c['median'], u)}, p90 {shown(c['p90'], u)}, max {shown(c['max'], u)}")
+    rows = [{**k, "cost_shown": shown(k["cost"], u), "widths": k["config"].removeprefix("adaptive-")} for k in r["configs"]]
+    print(format_table(rows, [("widths", "widths per decision", ""), ("samples", "samples", "d"), ("share", "share", ".3f"),
+                              ("accuracy", "top-1", ".4f"), ("cost_shown", "config cost", "")]))
+    write_json(json_path, r)
     return 0
