@@ -92,7 +92,7 @@ def behaviour(problem, lam: float, method: str = "reinforce", epochs: int = 150,
             **halves}
 
 
-def _plot_behaviour(path: Path, b: dict) -> None:
+def plot_behaviour(path: Path, b: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,7 +131,7 @@ def run_sweep(checkpoint: str, hw_name: str, out: str, lambdas=LAMBDAS, seeds=(0
         problem = make_problem(model, data, hw, "energy", g, progress, ir=ir)
         if behaviour_lambda is not None and seen is None:
             seen = behaviour(problem, behaviour_lambda, behaviour_method, epochs, 0, hidden)
-            _plot_behaviour(out / "behaviour.png", seen)
+            plot_behaviour(out / "behaviour.png", seen)
         if static is None:
             configs = all_uniform(model.spec) + random_configs(model.spec, n_random, 0)
             static = [{"method": "uniform" if c.name.startswith("W") else "random", **s}

@@ -8,7 +8,7 @@ from hwsim.errors import UserError
 
 from .schema import build, load_yaml
 
-STUDY_NAMES = ("pareto", "runtime-switch", "accelerators", "ablation")
+STUDY_NAMES = ("pareto", "runtime-switch", "accelerators", "ablation", "selection")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
