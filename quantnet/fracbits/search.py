@@ -1,0 +1,107 @@
+"""FracBits on a trained meta-network: the network stays frozen, only λ trains.
+
+loss = task loss + κ·|cost(λ)/target − 1|, task loss = cross-entropy (optionally mixed with the KL
+divergence from the widest config's logits, weight `distill`). λ starts at the widest widths (as the
+paper), Adam with a cosine-decayed step, projected back into [min, max] after every step. Then the
+hard assignment (assign.py) rounds λ to an integer config within the budget.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from hwsim.dataflow.cost_table import CostTable
+
+from ..bitconfig import BitConfig
+from ..data import batches
+from ..models import MetaResNet
+from .assign import hard_assign
+from .penalty import CostPenalty
+from .qfrac import fractional
+from .widths import FracWidths
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    steps: int = 150              # optimiser steps on λ
+    lr: float = 0.05
+    kappa: float = 2.0            # weight of the budget penalty
+    batch_size: int = 256
+    distill: float = 0.0          # weight of the KL from the widest config (0: cross-entropy only)
+    seed: int = 0
+    threads: int = 1              # torch CPU threads (0: torch's default)
+
+    def __post_init__(self):
+        if self.steps < 1 or self.lr <= 0 or self.kappa < 0 or self.batch_size < 1 or not 0 <= self.distill <= 1:
+            raise ValueError(f"search settings out of range: {self}")
+
+
+@dataclass
+class SearchResult:
+    config: BitConfig
+    target: float                  # in the table's unit
+    cost: float                    # of the integer config, from the table (= the cost model's figure)
+    offset: float                  # of the hard assignment
+    lam: dict[str, float]          # λ at the end of the search, by variable
+    trajectory: list[dict] = field(default_factory=list)   # per step: λ, soft cost, losses
+    seconds: float = 0.0
+
+
+def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndarray, y: np.ndarray,
+                  s: SearchSettings = SearchSettings(), progress: bool = True, name: str = "fracbits") -> SearchResult:
+    """Learn λ on (x, y) (uint8 codes, labels) against `target` in table's unit; the model is not changed."""
+    t0 = time.perf_counter()
+    before = torch.get_num_threads()
+    if s.threads > 0:
+        torch.set_num_threads(s.threads)
+    frozen = []
+    try:
+        widths = FracWidths(model.spec)
+        penalty = CostPenalty(table, widths)
+        widest = widths.config(np.array([max(v.candidates) for v in widths.vars]), "widest")
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        model.eval()
+        model.configure(widest)       # 'full' mode; the hooks replace every switchable entry
+        opt = torch.optim.Adam([widths.lam], lr=s.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / s.steps)))
+        rng = np.random.default_rng(s.seed)
+        traj = []
+        stream = _batches_forever(x, y, s.batch_size, rng)
+        for step in tqdm(range(s.steps), desc="fracbits", disable=not progress, leave=False):
+            xb, yb = next(stream)
+            with fractional(model, widths):
+                logits = model(xb)
+            task = F.cross_entropy(logits, yb)
+            if s.distill > 0:
+                with torch.no_grad():
+                    teacher = model(xb)          # the widest config, hooks removed
+                kl = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(teacher, 1), log_target=True, reduction="batchmean")
+                task = (1 - s.distill) * task + s.distill * kl
+            pen, cost = penalty.loss(target, s.kappa)
+            opt.zero_grad()
+            (task + pen).backward()
+            opt.step()
+            sched.step()
+            widths.clamp_()
+            traj.append({"step": step, "task_loss": task.item(), "penalty": pen.item(), "cost": cost.item(),
+                         **dict(zip(widths.names, widths.values().tolist()))})
+        cfg, offset = hard_assign(widths, table.total, target, name)
+        return SearchResult(cfg, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
+                            traj, time.perf_counter() - t0)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        torch.set_num_threads(before)
+
+
+def _batches_forever(x, y, batch_size, rng):
+    while True:
+        yield from batches(x, y, batch_size, shuffle=True, rng=rng)
