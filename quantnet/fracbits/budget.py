@@ -8,15 +8,14 @@ from dataclasses import dataclass
 
 from hwsim.errors import UserError
 
-_PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-# metric -> unit -> multiplier to the table's unit ("clock" scales seconds to cycles)
+# metric -> unit -> multiplier to the table's unit (pJ, cycles, BitOps, bits); seconds are scaled by the clock
 UNITS = {
-    "energy": {f"{p}J": m * 1e12 for p, m in _PREFIX.items() if m <= 1},
-    "latency": {**{f"{p}s": m for p, m in _PREFIX.items() if m <= 1},
-                **{f"{p}cycles": m for p, m in _PREFIX.items() if m >= 1}},
-    "bitops": {f"{p}BitOps": m for p, m in _PREFIX.items() if m >= 1},
-    "size": {"bit": 1, "kbit": 1e3, "Mbit": 1e6, "B": 8, "kB": 8e3, "MB": 8e6, "GB": 8e9,
-             "KiB": 8 * 2**10, "MiB": 8 * 2**20},
+    "energy": {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6, "µJ": 1e6, "mJ": 1e9, "J": 1e12},
+    "latency": {"cycles": 1.0, "kcycles": 1e3, "Mcycles": 1e6, "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3,
+                "s": 1.0},
+    "bitops": {"BitOps": 1.0, "kBitOps": 1e3, "MBitOps": 1e6, "GBitOps": 1e9, "TBitOps": 1e12},
+    "size": {"bit": 1.0, "kbit": 1e3, "Mbit": 1e6, "B": 8.0, "kB": 8e3, "MB": 8e6, "GB": 8e9,
+             "KiB": 8.0 * 2**10, "MiB": 8.0 * 2**20},
 }
 TABLE_UNIT = {"energy": "pJ", "latency": "cycles", "bitops": "BitOps", "size": "bit"}
 _BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|[A-Za-zµ]*)\s*$")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hwsim.dataflow.cost_table import CostTable
+from hwsim.errors import UserError
 
 from ..bitconfig import BitConfig
 from ..data import batches
@@ -38,8 +39,13 @@ class SearchSettings:
     threads: int = 1              # torch CPU threads (0: torch's default)
 
     def __post_init__(self):
-        if self.steps < 1 or self.lr <= 0 or self.kappa < 0 or self.batch_size < 1 or not 0 <= self.distill <= 1:
-            raise ValueError(f"search settings out of range: {self}")
+        bad = {k: v for k, v, ok in (("steps", self.steps, self.steps >= 1), ("lr", self.lr, self.lr > 0),
+                                     ("kappa", self.kappa, self.kappa >= 0),
+                                     ("batch_size", self.batch_size, self.batch_size >= 1),
+                                     ("distill", self.distill, 0 <= self.distill <= 1)) if not ok}
+        if bad:
+            raise UserError(f"FracBits search settings out of range: {bad} (steps, batch_size >= 1; lr > 0; "
+                            f"kappa >= 0; distill in [0, 1])")
 
 
 @dataclass
