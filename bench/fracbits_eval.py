@@ -32,7 +32,7 @@ from quantnet.checkpoint import load_checkpoint
 from quantnet.data import load_dataset
 from quantnet.evaluate import accuracy
 from quantnet.export import export_model
-from quantnet.fracbits.assign import hard_assign
+from quantnet.fracbits.assign import fill_budget, hard_assign
 from quantnet.fracbits.costs import cost_table, extreme_configs
 from quantnet.fracbits.search import SearchSettings, search_frozen
 from quantnet.fracbits.widths import FracWidths
@@ -104,7 +104,8 @@ def main() -> None:
             fb = search(bitops, b_lo + f * (b_hi - b_lo), "fracbits-bitops")
             wb = FracWidths(spec)
             wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
-            fb_cfg, _ = hard_assign(wb, table.total, target, "fracbits-bitops")
+            fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
+            fb_cfg = fill_budget(wb, fb_rounded, wb.values() + off, table.total, target)
             fits = np.flatnonzero(energy_all <= target)
             pick = rng.choice(fits, min(args.random, len(fits)), replace=False)
             rand_acc = [acc(configs[i]) for i in pick]
@@ -112,7 +113,9 @@ def main() -> None:
             row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
                    "lowest_pj": lo, "highest_pj": hi,
                    "fracbits_energy_pj": measured(fe.config), "fracbits_acc": acc(fe.config),
-                   "fracbits_seconds": fe.seconds, "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
+                   "fracbits_seconds": fe.seconds, "rounded_energy_pj": measured(fe.rounded),
+                   "rounded_acc": acc(fe.rounded), "bitops_rounded_energy_pj": measured(fb_rounded),
+                   "bitops_rounded_acc": acc(fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
                    "bitops_energy_pj": measured(fb_cfg), "bitops_acc": acc(fb_cfg), "bitops_seconds": fb.seconds,
                    "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
                    "random_fitting": int(len(fits)), "random_n": int(len(pick)),
@@ -121,8 +124,9 @@ def main() -> None:
                    "greedy_acc": None if g is None else g[2], "greedy_seconds": t_greedy}
             rows.append(row)
             print(f"{hw.name:10s} {f:.2f}: budget {target / 1e6:.4f} uJ | fracbits[energy] {row['fracbits_energy_pj'] / 1e6:.4f} uJ "
-                  f"acc {row['fracbits_acc']:.4f} ({fe.seconds:.1f} s) | fracbits[bitops] {row['bitops_energy_pj'] / 1e6:.4f} uJ "
-                  f"acc {row['bitops_acc']:.4f} | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
+                  f"acc {row['fracbits_acc']:.4f} ({fe.seconds:.1f} s; paper rounding {row['rounded_energy_pj'] / 1e6:.4f} uJ "
+                  f"acc {row['rounded_acc']:.4f}) | fracbits[bitops] {row['bitops_energy_pj'] / 1e6:.4f} uJ "
+                  f"acc {row['bitops_acc']:.4f} (rounding {row['bitops_rounded_acc']:.4f}) | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
                   f"{row['random_mean_acc']:.4f} | greedy "
                   + ("-" if g is None else f"{row['greedy_energy_pj'] / 1e6:.4f} uJ acc {row['greedy_acc']:.4f}"), flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

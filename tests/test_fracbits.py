@@ -18,7 +18,7 @@ from quantnet.cli import main
 from quantnet.config_spec import parse_config_spec
 from quantnet.data import load_dataset
 from quantnet.export import export_model
-from quantnet.fracbits.assign import BudgetUnreachable, hard_assign
+from quantnet.fracbits.assign import BudgetUnreachable, fill_budget, hard_assign
 from quantnet.fracbits.budget import BudgetError, parse_budget
 from quantnet.fracbits.costs import cost_table, extreme_configs
 from quantnet.fracbits.penalty import CostPenalty
@@ -225,6 +225,16 @@ def test_hard_assignment_meets_every_reachable_target_with_the_highest_offset(mo
         assert table.total(cfg.bits) <= target
         assert -2.0 <= off <= 0.0
         assert cfg.bits == scan_offsets(widths, vals, table.total, target).bits
+        filled = fill_budget(widths, cfg, vals + off, table.total, target)
+        assert table.total(filled.bits) <= target
+        base, top = widths.at_config(cfg), widths.at_config(filled)
+        assert np.all(top >= base)
+        for i, v in enumerate(widths.vars):        # no single width can still go up within the budget
+            up = [c for c in v.candidates if c > top[i]]
+            if up:
+                trial = top.copy()
+                trial[i] = min(up)
+                assert table.total(widths.config(trial).bits) > target, v.name
     widths.lam.data[:] = 4.0
     cfg, _ = hard_assign(widths, table.total, lo)          # exactly the all-lowest cost: reachable
     assert table.total(cfg.bits) == lo

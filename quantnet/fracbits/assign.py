@@ -45,3 +45,26 @@ def hard_assign(widths: FracWidths, total: Callable[[Mapping[str, tuple[int, int
     lowest = widths.config(values - 1e9, name)
     raise BudgetUnreachable(f"budget {target:.6g} is below every rounded config's cost; the all-lowest config "
                             f"costs {total(lowest.bits):.6g}")
+
+
+def fill_budget(widths: FracWidths, cfg: BitConfig, shifted: np.ndarray,
+                total: Callable[[Mapping[str, tuple[int, int]]], float], target: float) -> BitConfig:
+    """Spend what rounding left of the budget: raise one width by one candidate at a time, the one
+    rounding cut most (largest λ + offset − its width) among those whose raise still fits, until none
+    fits. (Not in the paper: its rounding leaves up to a step of budget unspent.)"""
+    current = widths.at_config(cfg)
+    while True:
+        order = np.argsort(-(shifted - current), kind="stable")
+        for i in order:
+            cands = widths.vars[i].candidates
+            up = [c for c in cands if c > current[i]]
+            if not up:
+                continue
+            trial = current.copy()
+            trial[i] = min(up)
+            c = widths.config(trial, cfg.name)
+            if total(c.bits) <= target:
+                current, cfg = trial, c
+                break
+        else:
+            return cfg

@@ -3,7 +3,8 @@
 loss = task loss + κ·|cost(λ)/target − 1|, task loss = cross-entropy (optionally mixed with the KL
 divergence from the widest config's logits, weight `distill`). λ starts at the widest widths (as the
 paper), Adam with a cosine-decayed step, projected back into [min, max] after every step. Then the
-hard assignment (assign.py) rounds λ to an integer config within the budget.
+hard assignment (assign.py) rounds λ to an integer config within the budget, and (`fill`) raises
+single widths into what budget the rounding left.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from hwsim.errors import UserError
 from ..bitconfig import BitConfig
 from ..data import batches
 from ..models import MetaResNet
-from .assign import hard_assign
+from .assign import fill_budget, hard_assign
 from .penalty import CostPenalty
 from .qfrac import fractional
 from .widths import FracWidths
@@ -37,6 +38,7 @@ class SearchSettings:
     distill: float = 0.0          # weight of the KL from the widest config (0: cross-entropy only)
     seed: int = 0
     threads: int = 1              # torch CPU threads (0: torch's default)
+    fill: bool = True             # after the hard assignment, spend the budget rounding left (assign.py)
 
     def __post_init__(self):
         bad = {k: v for k, v, ok in (("steps", self.steps, self.steps >= 1), ("lr", self.lr, self.lr > 0),
@@ -51,6 +53,7 @@ class SearchSettings:
 @dataclass
 class SearchResult:
     config: BitConfig
+    rounded: BitConfig             # the paper's hard assignment alone (before `fill`)
     target: float                  # in the table's unit
     cost: float                    # of the integer config, from the table (= the cost model's figure)
     offset: float                  # of the hard assignment
@@ -99,8 +102,9 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
             widths.clamp_()
             traj.append({"step": step, "task_loss": task.item(), "penalty": pen.item(), "cost": cost.item(),
                          **dict(zip(widths.names, widths.values().tolist()))})
-        cfg, offset = hard_assign(widths, table.total, target, name)
-        return SearchResult(cfg, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
+        rounded, offset = hard_assign(widths, table.total, target, name)
+        cfg = fill_budget(widths, rounded, widths.values() + offset, table.total, target) if s.fill else rounded
+        return SearchResult(cfg, rounded, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
                             traj, time.perf_counter() - t0)
     finally:
         for p in frozen:

@@ -85,15 +85,18 @@ class FracWidths(nn.Module):
         for i, v in enumerate(self.vars):
             self.lam[i].clamp_(min(v.candidates), max(v.candidates))
 
+    def at_config(self, cfg: BitConfig) -> np.ndarray:
+        """The λ vector that lies exactly at an integer config's widths."""
+        out = np.zeros(len(self.vars))
+        for refs, width in ((self.w_ref, cfg.w), (self.a_ref, cfg.a)):
+            for name, ref in refs.items():
+                if not isinstance(ref, tuple):
+                    out[ref] = width(name)
+        return out
+
     @torch.no_grad()
     def set_config(self, cfg: BitConfig) -> None:
-        """λ at an integer config's widths."""
-        for name, ref in self.w_ref.items():
-            if not isinstance(ref, tuple):
-                self.lam[ref] = float(cfg.w(name))
-        for name, ref in self.a_ref.items():
-            if not isinstance(ref, tuple):
-                self.lam[ref] = float(cfg.a(name))
+        self.lam.copy_(torch.from_numpy(self.at_config(cfg)))
 
     def values(self) -> np.ndarray:
         return self.lam.detach().cpu().numpy().copy()
