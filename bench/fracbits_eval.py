@@ -3,10 +3,12 @@
 For each accelerator and each budget (a fraction of the way from the all-lowest to the all-highest
 uniform config's energy) this measures, on the test samples `bitmixer eval` uses:
   fracbits[energy]  the search paying the accelerator's own energy; its config's energy is measured
-                    by the cost model on the exported integer model's shapes (as `bitmixer estimate`)
+                    by the cost model on the exported integer model's shapes (as `bitmixer estimate`);
+                    also the paper's hard assignment alone (before `select`)
   fracbits[bitops]  the search paying BitOps (same fraction of the BitOps range), its λ then hard-
                     assigned to the same energy budget: the two penalties compared at equal energy
-  random            the best of N configs drawn uniformly from every integer config within the budget
+  random            N configs drawn uniformly from every integer config within the budget: the best
+                    by test accuracy (an oracle) and the one with the lowest training loss
   greedy            the pareto study's greedy path (which ranks moves by test accuracy), first config
                     within the budget
 and the wall time of each search (torch threads: --threads; the machine's load is printed).
@@ -32,9 +34,9 @@ from quantnet.checkpoint import load_checkpoint
 from quantnet.data import load_dataset
 from quantnet.evaluate import accuracy
 from quantnet.export import export_model
-from quantnet.fracbits.assign import fill_budget, hard_assign
+from quantnet.fracbits.assign import box_configs, fill_path, hard_assign
 from quantnet.fracbits.costs import cost_table, extreme_configs
-from quantnet.fracbits.search import SearchSettings, search_frozen
+from quantnet.fracbits.search import SearchSettings, search_frozen, task_loss
 from quantnet.fracbits.widths import FracWidths
 from studies.greedy import greedy_path
 from studies.hw import hw_config_paths
@@ -105,10 +107,13 @@ def main() -> None:
             wb = FracWidths(spec)
             wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
             fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
-            fb_cfg = fill_budget(wb, fb_rounded, wb.values() + off, table.total, target)
+            fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
+                box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
+            fb_cfg = fb_cands[int(np.argmin([task_loss(model, c, ds.x_train, ds.y_train) for c in fb_cands]))]
             fits = np.flatnonzero(energy_all <= target)
             pick = rng.choice(fits, min(args.random, len(fits)), replace=False)
             rand_acc = [acc(configs[i]) for i in pick]
+            rand_loss = [task_loss(model, configs[i], ds.x_train, ds.y_train) for i in pick]
             g = next(((c, cost, a) for c, cost, a in gpath if cost <= target), None)
             row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
                    "lowest_pj": lo, "highest_pj": hi,
@@ -120,6 +125,7 @@ def main() -> None:
                    "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
                    "random_fitting": int(len(fits)), "random_n": int(len(pick)),
                    "random_best_acc": float(max(rand_acc)), "random_mean_acc": float(np.mean(rand_acc)),
+                   "random_by_train_loss_acc": float(rand_acc[int(np.argmin(rand_loss))]),
                    "greedy_energy_pj": None if g is None else measured(g[0]),
                    "greedy_acc": None if g is None else g[2], "greedy_seconds": t_greedy}
             rows.append(row)
@@ -127,7 +133,7 @@ def main() -> None:
                   f"acc {row['fracbits_acc']:.4f} ({fe.seconds:.1f} s; paper rounding {row['rounded_energy_pj'] / 1e6:.4f} uJ "
                   f"acc {row['rounded_acc']:.4f}) | fracbits[bitops] {row['bitops_energy_pj'] / 1e6:.4f} uJ "
                   f"acc {row['bitops_acc']:.4f} (rounding {row['bitops_rounded_acc']:.4f}) | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
-                  f"{row['random_mean_acc']:.4f} | greedy "
+                  f"{row['random_mean_acc']:.4f}, picked by train loss {row['random_by_train_loss_acc']:.4f} | greedy "
                   + ("-" if g is None else f"{row['greedy_energy_pj'] / 1e6:.4f} uJ acc {row['greedy_acc']:.4f}"), flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     if args.json:

@@ -18,7 +18,7 @@ from quantnet.cli import main
 from quantnet.config_spec import parse_config_spec
 from quantnet.data import load_dataset
 from quantnet.export import export_model
-from quantnet.fracbits.assign import BudgetUnreachable, fill_budget, hard_assign
+from quantnet.fracbits.assign import BudgetUnreachable, box_configs, fill_path, hard_assign
 from quantnet.fracbits.budget import BudgetError, parse_budget
 from quantnet.fracbits.costs import cost_table, extreme_configs
 from quantnet.fracbits.penalty import CostPenalty
@@ -225,16 +225,22 @@ def test_hard_assignment_meets_every_reachable_target_with_the_highest_offset(mo
         assert table.total(cfg.bits) <= target
         assert -2.0 <= off <= 0.0
         assert cfg.bits == scan_offsets(widths, vals, table.total, target).bits
-        filled = fill_budget(widths, cfg, vals + off, table.total, target)
-        assert table.total(filled.bits) <= target
-        base, top = widths.at_config(cfg), widths.at_config(filled)
-        assert np.all(top >= base)
+        path = fill_path(widths, cfg, vals + off, table.total, target)
+        assert path[0] is cfg and all(table.total(c.bits) <= target for c in path)
+        steps = np.diff([widths.at_config(c) for c in path], axis=0)
+        assert np.all((steps >= 0).sum(1) == len(widths.vars)) and np.all((steps > 0).sum(1) == 1)
+        top = widths.at_config(path[-1])
         for i, v in enumerate(widths.vars):        # no single width can still go up within the budget
             up = [c for c in v.candidates if c > top[i]]
             if up:
                 trial = top.copy()
                 trial[i] = min(up)
                 assert table.total(widths.config(trial).bits) > target, v.name
+        low = table.total(cfg.bits)
+        box = box_configs(widths, vals, table.total, low, target)
+        brute = [c for c in (widths.config(np.array(v, np.float64)) for v in itertools.product(
+            *[[np.floor(x), np.ceil(x)] for x in vals])) if low <= table.total(c.bits) <= target]
+        assert sorted(tuple(c.bits.items()) for c in box) == sorted(tuple(c.bits.items()) for c in brute)
     widths.lam.data[:] = 4.0
     cfg, _ = hard_assign(widths, table.total, lo)          # exactly the all-lowest cost: reachable
     assert table.total(cfg.bits) == lo
@@ -271,6 +277,9 @@ def test_search_command_writes_a_config_that_eval_and_estimate_take(ckpt, model,
                  "--json", str(tmp_path / "e.json")]) == 0
     est = json.loads((tmp_path / "e.json").read_text())
     assert est["total"]["energy_pj"] == summary["cost_of_config"]
+    assert main(["verify", str(ckpt), "--config", str(out / "config.yaml"), "--samples", "8",
+                 "--json", str(tmp_path / "v.json")]) == 0
+    assert [c["config"] for c in json.loads((tmp_path / "v.json").read_text())["configs"]] == ["fracbits"]
 
 
 def test_search_command_reports_bad_input_without_traceback(ckpt, tmp_path, capsys):

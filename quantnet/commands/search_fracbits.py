@@ -30,9 +30,9 @@ def register(sub) -> None:
                    help="weight in [0, 1] of the KL from the widest config in the task loss (default 0)")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     p.add_argument("--threads", type=int, default=_DEFAULTS.threads, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-fill", action="store_true",
-                   help="keep the paper's hard assignment as it is (default: then raise single widths into the "
-                        "budget its rounding left)")
+    p.add_argument("--no-select", action="store_true",
+                   help="keep the paper's hard assignment as it is (default: choose by training loss among it and "
+                        "the configs around λ that spend the budget it left)")
     p.add_argument("--samples", type=int, default=None, help="measure accuracy on the first N test samples")
     p.add_argument("--json", default=None, help="write the summary to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     settings = SearchSettings(steps=args.steps, lr=args.lr, kappa=args.kappa, batch_size=args.batch_size,
-                              distill=args.distill, seed=args.seed, threads=args.threads, fill=not args.no_fill)
+                              distill=args.distill, seed=args.seed, threads=args.threads, select=not args.no_select)
     r = run_fracbits(args.checkpoint, args.cost, args.budget, args.out, args.hw, settings, args.samples,
                      args.data, args.data_dir, not args.no_progress)
     rows = [{"layer": n, "w": v["w"], "a": v["a"]} for n, v in r["config"]["layers"].items()]

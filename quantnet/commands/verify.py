@@ -1,5 +1,5 @@
-"""bitmixer verify CKPT [--configs N] [--samples M] [--json PATH]: fake-quant vs torch integer reference vs
-numba simulator, at every uniform config and N random per-layer configs. Exit status 1 on any code where the
+"""bitmixer verify CKPT [--configs N | --config SPEC] [--samples M] [--json PATH]: fake-quant vs torch integer
+reference vs numba simulator, at every uniform config and N random per-layer configs (or the --config ones). Exit status 1 on any code where the
 two integer paths differ."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hwsim.ir import load_ir
 
 from ..bitconfig import all_uniform, random_configs
 from ..checkpoint import load_checkpoint
+from ..config_spec import parse_config_spec
 from ..export import export_model
 from ..verify import check_config, summarise
 from .common import add_data_args, dataset_for, format_table, write_json
@@ -21,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--configs", type=int, default=50, help="random per-layer configs besides the uniform ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random configs")
+    p.add_argument("--config", default=None, help="verify these configs instead (the --config grammar of eval: "
+                                                  "uniform[:B], wBaB, random:N[:SEED], or a YAML/JSON file)")
     p.add_argument("--samples", type=int, default=None, help="first M test samples (default: all)")
     p.add_argument("--ir", default=None, help="verify this exported .npz instead of exporting the checkpoint afresh")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator width the simulator checks (default 32)")
@@ -38,7 +41,12 @@ def run(args) -> int:
         raise UserError(f"{args.ir}: its layers {ir.layer_names} are not the checkpoint's {model.spec.names}")
     data = dataset_for(args, extra)
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-    configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
+    if args.config is not None:
+        configs = [c for _, c in parse_config_spec(args.config, model.spec)]
+        if any(c is None for c in configs):
+            raise UserError("--config fp: the float network has no integer model to verify")
+    else:
+        configs = all_uniform(model.spec) + (random_configs(model.spec, args.configs, args.seed) if args.configs else [])
     results = [check_config(model, ir, cfg, x, y, args.acc_bits)
                for cfg in tqdm(configs, desc="verify", leave=False, disable=len(configs) < 4)]
     summary = summarise(results, len(y))

@@ -9,6 +9,7 @@ config fits, some offset does.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Callable, Mapping
 
 import numpy as np
@@ -47,24 +48,39 @@ def hard_assign(widths: FracWidths, total: Callable[[Mapping[str, tuple[int, int
                             f"costs {total(lowest.bits):.6g}")
 
 
-def fill_budget(widths: FracWidths, cfg: BitConfig, shifted: np.ndarray,
-                total: Callable[[Mapping[str, tuple[int, int]]], float], target: float) -> BitConfig:
-    """Spend what rounding left of the budget: raise one width by one candidate at a time, the one
-    rounding cut most (largest λ + offset − its width) among those whose raise still fits, until none
-    fits. (Not in the paper: its rounding leaves up to a step of budget unspent.)"""
-    current = widths.at_config(cfg)
+def fill_path(widths: FracWidths, cfg: BitConfig, shifted: np.ndarray,
+              total: Callable[[Mapping[str, tuple[int, int]]], float], target: float) -> list[BitConfig]:
+    """What rounding left of the budget, spent one width at a time: from `cfg`, raise by one candidate
+    the width rounding cut most (largest λ + offset − its width) among those whose raise still fits,
+    until none fits. Returns every config on the way, `cfg` first. (Not in the paper.)"""
+    current, path = widths.at_config(cfg), [cfg]
     while True:
-        order = np.argsort(-(shifted - current), kind="stable")
-        for i in order:
-            cands = widths.vars[i].candidates
-            up = [c for c in cands if c > current[i]]
+        for i in np.argsort(-(shifted - current), kind="stable"):
+            up = [c for c in widths.vars[i].candidates if c > current[i]]
             if not up:
                 continue
             trial = current.copy()
             trial[i] = min(up)
             c = widths.config(trial, cfg.name)
             if total(c.bits) <= target:
-                current, cfg = trial, c
+                current = trial
+                path.append(c)
                 break
         else:
-            return cfg
+            return path
+
+
+def box_configs(widths: FracWidths, values: np.ndarray, total: Callable[[Mapping[str, tuple[int, int]]], float],
+                low: float, target: float, name: str = "fracbits") -> list[BitConfig]:
+    """Every config with each width at one of the two candidates around its λ whose cost lies in
+    [low, target] (at most 2^n configs: λ has settled by then, so n is the few widths between two)."""
+    opts = []
+    for x, v in zip(values, widths.vars):
+        c = np.asarray(v.candidates, np.float64)
+        opts.append(sorted({c[c <= x + 1e-9].max(), c[c >= x - 1e-9].min()}))
+    out = []
+    for combo in itertools.product(*opts):
+        cfg = widths.config(np.array(combo), name)
+        if low <= total(cfg.bits) <= target:
+            out.append(cfg)
+    return out

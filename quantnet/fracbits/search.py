@@ -3,8 +3,13 @@
 loss = task loss + κ·|cost(λ)/target − 1|, task loss = cross-entropy (optionally mixed with the KL
 divergence from the widest config's logits, weight `distill`). λ starts at the widest widths (as the
 paper), Adam with a cosine-decayed step, projected back into [min, max] after every step. Then the
-hard assignment (assign.py) rounds λ to an integer config within the budget, and (`fill`) raises
-single widths into what budget the rounding left.
+hard assignment (assign.py) rounds λ to an integer config within the budget. With `select` (not in
+the paper) that config is only the first candidate: with it, the configs on the way of spending the
+budget its rounding left (assign.fill_path) and every config with each width at one of the two
+candidates around its λ that costs between it and the budget (assign.box_configs); the one with the
+lowest training loss is kept. A meta-network's accuracy is far from monotone in each width (its BN
+entries per transition differ in quality: configs next to each other differ by points), and the
+training loss of an integer config ranks them well; the choice never sees the test samples.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from hwsim.errors import UserError
 from ..bitconfig import BitConfig
 from ..data import batches
 from ..models import MetaResNet
-from .assign import fill_budget, hard_assign
+from .assign import box_configs, fill_path, hard_assign
 from .penalty import CostPenalty
 from .qfrac import fractional
 from .widths import FracWidths
@@ -38,7 +43,7 @@ class SearchSettings:
     distill: float = 0.0          # weight of the KL from the widest config (0: cross-entropy only)
     seed: int = 0
     threads: int = 1              # torch CPU threads (0: torch's default)
-    fill: bool = True             # after the hard assignment, spend the budget rounding left (assign.py)
+    select: bool = True           # after the hard assignment, choose among nearby configs by training loss
 
     def __post_init__(self):
         bad = {k: v for k, v, ok in (("steps", self.steps, self.steps >= 1), ("lr", self.lr, self.lr > 0),
@@ -53,7 +58,8 @@ class SearchSettings:
 @dataclass
 class SearchResult:
     config: BitConfig
-    rounded: BitConfig             # the paper's hard assignment alone (before `fill`)
+    rounded: BitConfig             # the paper's hard assignment alone
+    candidates: int                # how many configs `select` chose among
     target: float                  # in the table's unit
     cost: float                    # of the integer config, from the table (= the cost model's figure)
     offset: float                  # of the hard assignment
@@ -103,13 +109,29 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
             traj.append({"step": step, "task_loss": task.item(), "penalty": pen.item(), "cost": cost.item(),
                          **dict(zip(widths.names, widths.values().tolist()))})
         rounded, offset = hard_assign(widths, table.total, target, name)
-        cfg = fill_budget(widths, rounded, widths.values() + offset, table.total, target) if s.fill else rounded
-        return SearchResult(cfg, rounded, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
+        cfg, candidates = rounded, [rounded]
+        if s.select:
+            candidates = fill_path(widths, rounded, widths.values() + offset, table.total, target)
+            seen = {tuple(c.bits.items()) for c in candidates}
+            candidates += [c for c in box_configs(widths, widths.values(), table.total, table.total(rounded.bits),
+                                                  target, name) if tuple(c.bits.items()) not in seen]
+            cfg = candidates[int(np.argmin([task_loss(model, c, x, y) for c in candidates]))]
+        return SearchResult(cfg, rounded, len(candidates), target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
                             traj, time.perf_counter() - t0)
     finally:
         for p in frozen:
             p.requires_grad_(True)
         torch.set_num_threads(before)
+
+
+@torch.no_grad()
+def task_loss(model: MetaResNet, cfg: BitConfig, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> float:
+    """Mean cross-entropy of the integer config on (x, y)."""
+    model.configure(cfg)
+    total = 0.0
+    for xb, yb in batches(x, y, batch_size):
+        total += F.cross_entropy(model(xb), yb, reduction="sum").item()
+    return total / len(y)
 
 
 def _batches_forever(x, y, batch_size, rng):
