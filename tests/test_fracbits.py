@@ -290,3 +290,20 @@ def test_search_command_reports_bad_input_without_traceback(ckpt, tmp_path, caps
     assert "below the cheapest" in capsys.readouterr().err
     assert main(base + ["--cost", "bitops", "--budget", "0.5", "--kappa", "-1"]) == 2
     assert "kappa" in capsys.readouterr().err
+
+
+def test_end_to_end_trains_the_weights_and_writes_a_checkpoint_for_its_config(ckpt, model, tmp_path):
+    out = tmp_path / "e2e"
+    assert main(["search", "fracbits", str(ckpt), "--end-to-end", "--e2e-steps", "6", "--finetune-steps", "4",
+                 "--cost", "bitops", "--budget", "0.4", "--out", str(out), "--no-progress",
+                 "--json", str(out / "s.json")]) == 0
+    import json
+    summary = json.loads((out / "s.json").read_text())
+    from quantnet.checkpoint import load_checkpoint
+    trained, _ = load_checkpoint(out / "checkpoint.pt")
+    (_, cfg), = parse_config_spec(str(out / "config.yaml"), trained.spec)
+    assert cfg.bitops(trained.spec) == summary["cost_of_config"] <= summary["target"]
+    assert not torch.equal(trained.layer1[0].conv1.weight, model.layer1[0].conv1.weight)
+    rows = (out / "trajectory.csv").read_text().splitlines()
+    assert len(rows) == 1 + 6 + 4 and rows[0].startswith("phase,step")
+    assert main(["eval", str(out / "checkpoint.pt"), "--config", str(out / "config.yaml")]) == 0

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from ..fracbits.costs import COSTS
 from ..fracbits.run import run_fracbits
+from ..fracbits.end_to_end import EndToEndSettings
 from ..fracbits.search import SearchSettings
 from .common import add_data_args, format_table, write_json
 
 _DEFAULTS = SearchSettings()
+_E2E = EndToEndSettings()
 
 
 def register(sub) -> None:
@@ -33,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--no-select", action="store_true",
                    help="keep the paper's hard assignment as it is (default: choose by training loss among it and "
                         "the configs around λ that spend the budget it left)")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="the paper's use, from a float checkpoint: weights train with λ, then are fine-tuned at the "
+                        "chosen config (writes DIR/checkpoint.pt)")
+    p.add_argument("--e2e-steps", type=int, default=_E2E.search_steps, help="end to end: steps of weights and λ together")
+    p.add_argument("--finetune-steps", type=int, default=_E2E.finetune_steps, help="end to end: fine-tuning steps")
     p.add_argument("--samples", type=int, default=None, help="measure accuracy on the first N test samples")
     p.add_argument("--json", default=None, help="write the summary to this JSON file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,8 +50,12 @@ def register(sub) -> None:
 def run(args) -> int:
     settings = SearchSettings(steps=args.steps, lr=args.lr, kappa=args.kappa, batch_size=args.batch_size,
                               distill=args.distill, seed=args.seed, threads=args.threads, select=not args.no_select)
+    e2e = None
+    if args.end_to_end:
+        e2e = EndToEndSettings(search_steps=args.e2e_steps, finetune_steps=args.finetune_steps, lam_lr=args.lr,
+                               kappa=args.kappa, batch_size=args.batch_size, seed=args.seed)
     r = run_fracbits(args.checkpoint, args.cost, args.budget, args.out, args.hw, settings, args.samples,
-                     args.data, args.data_dir, not args.no_progress)
+                     args.data, args.data_dir, not args.no_progress, e2e)
     rows = [{"layer": n, "w": v["w"], "a": v["a"]} for n, v in r["config"]["layers"].items()]
     print(format_table(rows, [("layer", "layer", ""), ("w", "W", "d"), ("a", "A", "d")]))
     print(f"\n{r['cost']}{' on ' + r['hw'] if r['hw'] else ''}: config costs {r['cost_text']} against a budget of "

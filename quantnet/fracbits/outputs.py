@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 def write_trajectory_csv(rows: Sequence[dict], path: Path) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
         w.writeheader()
         w.writerows(rows)
 
@@ -21,6 +21,7 @@ def write_trajectory_csv(rows: Sequence[dict], path: Path) -> None:
 def plot_trajectory(rows: Sequence[dict], names: Sequence[str], target: float, unit: str, path: Path,
                     title: str) -> None:
     """λ of every variable per step (top) and the interpolated cost against the budget (bottom)."""
+    rows = [r for r in rows if all(n in r for n in names)]   # the end-to-end fine-tuning has no λ
     steps = [r["step"] for r in rows]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, layout="constrained")
     for n in names:

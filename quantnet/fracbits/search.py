@@ -89,7 +89,7 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / s.steps)))
         rng = np.random.default_rng(s.seed)
         traj = []
-        stream = _batches_forever(x, y, s.batch_size, rng)
+        stream = batches_forever(x, y, s.batch_size, rng)
         for step in tqdm(range(s.steps), desc="fracbits", disable=not progress, leave=False):
             xb, yb = next(stream)
             with fractional(model, widths):
@@ -134,6 +134,6 @@ def task_loss(model: MetaResNet, cfg: BitConfig, x: np.ndarray, y: np.ndarray, b
     return total / len(y)
 
 
-def _batches_forever(x, y, batch_size, rng):
+def batches_forever(x, y, batch_size, rng):
     while True:
         yield from batches(x, y, batch_size, shuffle=True, rng=rng)
