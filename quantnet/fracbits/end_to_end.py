@@ -5,7 +5,6 @@ result is a network for that one config (its other entries are left as training 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ from ..models import MetaResNet
 from .assign import hard_assign
 from .penalty import CostPenalty
 from .qfrac import fractional
-from .search import batches_forever
+from .search import batches_forever, cosine, penalised_step
 from .widths import FracWidths
 
 
@@ -41,10 +40,6 @@ class EndToEndSettings:
             raise UserError(f"end-to-end settings out of range: {self} (steps, batch_size >= 1; rates > 0; kappa >= 0)")
 
 
-def _cosine(opt, steps):
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
-
-
 def train_end_to_end(model: MetaResNet, table: CostTable, target: float, x: np.ndarray, y: np.ndarray,
                      s: EndToEndSettings = EndToEndSettings(), progress: bool = True,
                      name: str = "fracbits-e2e") -> tuple[BitConfig, list[dict]]:
@@ -58,23 +53,17 @@ def train_end_to_end(model: MetaResNet, table: CostTable, target: float, x: np.n
     model.configure(widths.config())          # 'full' mode at the widest widths; the hooks mix the rest
     opt = torch.optim.Adam([{"params": list(model.parameters()), "lr": s.lr},
                             {"params": [widths.lam], "lr": s.lam_lr}])
-    sched = _cosine(opt, s.search_steps)
+    sched = cosine(opt, s.search_steps)
     for step in tqdm(range(s.search_steps), desc="fracbits e2e: search", disable=not progress, leave=False):
         xb, yb = next(stream)
         with fractional(model, widths):
             task = F.cross_entropy(model(xb), yb)
-        pen, cost = penalty.loss(target, s.kappa)
-        opt.zero_grad()
-        (task + pen).backward()
-        opt.step()
-        sched.step()
-        widths.clamp_()
-        history.append({"phase": "search", "step": step, "task_loss": task.item(), "cost": cost.item(),
-                        **dict(zip(widths.names, widths.values().tolist()))})
+        history.append({"phase": "search", "step": step,
+                        **penalised_step(opt, sched, widths, penalty, task, target, s.kappa)})
     cfg, _ = hard_assign(widths, table.total, target, name)
     model.configure(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-    sched = _cosine(opt, s.finetune_steps)
+    sched = cosine(opt, s.finetune_steps)
     for step in tqdm(range(s.finetune_steps), desc="fracbits e2e: fine-tune", disable=not progress, leave=False):
         xb, yb = next(stream)
         task = F.cross_entropy(model(xb), yb)

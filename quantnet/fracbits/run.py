@@ -40,7 +40,7 @@ def run_fracbits(checkpoint: str, cost: str, budget: str, out_dir: str | Path, h
     else:
         t0 = time.perf_counter()
         cfg, trajectory = train_end_to_end(model, table, b.target, ds.x_train, ds.y_train, end_to_end, progress)
-        names = [k for k in trajectory[0] if k not in ("phase", "step", "task_loss", "cost")]
+        names = [k for k in trajectory[0] if k not in ("phase", "step", "task_loss", "penalty", "cost")]
         save_checkpoint(model, out / "checkpoint.pt", {**extra, "fracbits_config": cfg.to_dict()})
         found = {"cost_of_config": table.total(cfg.bits), "search_seconds": time.perf_counter() - t0,
                  "checkpoint_out": str(out / "checkpoint.pt")}

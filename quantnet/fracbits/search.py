@@ -86,7 +86,7 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
         model.eval()
         model.configure(widest)       # 'full' mode; the hooks replace every switchable entry
         opt = torch.optim.Adam([widths.lam], lr=s.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / s.steps)))
+        sched = cosine(opt, s.steps)
         rng = np.random.default_rng(s.seed)
         traj = []
         stream = batches_forever(x, y, s.batch_size, rng)
@@ -100,14 +100,7 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
                     teacher = model(xb)          # the widest config, hooks removed
                 kl = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(teacher, 1), log_target=True, reduction="batchmean")
                 task = (1 - s.distill) * task + s.distill * kl
-            pen, cost = penalty.loss(target, s.kappa)
-            opt.zero_grad()
-            (task + pen).backward()
-            opt.step()
-            sched.step()
-            widths.clamp_()
-            traj.append({"step": step, "task_loss": task.item(), "penalty": pen.item(), "cost": cost.item(),
-                         **dict(zip(widths.names, widths.values().tolist()))})
+            traj.append({"step": step, **penalised_step(opt, sched, widths, penalty, task, target, s.kappa)})
         rounded, offset = hard_assign(widths, table.total, target, name)
         cfg, candidates = rounded, [rounded]
         if s.select:
@@ -122,6 +115,24 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
         for p in frozen:
             p.requires_grad_(True)
         torch.set_num_threads(before)
+
+
+def cosine(opt, steps: int):
+    """The optimiser's rate decayed from its value to 0 over `steps` (half a cosine)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
+
+
+def penalised_step(opt, sched, widths: FracWidths, penalty: CostPenalty, task: torch.Tensor, target: float,
+                   kappa: float) -> dict:
+    """One step on task + κ·|cost/target − 1|, λ projected back into range; returns the step's record."""
+    pen, cost = penalty.loss(target, kappa)
+    opt.zero_grad()
+    (task + pen).backward()
+    opt.step()
+    sched.step()
+    widths.clamp_()
+    return {"task_loss": task.item(), "penalty": pen.item(), "cost": cost.item(),
+            **dict(zip(widths.names, widths.values().tolist()))}
 
 
 @torch.no_grad()
