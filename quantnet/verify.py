@@ -23,6 +23,7 @@ from .adaptive.integer import reference_per_sample
 from .adaptive.policy import AdaptivePolicy, load_policy
 from .adaptive.rollout import run_policy
 from .checkpoint import load_checkpoint
+from .config_spec import parse_config_spec
 from .data import dataset_for_checkpoint
 from .export import export_model
 from .intref import run_reference
@@ -122,10 +123,12 @@ def check_policy(model: MetaResNet, ir: IntModel, policy: AdaptivePolicy, x: np.
 
 def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None, configs: int = 50, seed: int = 0,
                       samples: int | None = None, acc_bits: int = 32, data: str | None = None,
-                      data_dir: str | None = None, progress: bool = True, policy: str | Path | None = None) -> dict:
+                      data_dir: str | None = None, progress: bool = True, policy: str | Path | None = None,
+                      config_spec: str | None = None) -> dict:
     """check_config at every uniform config and `configs` random per-layer ones (seeded), on the first
-    `samples` test samples of `data` (default: the checkpoint's); with `policy` (an adaptive policy file)
-    at the configs it picks per sample instead, plus its whole mixed batch (check_policy). The IR is
+    `samples` test samples of `data` (default: the checkpoint's); with `config_spec` (the --config grammar
+    of eval) at those configs instead; with `policy` (an adaptive policy file) at the configs it picks per
+    sample, plus its whole mixed batch (check_policy). The IR is
     exported afresh unless `ir_path` names a saved one. Returns the summary (summarise) with `configs`:
     the per-config results."""
     model, extra = load_checkpoint(checkpoint)
@@ -138,7 +141,12 @@ def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None,
     if policy is not None:
         results, mixed = check_policy(model, ir, load_policy(policy, model), x, y, acc_bits)
     else:
-        cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])
+        if config_spec is not None:
+            cfgs = [c for _, c in parse_config_spec(config_spec, model.spec)]
+            if any(c is None for c in cfgs):
+                raise UserError("--config fp: the float network has no integer model to verify")
+        else:
+            cfgs = all_uniform(model.spec) + (random_configs(model.spec, configs, seed) if configs else [])
         results = [check_config(model, ir, cfg, x, y, acc_bits)
                    for cfg in tqdm(cfgs, desc="verify", leave=False, disable=not progress or len(cfgs) < 4)]
     summary = summarise(results, len(y))

@@ -26,6 +26,9 @@ class Accelerator:
     per_layer: PerLayerFn
     clock_hz: float | None = None     # turns cycles into seconds where the config gives a clock
     pe_kind: str = ""
+    # (layer -> (w widths, a widths), "energy" | "latency") -> per-layer cost table over integer widths
+    # (hwsim.dataflow.cost_table), for searches that interpolate it; None where there is no cost model
+    tabulate: Callable[[Mapping, str], object] | None = None
 
     def cost_of(self, configs: Sequence[BitsMap]) -> tuple[np.ndarray, np.ndarray]:
         """Total (energy_pj, cycles) per config, for one inference of one sample."""

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hwsim.dataflow.cost_table import from_cost_model
 from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.dataflow.graph import shapes_from_ir
 from hwsim.errors import UserError
@@ -51,7 +52,8 @@ def accelerator(hw, shapes) -> Accelerator:
         rows = cost.layers(config)
         return np.array([r["energy_pj"] for r in rows]), np.array([r["cycles"] for r in rows])
 
-    return Accelerator(hw.name, names, totals, per_layer, hw.clock_hz, hw.pe.kind)
+    return Accelerator(hw.name, names, totals, per_layer, hw.clock_hz, hw.pe.kind,
+                       lambda choices, metric: from_cost_model(cost, choices, metric))
 
 
 def load_accelerators(ir, names: Sequence[str] = ()) -> list[Accelerator]:

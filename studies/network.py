@@ -42,6 +42,8 @@ class MetaNet:
     data_name: str = ""
     ir: object | None = None         # the exported integer model, for source == "simulator"
     threads: int = 1
+    x_train: np.ndarray | None = None   # training samples, for searches that learn (FracBits)
+    y_train: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -82,7 +84,9 @@ def load_metanet(section: ModelSection, checkpoint: str | None = None) -> MetaNe
                         f"or name one with --checkpoint or model.checkpoint in the study config")
     model, extra = load_checkpoint(path)
     data = load_dataset(section.data or extra.get("data", "digits"), section.data_dir or extra.get("data_dir"))
-    return from_model(model, data.x_test, data.y_test, section.samples, section.accuracy, data.name, section.threads)
+    net = from_model(model, data.x_test, data.y_test, section.samples, section.accuracy, data.name, section.threads)
+    net.x_train, net.y_train = data.x_train, data.y_train
+    return net
 
 
 @contextlib.contextmanager

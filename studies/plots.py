@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 
 ORIGIN_STYLE = {"random": dict(c="0.6", marker="o", s=14, label="random per-layer"),
                 "uniform": dict(c="tab:blue", marker="s", s=36, label="uniform"),
-                "greedy": dict(c="tab:orange", marker="^", s=30, label="greedy search")}
+                "greedy": dict(c="tab:orange", marker="^", s=30, label="greedy search"),
+                "fracbits": dict(c="tab:green", marker="D", s=30, label="FracBits search")}
 
 
 def grid(n: int, width: float = 4.2, height: float = 3.3):

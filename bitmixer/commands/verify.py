@@ -1,6 +1,7 @@
-"""bitmixer verify CKPT [--configs N] [--samples M] [--json PATH]: fake-quant vs torch integer reference vs
-numba simulator, at every uniform config and N random per-layer configs (or, with --policy P, at the configs
-an adaptive policy picks per sample, plus the whole mixed batch run per sample). Exit status 1 on any code
+"""bitmixer verify CKPT [--configs N | --config SPEC | --policy P] [--samples M] [--json PATH]: fake-quant vs
+torch integer reference vs numba simulator, at every uniform config and N random per-layer configs (or the
+--config ones; or, with --policy P, at the configs an adaptive policy picks per sample, plus the whole mixed
+batch run per sample). Exit status 1 on any code
 where the two integer paths differ."""
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=None, help="first M test samples (default: all)")
     p.add_argument("--ir", default=None, help="verify this exported .npz instead of exporting the checkpoint afresh")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator width the simulator checks (default 32)")
+    p.add_argument("--config", default=None, help="verify these configs instead (the --config grammar of eval: "
+                                                  "uniform[:B], wBaB, random:N[:SEED], or a YAML/JSON file)")
     p.add_argument("--policy", default=None, help="check the configs this adaptive policy picks per sample instead")
     p.add_argument("--json", default=None, help="write the full report (per config, per layer) to this file")
     add_data_args(p)
@@ -35,7 +38,7 @@ def run(args) -> int:
     if args.configs < 0 or (args.samples is not None and args.samples < 1):
         raise UserError(f"--configs must be >= 0 and --samples >= 1 (got {args.configs}, {args.samples})")
     report = verify_checkpoint(args.checkpoint, args.ir, args.configs, args.seed, args.samples, args.acc_bits,
-                               args.data, args.data_dir, policy=args.policy)
+                               args.data, args.data_dir, policy=args.policy, config_spec=args.config)
     print(format_table(report["configs"], COLUMNS))
     bad = [(r["config"], l["op"], l["mismatches"]) for r in report["configs"] for l in r["layers"] if l["mismatches"]]
     print(f"\n{report['configs_checked']} configs x {report['samples']} samples: "

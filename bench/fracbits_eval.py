@@ -1,0 +1,145 @@
+"""FracBits on a trained meta-network against the alternatives, per accelerator and energy budget.
+
+For each accelerator and each budget (a fraction of the way from the all-lowest to the all-highest
+uniform config's energy) this measures, on the test samples `bitmixer eval` uses:
+  fracbits[energy]  the search paying the accelerator's own energy; its config's energy is measured
+                    by the cost model on the exported integer model's shapes (as `bitmixer estimate`);
+                    also the paper's hard assignment alone (before `select`)
+  fracbits[bitops]  the search paying BitOps (same fraction of the BitOps range), its λ then hard-
+                    assigned to the same energy budget: the two penalties compared at equal energy
+  random            N configs drawn uniformly from every integer config within the budget: the best
+                    by test accuracy (an oracle) and the one with the lowest training loss
+  greedy            the pareto study's greedy path (which ranks moves by test accuracy), first config
+                    within the budget
+and the wall time of each search (torch threads: --threads; the machine's load is printed).
+
+    .venv/bin/python bench/fracbits_eval.py CKPT [--hw stripes bitfusion] [--fractions 0.25 0.5 0.75]
+        [--random 100] [--steps 150] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from hwsim.dataflow.costmodel import NetworkCost
+from hwsim.dataflow.graph import shapes_from_ir
+from hwsim.hwconfig import load_hw_config
+from quantnet.checkpoint import load_checkpoint
+from quantnet.data import load_dataset
+from quantnet.evaluate import accuracy
+from quantnet.export import export_model
+from quantnet.fracbits.assign import box_configs, fill_path, hard_assign
+from quantnet.fracbits.costs import cost_table, extreme_configs
+from quantnet.fracbits.search import SearchSettings, search_frozen, task_loss
+from quantnet.fracbits.widths import FracWidths
+from studies.greedy import greedy_path
+from studies.hw import hw_config_paths
+
+
+def all_configs(spec):
+    """Every integer config of the switchable widths."""
+    w = FracWidths(spec)
+    return [w.config(np.array(v, np.float64), f"c{i}")
+            for i, v in enumerate(itertools.product(*[v.candidates for v in w.vars]))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--hw", nargs="+", default=["stripes", "bitfusion"])
+    ap.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 0.75])
+    ap.add_argument("--random", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=SearchSettings.steps)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model, extra = load_checkpoint(args.checkpoint)
+    ds = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
+    spec = model.spec
+    shapes = shapes_from_ir(export_model(model))
+    settings = SearchSettings(steps=args.steps, seed=args.seed, threads=args.threads)
+    cache: dict = {}
+
+    def acc(cfg) -> float:
+        key = tuple(sorted(cfg.bits.items()))
+        if key not in cache:
+            cache[key] = accuracy(model, cfg, ds.x_test, ds.y_test)
+        return cache[key]
+
+    def search(table, target, name):
+        r = search_frozen(model, table, target, ds.x_train, ds.y_train, settings, progress=False, name=name)
+        return r
+
+    configs = all_configs(spec)
+    bitops = cost_table("bitops", spec)
+    b_lo, b_hi = (bitops.total(c.bits) for c in extreme_configs(spec))
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores); torch threads {args.threads}; "
+          f"{len(ds.y_test)} test samples, {len(ds.y_train)} train samples")
+    for path in hw_config_paths(args.hw):
+        hw = load_hw_config(path)
+        table = cost_table("energy", spec, hw, shapes)
+        model_cost = NetworkCost(shapes, hw)
+
+        def measured(cfg):
+            return model_cost.total(cfg.bits)["energy_pj"]
+
+        lo, hi = (table.total(c.bits) for c in extreme_configs(spec))
+        energy_all = np.array([table.total(c.bits) for c in configs])
+        t0 = time.perf_counter()
+        gpath = greedy_path(spec, lambda cs: np.array([table.total(c.bits) for c in cs]),
+                            lambda cs: np.array([acc(c) for c in cs]), stop_cost=lo + min(args.fractions) * (hi - lo))
+        t_greedy = time.perf_counter() - t0
+        for f in args.fractions:
+            target = lo + f * (hi - lo)
+            fe = search(table, target, "fracbits-energy")
+            fb = search(bitops, b_lo + f * (b_hi - b_lo), "fracbits-bitops")
+            wb = FracWidths(spec)
+            wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
+            fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
+            fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
+                box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
+            fb_cfg = fb_cands[int(np.argmin([task_loss(model, c, ds.x_train, ds.y_train) for c in fb_cands]))]
+            fits = np.flatnonzero(energy_all <= target)
+            pick = rng.choice(fits, min(args.random, len(fits)), replace=False)
+            rand_acc = [acc(configs[i]) for i in pick]
+            rand_loss = [task_loss(model, configs[i], ds.x_train, ds.y_train) for i in pick]
+            g = next(((c, cost, a) for c, cost, a in gpath if cost <= target), None)
+            row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
+                   "lowest_pj": lo, "highest_pj": hi,
+                   "fracbits_energy_pj": measured(fe.config), "fracbits_acc": acc(fe.config),
+                   "fracbits_seconds": fe.seconds, "rounded_energy_pj": measured(fe.rounded),
+                   "rounded_acc": acc(fe.rounded), "bitops_rounded_energy_pj": measured(fb_rounded),
+                   "bitops_rounded_acc": acc(fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
+                   "bitops_energy_pj": measured(fb_cfg), "bitops_acc": acc(fb_cfg), "bitops_seconds": fb.seconds,
+                   "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
+                   "random_fitting": int(len(fits)), "random_n": int(len(pick)),
+                   "random_best_acc": float(max(rand_acc)), "random_mean_acc": float(np.mean(rand_acc)),
+                   "random_by_train_loss_acc": float(rand_acc[int(np.argmin(rand_loss))]),
+                   "greedy_energy_pj": None if g is None else measured(g[0]),
+                   "greedy_acc": None if g is None else g[2], "greedy_seconds": t_greedy}
+            rows.append(row)
+            print(f"{hw.name:10s} {f:.2f}: budget {target / 1e6:.4f} uJ | fracbits[energy] {row['fracbits_energy_pj'] / 1e6:.4f} uJ "
+                  f"acc {row['fracbits_acc']:.4f} ({fe.seconds:.1f} s; paper rounding {row['rounded_energy_pj'] / 1e6:.4f} uJ "
+                  f"acc {row['rounded_acc']:.4f}) | fracbits[bitops] {row['bitops_energy_pj'] / 1e6:.4f} uJ "
+                  f"acc {row['bitops_acc']:.4f} (rounding {row['bitops_rounded_acc']:.4f}) | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
+                  f"{row['random_mean_acc']:.4f}, picked by train loss {row['random_by_train_loss_acc']:.4f} | greedy "
+                  + ("-" if g is None else f"{row['greedy_energy_pj'] / 1e6:.4f} uJ acc {row['greedy_acc']:.4f}"), flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"checkpoint": args.checkpoint, "settings": vars(args), "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
