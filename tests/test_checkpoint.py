@@ -1,8 +1,6 @@
 import json
 import os
-import pickle
 
-import numpy as np
 import pytest
 import torch
 

@@ -24,8 +24,9 @@ from quantnet.fracbits.costs import cost_table, extreme_configs
 from quantnet.fracbits.penalty import CostPenalty
 from quantnet.fracbits.qfrac import fractional
 from quantnet.fracbits.widths import FracWidths, round_to
-from quantnet.models import build_model
 from studies.hw import HW_DIR
+
+from small_models import calibrated_model
 
 ACCELERATORS = ("stripes", "bitfusion", "tpu_int8", "loom")
 
@@ -33,18 +34,7 @@ ACCELERATORS = ("stripes", "bitfusion", "tpu_int8", "loom")
 @pytest.fixture(scope="module")
 def model():
     """Steps and BN statistics from data (calibration passes, no training), so every width differs."""
-    torch.manual_seed(0)
-    m = build_model("digits_resnet", width=4, num_classes=4)
-    x = torch.from_numpy(load_dataset("synthetic").x_train[:128])
-    m.train()
-    rng = np.random.default_rng(0)
-    with torch.no_grad():
-        for cfg in [BitConfig.uniform(m.spec, b) for b in m.candidate_bits] + \
-                [BitConfig.random(m.spec, rng) for _ in range(12)]:
-            m.configure(cfg)
-            m(x)
-    m.eval()
-    return m
+    return calibrated_model(n_random=12)
 
 
 @pytest.fixture(scope="module")

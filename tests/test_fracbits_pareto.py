@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import torch
 
 from hwsim.dataflow.graph import shapes_from_ir
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
-from hwsim.bits import BitConfig
 from quantnet.data import make_synthetic
 from quantnet.export import export_model
-from quantnet.models import build_model
 from studies import pareto
 from studies.costs import Accelerator
 from studies.fracbits_points import FracBitsSection
@@ -21,21 +17,13 @@ from studies.hw import HW_DIR, accelerator
 from studies.network import from_model
 from studies.output import StudyOutput
 
+from small_models import calibrated_model
+
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
     data = make_synthetic(n_train=128, n_test=64, num_classes=4, noise=90.0)
-    model = build_model("digits_resnet", num_classes=4, width=4)
-    x = torch.from_numpy(data.x_train)
-    model.train()
-    rng = np.random.default_rng(0)
-    with torch.no_grad():
-        for cfg in [BitConfig.uniform(model.spec, b) for b in model.candidate_bits] + \
-                [BitConfig.random(model.spec, rng) for _ in range(8)]:
-            model.configure(cfg)
-            model(x)
-    model.eval()
+    model = calibrated_model(n_random=8)
     n = from_model(model, data.x_test, data.y_test, source="torch", data_name="synthetic")
     n.x_train, n.y_train = data.x_train, data.y_train
     return n

@@ -1,7 +1,6 @@
 """hwsim.kernels against the slow references in tests/naive.py, at boundary values and on bad input."""
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest

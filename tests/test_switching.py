@@ -1,5 +1,4 @@
 """Switching one layer's bit-width changes which step size and which TBN entry it uses, and nothing else."""
-import numpy as np
 import torch
 
 from hwsim.bits import BitConfig
