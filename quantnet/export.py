@@ -31,6 +31,7 @@ from hwsim.ir import M0_MAX, M0_MIN, SHIFT_MAX, IntModel, Op, Requant
 from hwsim.ir_io import load_ir, save_ir
 from hwsim.ir_validate import validate
 from hwsim.kernels import rq, rq_bounds
+from hwsim.ops import op_kind
 
 from .models import INPUT_BITS, INPUT_STEP, MetaResNet
 from .tbn import FoldedBN
@@ -241,13 +242,9 @@ def _branch_bound(op: Op) -> int:
     """Largest |unclamped output| an op can produce over every table entry: per channel, rq of the extreme
     |acc| + |B| with |M0| and |frac| (every term of the sum at its largest magnitude)."""
     worst = 0
+    acc_bound = op_kind(op.kind).acc_bound
     for key, r in op.requant.items():
-        if op.kind == "rescale":
-            acc = np.full(1, 2 ** key[0] - 1, np.int64)
-        else:
-            a_bits = key[1]
-            acc = (2**a_bits - 1) * np.abs(op.weights[key[0]].astype(np.int64)).reshape(len(r.m0), -1).sum(1)
-        x = acc + np.abs(r.bias)
+        x = acc_bound(op, key) + np.abs(r.bias)
         worst = max(worst, rq_bounds(x, x, np.abs(r.m0.astype(np.int64)), r.shift, np.abs(r.frac))[1])
     return worst
 

@@ -1,6 +1,8 @@
 """conv: int conv, then rq(acc + B) per output channel; clamped to [0, 2^b_out - 1] or left unclamped."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import kernels as K
 from ..bits import ACC, Const, WeightOf
 from ..dataflow.layers import LayerShape
@@ -67,4 +69,11 @@ def execute(run, op: Op, x):
     return run.requant(layer, acc, op.requant[key], key[2], op.attrs["clamp"])
 
 
-KIND = OpKind("conv", check, out_shape, execute, layer_shape)
+def acc_bound(op: Op, key: tuple) -> np.ndarray:
+    """(2^a_bits - 1) * sum |w| per output channel: the accumulator when every input code is at its maximum."""
+    w_bits, a_bits = key[0], key[1]
+    w = op.weights[w_bits].astype(np.int64)
+    return (2**a_bits - 1) * np.abs(w).reshape(len(w), -1).sum(1)
+
+
+KIND = OpKind("conv", check, out_shape, execute, layer_shape, acc_bound)

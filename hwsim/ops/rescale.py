@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from .. import kernels as K
 from ..bits import ACC
 from ..ir import IntModel, IRError, Op
@@ -33,4 +35,9 @@ def execute(run, op: Op, x):
     return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
 
 
-KIND = OpKind("rescale", check, out_shape, execute)
+def acc_bound(op: Op, key: tuple) -> np.ndarray:
+    """The largest input code, 2^in_bits - 1: a rescale multiplies codes directly."""
+    return np.full(1, 2 ** key[0] - 1, np.int64)
+
+
+KIND = OpKind("rescale", check, out_shape, execute, acc_bound=acc_bound)
