@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from .errors import UserError
+from .typed_yaml import read_yaml
 
 LAYER_KINDS = ("conv", "linear")
 
@@ -370,13 +371,15 @@ class BitConfig:
     def load(cls, path: str | Path, table: LayerTable) -> list["BitConfig"]:
         """Read one config, or a list of them, from a YAML or JSON file."""
         path = Path(path)
-        if not path.is_file():
+        if path.suffix != ".json":   # YAML is read as every config file is
+            data = read_yaml(path, BitConfigError, "bit config file")
+        elif not path.is_file():
             raise BitConfigError(f"bit config file {path} does not exist")
-        try:
-            text = path.read_text()
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BitConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+        else:
+            try:
+                data = json.loads(path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise BitConfigError(f"{path}: not valid JSON: {e}") from None
         if isinstance(data, Mapping) and "configs" in data:
             data = data["configs"]
         if isinstance(data, list):
