@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwsim.bits import BitConfig, BitConfigError
-from hwsim.ir import IntModel
+from hwsim.bits import BitConfig, BitConfigError, LayerTable
 
-from .config_spec import ir_bit_configs
+from .config_spec import parse_config_spec
 from .data import load_dataset
 from .export import load_int_model
 
 
-def one_config(ir: IntModel, spec: str) -> tuple[str, BitConfig]:
-    """The single config SPEC names (a hand-off file holds one config)."""
-    configs = ir_bit_configs(ir, spec)
+def one_config(table: LayerTable, spec: str) -> tuple[str, BitConfig]:
+    """The single quantised config SPEC names for a network's layer table (a hand-off file holds one)."""
+    configs = parse_config_spec(spec, table)
+    if any(cfg is None for _, cfg in configs):
+        raise BitConfigError(f"--config {spec!r}: fp is the float network; give a quantised config, e.g. w4a4")
     if len(configs) != 1:
         raise BitConfigError(f"--config {spec!r} names {len(configs)} configs ({', '.join(n for n, _ in configs[:4])}"
                              f"{', ...' if len(configs) > 4 else ''}); give exactly one, e.g. w4a4 or a YAML file")
@@ -26,7 +27,7 @@ def export_onnx_file(model_path, spec: str, output, all_tensors: bool = False) -
     """Write the integer-only ONNX graph of one config; returns what was written."""
     from hwsim.onnx_export import build_onnx, save_onnx
     ir = load_int_model(model_path)
-    name, cfg = one_config(ir, spec)
+    name, cfg = one_config(ir.table, spec)
     model = build_onnx(ir, cfg, all_tensors)
     save_onnx(model, output)
     ops: dict[str, int] = {}
@@ -44,6 +45,6 @@ def write_vectors_dir(model_path, spec: str, samples: int, out_dir, data: str | 
     if samples < 1:
         raise UserError(f"--samples must be >= 1, got {samples}")
     ir = load_int_model(model_path)
-    _, cfg = one_config(ir, spec)
+    _, cfg = one_config(ir.table, spec)
     ds = load_dataset(data or ir.source.get("data") or "digits", data_dir)
     return write_vectors(ir, cfg, ds.x_test[:samples], out_dir, ds.y_test[:samples])
