@@ -35,47 +35,64 @@ def _value(ir: IntModel, tensor: str) -> tuple[int, bool]:
     return WIDE if ir.tensors[tensor] == ACC else CODE
 
 
+def _conv(ir, op, bits, x, y, accs):
+    w_bits, a_bits = bits[op.attrs["layer"]]
+    key = ir.conv_key(op, bits)
+    r = op.requant[key]
+    attrs = {k: op.attrs[k] for k in ("layer", "stride", "padding", "groups", "clamp")}
+    attrs.update(w_bits=w_bits, a_bits=a_bits, out_bits=key[2], prev_bits=key[3], requant_key=list(key))
+    return attrs, [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("w", op.weights[w_bits], WEIGHT, "OCKK"),
+                   ("acc", accs[op.attrs["layer"]], WIDE, "NCHW"), ("bias", r.bias, BIAS, "C"), ("m0", r.m0, M0, "C"),
+                   ("shift", r.shift, SHIFT, "C"), ("frac", r.frac, FRAC, "C")]
+
+
+def _linear(ir, op, bits, x, y, accs):
+    w_bits, a_bits = bits[op.attrs["layer"]]
+    bias = op.bias[(w_bits, a_bits)]
+    return ({"layer": op.attrs["layer"], "w_bits": w_bits, "a_bits": a_bits},
+            [("x", x[0], "NF"), ("y", y, "NK"), ("w", op.weights[w_bits], WEIGHT, "KF"),
+             ("acc", y.astype(np.int64) - bias[None, :], WIDE, "NK"), ("bias", bias, BIAS, "K")])
+
+
+def _rescale(ir, op, bits, x, y, accs):
+    key = (ir.tensors[op.inputs[0]].resolve(bits), op.attrs["out_bits"].resolve(bits))
+    r = op.requant[key]
+    return ({"in_bits": key[0], "out_bits": key[1]},
+            [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("m0", r.m0, M0, "1"), ("shift", r.shift, SHIFT, "1")])
+
+
+def _add(ir, op, bits, x, y, accs):
+    return ({"frac_bits": op.attrs["frac_bits"], "out_bits": ir.tensors[op.output].resolve(bits)},
+            [("a", x[0], "NCHW"), ("b", x[1], "NCHW"), ("y", y, "NCHW")])
+
+
+def _avgpool(ir, op, bits, x, y, accs):
+    r = op.requant[()]
+    return ({"out_bits": ir.tensors[op.output].resolve(bits), "count": int(x[0].shape[2] * x[0].shape[3])},
+            [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("acc", K.global_sum(x[0]), WIDE, "NC"), ("m0", r.m0, M0, "1"),
+             ("shift", r.shift, SHIFT, "1")])
+
+
+def _maxpool(ir, op, bits, x, y, accs):
+    return {k: op.attrs[k] for k in ("kernel", "stride", "padding")}, [("x", x[0], "NCHW"), ("y", y, "NCHW")]
+
+
+def _flatten(ir, op, bits, x, y, accs):
+    return {}, []     # a reshape: no arithmetic to check
+
+
+# op kind -> (ir, op, config bits, inputs, output, conv accumulators) -> (resolved attributes, fields); a field
+# is (name, array, (width, signed), layout), or (name, tensor value, layout) stored as that tensor's type
+_LAYOUTS = {"conv": _conv, "linear": _linear, "rescale": _rescale, "add": _add, "avgpool": _avgpool,
+            "maxpool": _maxpool, "flatten": _flatten}
+
+
 def _fields(ir: IntModel, op: Op, bits, env, accs) -> tuple[dict, list[tuple]]:
-    """(resolved attributes, [(field, array, (width, signed), layout)]) of one op."""
-    x = [env[t] for t in op.inputs]
-    y = env[op.output]
-    io = [("x", x[0], _value(ir, op.inputs[0]), "NCHW"), ("y", y, _value(ir, op.output), "NCHW")]
-    kind = op.kind
-    if kind == "conv":
-        w_bits, a_bits = bits[op.attrs["layer"]]
-        key = ir.conv_key(op, bits)
-        r = op.requant[key]
-        attrs = {k: op.attrs[k] for k in ("layer", "stride", "padding", "groups", "clamp")}
-        attrs.update(w_bits=w_bits, a_bits=a_bits, out_bits=key[2], prev_bits=key[3], requant_key=list(key))
-        return attrs, io + [("w", op.weights[w_bits], WEIGHT, "OCKK"), ("acc", accs[op.attrs["layer"]], WIDE, "NCHW"),
-                            ("bias", r.bias, BIAS, "C"), ("m0", r.m0, M0, "C"), ("shift", r.shift, SHIFT, "C"),
-                            ("frac", r.frac, FRAC, "C")]
-    if kind == "linear":
-        w_bits, a_bits = bits[op.attrs["layer"]]
-        bias = op.bias[(w_bits, a_bits)]
-        acc = y.astype(np.int64) - bias[None, :]
-        io[0] = ("x", x[0], _value(ir, op.inputs[0]), "NF")
-        io[1] = ("y", y, WIDE, "NK")
-        return ({"layer": op.attrs["layer"], "w_bits": w_bits, "a_bits": a_bits},
-                io + [("w", op.weights[w_bits], WEIGHT, "KF"), ("acc", acc, WIDE, "NK"), ("bias", bias, BIAS, "K")])
-    if kind == "rescale":
-        key = (ir.tensors[op.inputs[0]].resolve(bits), op.attrs["out_bits"].resolve(bits))
-        r = op.requant[key]
-        return {"in_bits": key[0], "out_bits": key[1]}, io + [("m0", r.m0, M0, "1"), ("shift", r.shift, SHIFT, "1")]
-    if kind == "add":
-        out_bits = ir.tensors[op.output].resolve(bits)
-        return ({"frac_bits": op.attrs["frac_bits"], "out_bits": out_bits},
-                [("a", x[0], WIDE, "NCHW"), ("b", x[1], WIDE, "NCHW"), io[1]])
-    if kind == "avgpool":
-        r = op.requant[()]
-        out_bits = ir.tensors[op.output].resolve(bits)
-        return ({"out_bits": out_bits, "count": int(x[0].shape[2] * x[0].shape[3])},
-                io + [("acc", K.global_sum(x[0]), WIDE, "NC"), ("m0", r.m0, M0, "1"), ("shift", r.shift, SHIFT, "1")])
-    if kind == "maxpool":
-        return {k: op.attrs[k] for k in ("kernel", "stride", "padding")}, io
-    if kind == "flatten":
-        return {}, []
-    raise VectorsError(f"op {op.name!r}: no vector layout for op kind {kind!r}")
+    if op.kind not in _LAYOUTS:
+        raise VectorsError(f"op {op.name!r}: no vector layout for op kind {op.kind!r}")
+    tensors = {"x": op.inputs[0], "a": op.inputs[0], "b": op.inputs[-1], "y": op.output}
+    attrs, fields = _LAYOUTS[op.kind](ir, op, bits, [env[t] for t in op.inputs], env[op.output], accs)
+    return attrs, [f if len(f) == 4 else (f[0], f[1], _value(ir, tensors[f[0]]), f[2]) for f in fields]
 
 
 def write_vectors(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray,
