@@ -83,3 +83,17 @@ def test_export_cli_writes_onnx_of_one_config(ckpt, tmp_path, capsys):  # noqa: 
 def test_export_cli_rejects_ambiguous_configs(ckpt, tmp_path, capsys, argv, msg):  # noqa: F811
     assert main(["export", str(ckpt), "-o", str(tmp_path / "m.onnx")] + argv) == 2
     assert msg in capsys.readouterr().err
+
+
+DIGITS = __import__("pathlib").Path("/work/runs/meta/checkpoint.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DIGITS.is_file(), reason=f"needs the trained digits network {DIGITS}")
+def test_onnxruntime_equals_the_simulator_on_the_digits_test_set():
+    ir = load_int_model(DIGITS)
+    x = load_dataset(ir.source.get("data") or "digits").x_test
+    rng = np.random.default_rng(0)
+    for cfg in [BitConfig.uniform(ir.table, b) for b in ir.candidate_bits] + \
+            [BitConfig.random(ir.table, rng) for _ in range(5)]:
+        assert_codes_equal(ir, cfg, x)

@@ -55,6 +55,13 @@ def rq_args(d, op, zeros):
                 clamp=int(op["kind"] == "avgpool"), out_bits=a.get("out_bits", 8) if op["kind"] == "avgpool" else 8)
 
 
+def add_args(d, op):
+    """tb_residual_add plusargs for one add op of a vector directory."""
+    f = {k: d / v["path"] for k, v in op["files"].items()}
+    return dict(a=f["a"], b=f["b"], y=f["y"], count=int(np.prod(op["files"]["y"]["shape"])),
+                frac_bits=op["attrs"]["frac_bits"], out_bits=op["attrs"]["out_bits"])
+
+
 @pytest.fixture(scope="module")
 def zeros(tmp_path_factory):
     d = tmp_path_factory.mktemp("zeros")
@@ -81,9 +88,7 @@ def test_residual_add_matches_every_vector(add_exe, vector_sets):
     for d in vector_sets:
         man, _ = read_vectors(d)
         for op in (o for o in man["ops"] if o["kind"] == "add"):
-            f = {k: d / v["path"] for k, v in op["files"].items()}
-            ok, bad, out = run_tb(add_exe, a=f["a"], b=f["b"], y=f["y"], count=int(np.prod(op["files"]["y"]["shape"])),
-                                  frac_bits=op["attrs"]["frac_bits"], out_bits=op["attrs"]["out_bits"])
+            ok, bad, out = run_tb(add_exe, **add_args(d, op))
             assert bad == 0 and ok > 0, out
             n += 1
     assert n == len(vector_sets)
@@ -147,3 +152,23 @@ def test_a_wrong_vector_fails(rq_exe, vector_sets, zeros, tmp_path):
     args["y"] = hexfile(tmp_path / "y.hex", y, f["width"], f["signed"])
     ok, bad, out = run_tb(rq_exe, **args)
     assert bad == 1 and "MISMATCH" in out
+
+
+DIGITS = __import__("pathlib").Path("/work/runs/meta/checkpoint.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DIGITS.is_file(), reason=f"needs the trained digits network {DIGITS}")
+@pytest.mark.parametrize("spec", ["w2a2", "w4a4", "random:1:7"])
+def test_rtl_on_the_digits_network_vectors(rq_exe, add_exe, zeros, tmp_path, spec):
+    from quantnet.handoff import write_vectors_dir
+    write_vectors_dir(DIGITS, spec, 4, tmp_path)
+    man, _ = read_vectors(tmp_path)
+    for op in man["ops"]:
+        if op["kind"] in ("conv", "rescale", "avgpool"):
+            ok, bad, out = run_tb(rq_exe, **rq_args(tmp_path, op, zeros))
+        elif op["kind"] == "add":
+            ok, bad, out = run_tb(add_exe, **add_args(tmp_path, op))
+        else:
+            continue
+        assert bad == 0 and ok > 0, f"{op['name']}:\n{out}"
