@@ -9,7 +9,8 @@ import sys
 from hwsim.errors import UserError
 
 # Subcommand modules, in the order `bitmixer --help` lists them.
-COMMANDS = ["eval", "train", "ablation", "export", "verify", "estimate", "simulate", "study", "search", "report", "demo"]
+COMMANDS = ["eval", "train", "ablation", "export", "vectors", "verify", "estimate", "simulate", "study", "search", "report",
+            "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
