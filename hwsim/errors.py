@@ -8,3 +8,15 @@ class UserError(ValueError):
 
 class HwConfigError(UserError):
     """A malformed accelerator config; the message names the file and the key path."""
+
+
+def excerpt(value, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters: a message shows a bounded excerpt of a value, never its
+    expansion (an alias bomb or a megabyte string stays a short line). Containers are walked only as far
+    as the excerpt needs."""
+    import reprlib   # stdlib; kept local so this module's import stays trivial
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset, r.maxstring, r.maxother = 3, 6, 6, 6, 6, limit, limit
+    text = r.repr(value).replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
