@@ -15,7 +15,7 @@ from hwsim.dataflow.estimate import estimate_configs
 from hwsim.hwconfig import load_hw_config
 
 from .harness import Case
-from .mutators import dump_yaml, mutate_tree, mutate_yaml_text
+from .mutators import dump_json, dump_yaml, mutate_tree, mutate_yaml_text
 
 ROOT = Path(__file__).resolve().parents[2]
 HW_CONFIGS = sorted((ROOT / "hw_configs").glob("*.yaml"))
@@ -61,3 +61,41 @@ def hw_config_cases(tmp: Path, n: int, seed: int, ir):
             return estimate_configs(ir, hw, [("c", config)])
 
         yield Case(f"hw {base_path.name} #{i} {label}", run, (path.name,), invalid, finite_numbers)
+
+
+SPEC_PARTS = ["fp", "uniform", "uniform:4", "uniform:-1", "uniform:99", "uniform:", "w4a4", "w0a0", "W8A2", "w99a4",
+              "random:3", "random:1:-1", "random:0", "random:-5", "random:2000000", "random:99999999999999999999",
+              "random-block:2:7", "random:1:2:3", "random:x", "random:1:" + "9" * 30, "x" * 300, "a.yaml",
+              "/dev/null", "/", ".", "nonexistent.json", "\x00", "random:1e3", " , ", "uniform:٣"]
+
+
+def spec_string_cases(tmp: Path, n: int, seed: int, ir):
+    """--config SPEC strings: combinations of good, bad and extreme parts."""
+    from quantnet.config_spec import ir_bit_configs
+    rng = random.Random(seed)
+    for i in range(n):
+        parts = [rng.choice(SPEC_PARTS) for _ in range(rng.randrange(1, 4))]
+        if rng.random() < 0.3:
+            parts.append("".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 40))))
+        spec = ",".join(parts)
+        yield Case(f"spec #{i} {spec[:60]!r}", lambda spec=spec: ir_bit_configs(ir, spec), ("--config", "bit config"),
+                   check=lambda r: None if 0 < len(r) <= 10_000 else f"{len(r)} configs")
+
+
+def bit_config_file_cases(tmp: Path, n: int, seed: int, ir):
+    """Bit config files (YAML and JSON, one config or a list) with one mutation each."""
+    from quantnet.config_spec import ir_bit_configs
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    for i in range(n):
+        cfgs = [BitConfig.random(ir.table, nprng, "layer", name=f"c{j}").to_dict() for j in range(rng.randrange(1, 3))]
+        doc = cfgs[0] if len(cfgs) == 1 else {"configs": cfgs}
+        fmt = rng.choice(["yaml", "json"])
+        if rng.random() < 0.6:
+            doc, invalid, label = mutate_tree(doc, rng, negative_invalid=True)
+            text = dump_yaml(doc) if fmt == "yaml" else dump_json(doc)
+        else:
+            text, invalid, label = mutate_yaml_text(dump_yaml(doc), rng)
+            fmt = "yaml"
+        path = _write(tmp / f"bits{i}.{fmt}", text)
+        yield Case(f"bits {fmt} #{i} {label}", lambda path=path: ir_bit_configs(ir, str(path)), (path.name,), invalid)

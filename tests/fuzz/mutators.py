@@ -4,6 +4,7 @@ truncation, flipped bytes). Each returns the mutated input, whether it is known 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import re
@@ -40,8 +41,15 @@ def _get(data, path):
 
 def dump_yaml(data: Any) -> str:
     """YAML text of a mutated tree, with its deep-nesting markers written out as flow lists."""
-    text = yaml.safe_dump(data, sort_keys=False, width=10**6)
-    return re.sub(r"'?__DEEP_(\d+)__'?", lambda m: "[" * int(m.group(1)) + "]" * int(m.group(1)), text)
+    return _expand_deep(yaml.safe_dump(data, sort_keys=False, width=10**6))
+
+
+def dump_json(data: Any) -> str:
+    return _expand_deep(json.dumps(data, default=str))
+
+
+def _expand_deep(text: str) -> str:
+    return re.sub(r"['\"]?__DEEP_(\d+)__['\"]?", lambda m: "[" * int(m.group(1)) + "]" * int(m.group(1)), text)
 
 
 def known_invalid_value(old: Any, new: Any, negative_invalid: bool) -> bool:
