@@ -33,4 +33,4 @@ def execute(run, op: Op, x):
     return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
 
 
-KIND = OpKind("rescale", check, out_shape, execute)
+KIND = OpKind("rescale", check, out_shape, execute, attrs=("out_bits",))

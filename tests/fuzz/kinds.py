@@ -99,3 +99,88 @@ def bit_config_file_cases(tmp: Path, n: int, seed: int, ir):
             fmt = "yaml"
         path = _write(tmp / f"bits{i}.{fmt}", text)
         yield Case(f"bits {fmt} #{i} {label}", lambda path=path: ir_bit_configs(ir, str(path)), (path.name,), invalid)
+
+
+def _repack(path: Path, manifest: dict, arrays: dict, digest: bool = True) -> None:
+    """Write an .npz as save_ir does, with every hash made to match: an edit a tool (or attacker) made."""
+    import hashlib
+    listing = {n: {"dtype": a.dtype.str, "shape": list(a.shape),
+                   "sha256": hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()} for n, a in arrays.items()}
+    manifest = {**manifest, "arrays": listing}
+    text = dump_json(manifest).encode()
+    out = dict(arrays, __manifest__=np.frombuffer(text, np.uint8))
+    if digest:
+        out["__manifest_sha256__"] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), np.uint8)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **out)
+
+
+def _reshaped(a: np.ndarray, rng: random.Random) -> np.ndarray:
+    """The same kind of array with a channel or row count grown or shrunk (values kept in range): weights
+    (O, C, kh, kw) on O or C, requant and bias tables (keys, channels) on either. A kernel of another size
+    is a consistent model, so it is not among these."""
+    shape = list(a.shape)
+    ax = rng.randrange(min(2, len(shape)))
+    shape[ax] = max(1, shape[ax] + rng.choice([-1, 1, 2]))
+    if shape == list(a.shape):
+        shape[ax] += 1
+    return np.resize(a, shape)
+
+
+def ir_file_cases(tmp: Path, n: int, seed: int, ir):
+    """IR .npz files: corrupted bytes, edited manifests (hashes kept or redone) and arrays of another shape.
+    An accepted file must then run and be costed."""
+    from hwsim.executor import execute
+    from hwsim.hwconfig import load_hw_config
+    from hwsim.ir_io import load_ir, save_ir
+
+    from .mutators import flip_bytes
+    rng = random.Random(seed)
+    good = tmp / "good.npz"
+    save_ir(ir, good)
+    raw = good.read_bytes()
+    with np.load(good) as z:
+        base_arrays = {k: z[k] for k in z.files}
+    manifest = json.loads(base_arrays.pop("__manifest__").tobytes())
+    base_arrays.pop("__manifest_sha256__", None)
+    hw = load_hw_config(HW_CONFIGS[0])
+    for i in range(n):
+        path = tmp / f"ir{i}.npz"
+        op = rng.choice(["bytes", "manifest", "manifest", "reshape", "unhashed"])
+        invalid = False
+        if op == "bytes":
+            data, label = flip_bytes(raw, rng)
+            path.write_bytes(data)
+        elif op == "manifest":
+            m, invalid, label = mutate_tree({k: v for k, v in manifest.items() if k != "arrays"}, rng)
+            _repack(path, m, base_arrays)
+        elif op == "reshape":
+            weights = [k for k in base_arrays if "/w/" in k or "/bias" in k or "/rq/" in k]
+            name = rng.choice(weights)
+            arrays = dict(base_arrays, **{name: _reshaped(base_arrays[name], rng)})
+            _repack(path, manifest, arrays)
+            invalid, label = True, f"{name} reshaped to {arrays[name].shape}"
+        else:
+            m = dict(manifest, source={"edited": rng.random()})
+            _repack(path, {k: v for k, v in m.items() if k != "arrays"}, base_arrays, digest=False)
+            with np.load(good) as z:   # the original digest beside an edited manifest
+                members = {k: z[k] for k in z.files}
+            members["__manifest__"] = np.frombuffer(dump_json(dict(m, arrays=manifest["arrays"])).encode(), np.uint8)
+            with open(path, "wb") as f:
+                np.savez_compressed(f, **members)
+            invalid, label = True, "manifest edited, digest kept"
+
+        def run(path=path):
+            loaded = load_ir(path)
+            x = np.random.default_rng(0).integers(0, 256, (2, *loaded.input_shape)).astype(np.uint8)
+            cfg = BitConfig.random(loaded.table, np.random.default_rng(0), "layer", name="c")
+            logits = execute(loaded, cfg, x, overflow="report").logits
+            return logits, estimate_configs(loaded, hw, [("c", cfg)])
+
+        def check(result):
+            logits, costs = result
+            if logits.dtype != np.int32 or logits.shape != (2, ir.num_classes):
+                return f"logits {logits.dtype} {logits.shape}"
+            return finite_numbers(costs)
+
+        yield Case(f"ir #{i} {op} {label}", run, (path.name,), invalid, check)
