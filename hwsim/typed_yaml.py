@@ -66,6 +66,17 @@ class AtLeast:
         return f"must be >= {self.minimum}, got {value}" if value < self.minimum else None
 
 
+class AtMost:
+    """`Annotated[float, AtMost(1e6)]`: the value must be <= `maximum` (a stated bound, not a guess at
+    typos: past it the model's arithmetic stops meaning anything)."""
+
+    def __init__(self, maximum: float):
+        self.maximum = maximum
+
+    def problem(self, value) -> str | None:
+        return f"must be <= {self.maximum:g}, got {excerpt(value)}" if value > self.maximum else None
+
+
 class InUnits:
     """`Annotated[int, InUnits(...)]`: a whole quantity written "<number> <unit>" ('64 KiB') or as a bare
     number already in the base unit; `units` maps each unit name to its size in base units."""

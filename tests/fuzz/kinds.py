@@ -49,7 +49,13 @@ def hw_config_cases(tmp: Path, n: int, seed: int, ir):
     bases = [(p, p.read_text()) for p in HW_CONFIGS]
     for i in range(n):
         base_path, text = bases[rng.randrange(len(bases))]
-        if rng.random() < 0.6:
+        if rng.random() < 0.1:   # a buffer named like an entry of the cost results
+            data = yaml.safe_load(text)
+            bufs = data["memory"]["buffers"]
+            reserved = rng.choice(["compute", "dram", "mac", "pe_local"])
+            bufs[reserved] = bufs.pop(rng.choice(list(bufs)))
+            text, invalid, label = dump_yaml(data), True, f"buffer named {reserved}"
+        elif rng.random() < 0.6:
             data, invalid, label = mutate_tree(yaml.safe_load(text), rng)
             text = dump_yaml(data)
         else:
