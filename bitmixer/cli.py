@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"bitmixer {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)
 
 
 if __name__ == "__main__":

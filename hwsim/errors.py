@@ -6,6 +6,12 @@ class UserError(ValueError):
     """Bad input from a user: a file, field or value. The message names it."""
 
 
+class ResultError(UserError):
+    """Well-formed input whose result would be wrong (e.g. a modelled accumulator overflowed): the CLI
+    prints the message in one line and exits 1, not 2."""
+    exit_code = 1
+
+
 class HwConfigError(UserError):
     """A malformed accelerator config; the message names the file and the key path."""
 

@@ -89,7 +89,7 @@ def _load(path: Path) -> tuple[Path, Manifest]:
         if not it.file:
             raise ReportError(f"{where}: a {it.kind} names its file")
         # only files of the study itself are embedded or linked: no absolute paths, no way out by '..' or links
-        if Path(it.file).is_absolute() or not (here / it.file).resolve().is_relative_to(here):
+        if "\0" in it.file or Path(it.file).is_absolute() or not (here / it.file).resolve().is_relative_to(here):
             raise ReportError(f"{where}: {excerpt(it.file)} is outside the study directory {path.parent}")
     return path, m
 
