@@ -70,7 +70,7 @@ def evaluate_checkpoint(path: str | Path, spec: str, data: str | None = None, da
     of `data` (default: its training data set). `results`: one row per config; `summary`: the same with the
     random configs folded into one mean/min/max row."""
     model, extra = load_checkpoint(path)
-    dataset = dataset_for_checkpoint(extra, data, data_dir)
+    dataset = dataset_for_checkpoint(extra, data, data_dir, model)
     x, y = dataset.x_test[:samples], dataset.y_test[:samples]
     results = evaluate_configs(model, parse_config_spec(spec, model.spec), x, y)
     summary = [dict(r) for r in results if not r["config"].startswith("random")]
