@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hwsim.errors import UserError, excerpt
 
+import os
 from pathlib import Path
 
 import torch
@@ -32,9 +33,14 @@ def save_checkpoint(model: MetaResNet, path: str | Path, extra: dict | None = No
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # one per process: two writers never share it
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({e.strerror}); the previous one is intact") \
+            from None
 
 
 def read_checkpoint(path: str | Path) -> dict:
