@@ -89,7 +89,9 @@ def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:
     try:
         model = build_model(payload["model"], **kwargs)
         missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
-    except (ValueError, TypeError, RuntimeError, KeyError) as e:   # torch names the mismatching tensor
+    # the arguments come from the file: any failure to build from them, or to fit the weights (torch names the
+    # mismatching tensor), is a property of the checkpoint
+    except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
         raise CheckpointError(f"{path}: weights do not fit model {excerpt(payload['model'])} "
                               f"({type(e).__name__}: {excerpt(' '.join(str(e).split()), 300)})") from None
     if missing or unexpected:

@@ -101,3 +101,11 @@ def test_report_manifest_types_checked(tmp_path):
     (tmp_path / "study.json").write_text(json.dumps({"title": ["T"], "items": []}))
     with pytest.raises(ReportError, match="study.json: title: expected a string"):
         write_report(tmp_path)
+
+
+@pytest.mark.parametrize("edit", [lambda p: p["arch_kwargs"].update(depth=0),
+                                  lambda p: p["model_kwargs"].update(first_last_bits=float("inf"))])
+def test_absurd_model_arguments_refused(ckpt, edit):
+    _edit(ckpt, edit)
+    with pytest.raises(CheckpointError, match="c.pt"):
+        load_checkpoint(ckpt)
