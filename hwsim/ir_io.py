@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ def _key(k: tuple[int, ...]) -> list[int]:
 def save_ir(ir: IntModel, path: str | Path) -> None:
     validate(ir)
     path = Path(path)
+    if path.is_dir():
+        raise IRFormatError(f"{path}: is a directory; give the .npz file to write")
     arrays: dict[str, np.ndarray] = {}
     ops = []
     for op in ir.ops:
@@ -76,11 +79,15 @@ def save_ir(ir: IntModel, path: str | Path) -> None:
     text = json.dumps(manifest).encode()
     arrays[_MANIFEST] = np.frombuffer(text, dtype=np.uint8)
     arrays[_DIGEST] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise IRFormatError(f"{path}: cannot write ({e.strerror})") from None
 
 
 def load_ir(path: str | Path) -> IntModel:

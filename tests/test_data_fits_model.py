@@ -1,6 +1,7 @@
 """A data set must fit the checkpoint's model: inputs of its shape, classes it can predict."""
 import pytest
 
+from hwsim.errors import UserError
 from quantnet.checkpoint import save_checkpoint
 from quantnet.data import DataError
 from quantnet.evaluate import evaluate_checkpoint
@@ -18,3 +19,11 @@ def test_data_that_fits_evaluates(tmp_path):
     p = tmp_path / "c.pt"
     save_checkpoint(build_model("digits_resnet", width=2), p)
     assert evaluate_checkpoint(p, "w4a4", data="digits", samples=8)["results"][0]["samples"] == 8
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_samples_must_be_positive(tmp_path, n):
+    p = tmp_path / "c.pt"
+    save_checkpoint(build_model("digits_resnet", width=2), p)
+    with pytest.raises(UserError, match="--samples must be an integer >= 1"):
+        evaluate_checkpoint(p, "w4a4", data="digits", samples=n)

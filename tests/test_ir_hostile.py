@@ -72,3 +72,8 @@ def test_manifest_with_unknown_key_refused(ir, tmp_path):
     _edit_manifest(ir, p, lambda m: m["ops"][0].update(extra=1), rehash=True)
     with pytest.raises(IRFormatError, match=r"m.npz: manifest.ops\[0\].extra: unknown key"):
         load_ir(p)
+
+
+def test_save_to_a_directory_is_an_error(ir, tmp_path):
+    with pytest.raises(IRFormatError, match="is a directory"):
+        save_ir(ir, tmp_path)
