@@ -1,5 +1,6 @@
 """The error classes for bad user input, in one module that imports nothing of the project, so any
 module can raise them without an import cycle. The CLI prints their message (no traceback) and exits 2."""
+import reprlib
 
 
 class UserError(ValueError):
@@ -20,8 +21,6 @@ def excerpt(value, limit: int = 80) -> str:
     """repr(value) cut to `limit` characters: a message shows a bounded excerpt of a value, never its
     expansion (an alias bomb or a megabyte string stays a short line). Containers are walked only as far
     as the excerpt needs."""
-    import reprlib   # stdlib; kept local so this module's import stays trivial
-
     r = reprlib.Repr()
     r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset, r.maxstring, r.maxother = 3, 6, 6, 6, 6, limit, limit
     text = r.repr(value).replace("\n", "\\n")

@@ -57,3 +57,9 @@ def test_hw_config_with_bomb_names_file(tmp_path):
     p.write_text(BOMB)
     with pytest.raises(HwConfigError, match="hw.yaml"):
         load_hw_config(p)
+
+
+def test_train_override_value_is_bounded():
+    from quantnet.train import TrainConfigError, load_config
+    with pytest.raises(TrainConfigError, match=r"override .*: value: YAML refused: nested deeper"):
+        load_config(None, ["width=" + "[" * 500 + "]" * 500])
