@@ -29,7 +29,9 @@ def read_yaml(path: str | Path, error: type[UserError] = UserError, what: str = 
 
 
 def child(where: str, key: str) -> str:
-    """`file.yaml: a.b`: the file, then the key path."""
+    """`file.yaml: a.b`: the file, then the key path (a key with line breaks or of any length as an excerpt)."""
+    if not key.isprintable() or len(key) > 80:
+        key = excerpt(key)
     return f"{where}.{key}" if ": " in where else f"{where}: {key}"
 
 
