@@ -23,8 +23,8 @@ from typing import ClassVar, Sequence, Union
 import numpy as np
 import yaml
 
-from .errors import UserError
-from .typed_yaml import read_yaml
+from . import documents
+from .errors import UserError, excerpt
 
 LAYER_KINDS = ("conv", "linear")
 
@@ -255,13 +255,13 @@ def _pair(value, where: str) -> tuple[int, int]:
     try:
         w, a = value
     except (TypeError, ValueError):
-        raise BitConfigError(f"{where}: bits must be a (w_bits, a_bits) pair, got {value!r}") from None
+        raise BitConfigError(f"{where}: bits must be a (w_bits, a_bits) pair, got {excerpt(value)}") from None
     return _check_bits(w, f"{where} w_bits"), _check_bits(a, f"{where} a_bits")
 
 
 def _check_bits(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise BitConfigError(f"{where}: bit-width must be an integer, got {value!r}")
+        raise BitConfigError(f"{where}: bit-width must be an integer, got {excerpt(value)}")
     return int(value)
 
 
@@ -336,16 +336,19 @@ class BitConfig:
         and a tied layer left out takes its a_bits (and, without a default, its w_bits) from its partner."""
         if not isinstance(data, Mapping):
             raise BitConfigError(f"{source}: a bit config must be a mapping with a 'layers' key, got {type(data).__name__}")
-        extra = set(data) - {"name", "default", "layers"}
+        extra = [k for k in data if k not in ("name", "default", "layers")]
         if extra:
-            raise BitConfigError(f"{source}: unknown key(s) {sorted(extra)}; allowed: name, default, layers")
+            raise BitConfigError(f"{source}: unknown key(s) {excerpt(extra)}; allowed: name, default, layers")
+        if not isinstance(data.get("name", ""), str):
+            raise BitConfigError(f"{source}: name must be a string, got {excerpt(data['name'])}")
         layers = data.get("layers", {}) or {}
         if not isinstance(layers, Mapping):
             raise BitConfigError(f"{source}: 'layers' must map layer names to bits, got {type(layers).__name__}")
         default = _parse_pair(data["default"], f"{source}: default") if "default" in data else None
         unknown = [n for n in layers if n not in table]
         if unknown:
-            raise BitConfigError(f"{source}: unknown layer(s) {unknown}; this network's layers are {table.names}")
+            raise BitConfigError(f"{source}: unknown layer(s) {excerpt(unknown)}; this network's layers are "
+                                 f"{excerpt(table.names, 400)}")
         bits = {}
         for l in table.layers:
             if l.name in layers:
@@ -371,16 +374,11 @@ class BitConfig:
     def load(cls, path: str | Path, table: LayerTable) -> list["BitConfig"]:
         """Read one config, or a list of them, from a YAML or JSON file."""
         path = Path(path)
-        if path.suffix != ".json":   # YAML is read as every config file is
-            data = read_yaml(path, BitConfigError, "bit config file")
-        elif not path.is_file():
-            raise BitConfigError(f"bit config file {path} does not exist")
-        else:
-            try:
-                data = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise BitConfigError(f"{path}: not valid JSON: {e}") from None
+        data = documents.read(path, BitConfigError, "bit config file")
         if isinstance(data, Mapping) and "configs" in data:
+            if set(data) != {"configs"} or not isinstance(data["configs"], list):
+                raise BitConfigError(f"{path}: a file of several configs is {{configs: [CONFIG, ...]}} and nothing "
+                                     f"else; got keys {excerpt(list(data))}")
             data = data["configs"]
         if isinstance(data, list):
             return [cls.from_dict(d, table, f"{path}[{i}]") for i, d in enumerate(data)]
@@ -424,11 +422,11 @@ def _parse_pair(value, where: str) -> tuple[int, int]:
     if isinstance(value, Mapping):
         extra = set(value) - {"w", "a"}
         if extra or not {"w", "a"} <= set(value):
-            raise BitConfigError(f"{where}: expected {{w: BITS, a: BITS}}, got {dict(value)!r}")
+            raise BitConfigError(f"{where}: expected {{w: BITS, a: BITS}}, got {excerpt(value)}")
         return _check_bits(value["w"], f"{where}.w"), _check_bits(value["a"], f"{where}.a")
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise BitConfigError(f"{where}: expected [w, a], got {list(value)!r}")
+            raise BitConfigError(f"{where}: expected [w, a], got {excerpt(value)}")
         return _check_bits(value[0], f"{where}[0]"), _check_bits(value[1], f"{where}[1]")
     b = _check_bits(value, where)
     return b, b

@@ -17,14 +17,19 @@ from . import typed_yaml
 from .dataflow.mapping import DATAFLOWS
 from .errors import HwConfigError
 from .pe import PE_KINDS, get_pe_kind
-from .typed_yaml import AtLeast, InUnits, child
+from .typed_yaml import AtLeast, AtMost, InUnits, child
 
 # Size units, in bits. Lower-case 'b' is a bit, upper-case 'B' a byte.
 _UNITS = {"b": 1, "B": 8, "Kib": 1 << 10, "KiB": 8 << 10, "Mib": 1 << 20, "MiB": 8 << 20,
           "Gib": 1 << 30, "GiB": 8 << 30, "KB": 8 << 10, "MB": 8 << 20}
 SizeBits = Annotated[int, InUnits(_UNITS, "size", "64 KiB", "bits"), AtLeast(1)]
 Count = Annotated[int, AtLeast(1)]
-NonNegative = Annotated[float, AtLeast(0.0)]
+# pJ per access or action: 1 uJ is far above any memory or MAC; bounding it keeps every total finite.
+Picojoules = Annotated[float, AtLeast(0.0), AtMost(1e6)]
+# The simulator adds partial sums and accumulators in int64, so no modelled width may exceed 64 bits.
+Width = Annotated[int, AtLeast(1), AtMost(64)]
+# Names the cost results use for their own entries beside each buffer's (hwsim/dataflow/costmodel.py).
+RESERVED_LEVEL_NAMES = ("compute", "dram", "mac", "pe_local")
 Operand = Literal["weights", "inputs", "outputs"]
 OPERANDS: tuple[str, ...] = get_args(Operand)
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
@@ -49,10 +54,10 @@ def parse_size_bits(value, where: str) -> int:
 @dataclass(frozen=True)
 class PEConfig:
     kind: PEKindName               # registered PE kind name (hwsim.pe)
-    w_bits_max: Count              # widest weight the PE accepts
-    a_bits_max: Count
-    partial_sum_bits: Count        # width of the adder tree / shift-add inside one PE step
-    accumulator_bits: Count        # width of the output accumulator (signed)
+    w_bits_max: Width              # widest weight the PE accepts
+    a_bits_max: Width
+    partial_sum_bits: Width        # width of the adder tree / shift-add inside one PE step
+    accumulator_bits: Width        # width of the output accumulator (signed)
     zero_plane_skipping: bool = False  # data-dependent savings, where the kind supports them
 
 
@@ -65,8 +70,8 @@ class ArrayConfig:
 
 @dataclass(frozen=True)
 class AccessEnergy:
-    read_pj: NonNegative           # per access of `access_bits`
-    write_pj: NonNegative
+    read_pj: Picojoules            # per access of `access_bits`
+    write_pj: Picojoules
     access_bits: Count
 
 
@@ -94,12 +99,12 @@ class MemoryFile:
 class HwConfigFile:
     """One hardware config file, key for key."""
     name: str
-    clock_mhz: Annotated[float, AtLeast(1e-6)]
+    clock_mhz: Annotated[float, AtLeast(1e-6), AtMost(1e6)]
     pe: PEConfig
     array: ArrayConfig
     memory: MemoryFile
-    energy: dict[str, NonNegative]     # per-action energies in pJ: exactly the actions the PE kind names
-    leakage_mw: NonNegative = 0.0
+    energy: dict[str, Picojoules]      # per-action energies in pJ: exactly the actions the PE kind names
+    leakage_mw: Annotated[float, AtLeast(0.0), AtMost(1e9)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,10 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     f = typed_yaml.build(HwConfigFile, data, source, HwConfigError)
     kind = get_pe_kind(f.pe.kind)
     kind.check_config(f.pe, child(source, "pe"))
+    clash = [n for n in f.memory.buffers if n in RESERVED_LEVEL_NAMES]
+    if clash:
+        raise HwConfigError(f"{child(source, 'memory.buffers')}.{clash[0]}: the name is reserved for the cost "
+                            f"results' own entries {list(RESERVED_LEVEL_NAMES)}; rename the buffer")
     buffers = tuple(_level(name, b) for name, b in f.memory.buffers.items())
     for op in OPERANDS:
         owners = [b.name for b in buffers if op in b.holds]

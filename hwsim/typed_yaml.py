@@ -16,24 +16,22 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from . import documents
+from .errors import UserError, excerpt
 
-from .errors import UserError
+
+INT_LIMIT = 2**62   # no count, size or width of a config comes near; the cost model's products stay exact
 
 
 def read_yaml(path: str | Path, error: type[UserError] = UserError, what: str = "config file") -> Any:
     """The parsed YAML of `path`; a missing file or bad syntax raises `error` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} {path} does not exist")
-    try:
-        return yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not valid YAML: {e}") from None
+    return documents.read(path, error, what, "yaml")
 
 
 def child(where: str, key: str) -> str:
-    """`file.yaml: a.b`: the file, then the key path."""
+    """`file.yaml: a.b`: the file, then the key path (a key with line breaks or of any length as an excerpt)."""
+    if not key.isprintable() or len(key) > 80:
+        key = excerpt(key)
     return f"{where}.{key}" if ": " in where else f"{where}: {key}"
 
 
@@ -70,6 +68,17 @@ class AtLeast:
         return f"must be >= {self.minimum}, got {value}" if value < self.minimum else None
 
 
+class AtMost:
+    """`Annotated[float, AtMost(1e6)]`: the value must be <= `maximum` (a stated bound, not a guess at
+    typos: past it the model's arithmetic stops meaning anything)."""
+
+    def __init__(self, maximum: float):
+        self.maximum = maximum
+
+    def problem(self, value) -> str | None:
+        return f"must be <= {self.maximum:g}, got {excerpt(value)}" if value > self.maximum else None
+
+
 class InUnits:
     """`Annotated[int, InUnits(...)]`: a whole quantity written "<number> <unit>" ('64 KiB') or as a bare
     number already in the base unit; `units` maps each unit name to its size in base units."""
@@ -85,13 +94,13 @@ class InUnits:
         m = self._TEXT.match(value)
         if not m:
             raise error(f"{where}: expected a {self.what} such as {self.example!r} or an integer number of "
-                        f"{self.base}, got {value!r}")
+                        f"{self.base}, got {excerpt(value)}")
         number, unit = m.groups()
         if unit not in self.units:
             raise error(f"{where}: unknown {self.what} unit {unit!r}; allowed: {', '.join(self.units)}")
         amount = float(number) * self.units[unit]
         if not amount.is_integer():
-            raise error(f"{where}: {value!r} is not a whole number of {self.base}")
+            raise error(f"{where}: {excerpt(value)} is not a whole number of {self.base}")
         return int(amount)
 
 
@@ -118,12 +127,12 @@ def coerce(tp, value, where: str, error: type[UserError] = UserError):
                 return coerce(a, value, where, error)
             except UserError as e:
                 errors.append(str(e))
-        raise error(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
+        raise error(errors[0] if len(errors) == 1 else f"{where}: {excerpt(value)} fits none of {tp}")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where, error)
     if tp is dict or origin is dict:
         if not isinstance(value, Mapping):
-            raise error(f"{where}: expected a mapping, got {value!r}")
+            raise error(f"{where}: expected a mapping, got {excerpt(value)}")
         if tp is dict:
             return dict(value)
         key_type, value_type = typing.get_args(tp)
@@ -131,20 +140,22 @@ def coerce(tp, value, where: str, error: type[UserError] = UserError):
                 for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise error(f"{where}: expected a list, got {value!r}")
+            raise error(f"{where}: expected a list, got {excerpt(value)}")
         item = typing.get_args(tp)[0]
         return tuple(coerce(item, v, f"{where}[{i}]", error) for i, v in enumerate(value))
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
-            raise error(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
+            raise error(f"{where}: {excerpt(value)} is not one of {list(typing.get_args(tp))}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise error(f"{where}: expected true or false, got {value!r}")
+            raise error(f"{where}: expected true or false, got {excerpt(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise error(f"{where}: expected an integer, got {value!r}")
+            raise error(f"{where}: expected an integer, got {excerpt(value)}")
+        if not -INT_LIMIT < value < INT_LIMIT:
+            raise error(f"{where}: {excerpt(value)} is out of range (|value| < 2^62)")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -153,10 +164,10 @@ def coerce(tp, value, where: str, error: type[UserError] = UserError):
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise error(f"{where}: expected a finite number, got {value!r}")
+            raise error(f"{where}: expected a finite number, got {excerpt(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise error(f"{where}: expected a string, got {value!r}")
+            raise error(f"{where}: expected a string, got {excerpt(value)}")
         return value
     raise TypeError(f"schema type {tp} not supported")  # a programming error, not a user one

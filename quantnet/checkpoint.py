@@ -5,14 +5,17 @@ containers, never code.
 """
 from __future__ import annotations
 
-from hwsim.errors import UserError
+from hwsim.errors import UserError, excerpt
 
+import os
 from pathlib import Path
 
 import torch
 
 from .models import MetaResNet, build_model
 
+_KEYS = ("format", "version", "model", "model_kwargs", "arch_kwargs", "state_dict", "extra")
+MAX_ARCH_INT = 4096   # widths, sizes, classes: a larger one would allocate a model before its weights are checked
 FORMAT = "bitmixer-checkpoint"
 VERSION = 2   # 2: TBN entries keyed by the (prev, a, w) transition
 
@@ -30,9 +33,14 @@ def save_checkpoint(model: MetaResNet, path: str | Path, extra: dict | None = No
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # one per process: two writers never share it
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({e.strerror}); the previous one is intact") \
+            from None
 
 
 def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...], error: type[UserError],
@@ -44,12 +52,13 @@ def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...],
         raise error(f"{what} {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for corrupt or unsafe files
-        raise error(f"{path}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    except Exception as e:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
+        raise error(f"{path}: not a readable {what} ({type(e).__name__}: "
+                    f"{excerpt(str(e).partition(chr(10))[0], 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise error(f"{path}: not a {kind} (missing format tag {fmt!r})")
     if payload.get("version") != version:
-        raise error(f"{path}: {what} version {payload.get('version')!r}, this code reads version {version}")
+        raise error(f"{path}: {what} version {excerpt(payload.get('version'))}, this code reads version {version}")
     for key in keys:
         if key not in payload:
             raise error(f"{path}: {what} lacks {key!r}")
@@ -57,15 +66,44 @@ def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...],
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    return read_tagged(path, FORMAT, VERSION, ("model", "model_kwargs", "state_dict"), CheckpointError, "checkpoint",
-                       "bitmixer checkpoint")
+    payload = read_tagged(path, FORMAT, VERSION, ("model", "model_kwargs", "state_dict"), CheckpointError,
+                          "checkpoint", "bitmixer checkpoint")
+    _check_payload(Path(path), payload)
+    return payload
+
+
+def _check_payload(path: Path, payload: dict) -> None:
+    """Keys, their types, and every tensor finite: a NaN or inf weight would export and verify silently."""
+    unknown = [k for k in payload if k not in _KEYS]
+    if unknown:
+        raise CheckpointError(f"{path}: checkpoint has unknown keys {excerpt(unknown)}")
+    if not isinstance(payload["model"], str):
+        raise CheckpointError(f"{path}: model must be a name, got {excerpt(payload['model'])}")
+    for key in ("model_kwargs", "arch_kwargs", "extra", "state_dict"):
+        value = payload.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise CheckpointError(f"{path}: {key} must be a mapping with string keys, got {excerpt(value)}")
+    for name, t in payload["state_dict"].items():
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict[{name!r}] is not a tensor")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: state_dict[{name!r}] holds NaN or inf values")
 
 
 def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:
     """Rebuild the meta-network from a checkpoint; returns (model in eval mode, extra)."""
     payload = read_checkpoint(path)
-    model = build_model(payload["model"], **payload["model_kwargs"], **payload.get("arch_kwargs", {}))
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    kwargs = {**payload["model_kwargs"], **payload.get("arch_kwargs", {})}
+    if any(isinstance(v, int) and not 0 <= v <= MAX_ARCH_INT for v in kwargs.values()):
+        raise CheckpointError(f"{path}: model arguments {excerpt(kwargs, 200)} outside [0, {MAX_ARCH_INT}]")
+    try:
+        model = build_model(payload["model"], **kwargs)
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    # the arguments come from the file: any failure to build from them, or to fit the weights (torch names the
+    # mismatching tensor), is a property of the checkpoint
+    except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
+        raise CheckpointError(f"{path}: weights do not fit model {excerpt(payload['model'])} "
+                              f"({type(e).__name__}: {excerpt(' '.join(str(e).split()), 300)})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit model {payload['model']!r} "
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")

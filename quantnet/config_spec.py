@@ -14,24 +14,37 @@ import re
 from pathlib import Path
 
 from hwsim.bits import BitConfig, BitConfigError, LayerTable, all_uniform, random_configs
+from hwsim.errors import excerpt
 
 _WA = re.compile(r"^w(\d+)a(\d+)$", re.IGNORECASE)
+
+
+MAX_RANDOM = 10_000      # configs one random:N may ask for (each is costed or simulated)
+MAX_CONFIGS = 100_000    # configs one spec may name in all
+SEED_LIMIT = 2**63
 
 
 def parse_config_spec(text: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
     out: list[tuple[str, BitConfig | None]] = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
-        out.extend(_parse_one(part, spec))
+        try:
+            out.extend(_parse_one(part, spec))
+        except BitConfigError as e:
+            msg = str(e)
+            raise BitConfigError(msg if msg.startswith("--config") else f"--config {excerpt(part)}: {msg}") from None
+        if len(out) > MAX_CONFIGS:
+            raise BitConfigError(f"--config {excerpt(text)}: names more than {MAX_CONFIGS} configurations")
     if not out:
-        raise BitConfigError(f"--config {text!r} names no configuration")
+        raise BitConfigError(f"--config {excerpt(text)} names no configuration")
     return out
 
 
-def _int(value: str, what: str, part: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise BitConfigError(f"--config {part!r}: {what} must be an integer, got {value!r}") from None
+def _int(value: str, what: str, part: str, lo: int, hi: int) -> int:
+    """An integer in [lo, hi) written in ASCII digits."""
+    if not value.isascii() or not value.lstrip("-").isdigit() or len(value) > 20 or not lo <= int(value) < hi:
+        raise BitConfigError(f"--config {excerpt(part)}: {what} must be an integer in [{lo}, {hi}), "
+                             f"got {excerpt(value)}")
+    return int(value)
 
 
 def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]]:
@@ -40,7 +53,7 @@ def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]
     if part == "uniform":
         return [(c.name, c) for c in all_uniform(spec)]
     if part.startswith("uniform:"):
-        c = BitConfig.uniform(spec, _int(part.split(":", 1)[1], "B", part))
+        c = BitConfig.uniform(spec, _int(part.split(":", 1)[1], "B", part, 1, 65))
         return [(c.name, c)]
     m = _WA.match(part)
     if m:
@@ -49,17 +62,19 @@ def _parse_one(part: str, spec: LayerTable) -> list[tuple[str, BitConfig | None]
     if part.startswith(("random:", "random-block:")):
         kind, *rest = part.split(":")
         if not 1 <= len(rest) <= 2:
-            raise BitConfigError(f"--config {part!r}: expected {kind}:N or {kind}:N:SEED")
-        n = _int(rest[0], "N", part)
-        seed = _int(rest[1], "SEED", part) if len(rest) == 2 else 0
-        if n < 1:
-            raise BitConfigError(f"--config {part!r}: N must be at least 1")
+            raise BitConfigError(f"--config {excerpt(part)}: expected {kind}:N or {kind}:N:SEED")
+        n = _int(rest[0], "N", part, 1, MAX_RANDOM + 1)
+        seed = _int(rest[1], "SEED", part, 0, SEED_LIMIT) if len(rest) == 2 else 0
         gran = "block" if kind == "random-block" else "layer"
         return [(c.name, c) for c in random_configs(spec, n, seed, gran)]
     path = Path(part)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+    try:
+        is_file = path.suffix in (".yaml", ".yml", ".json") or path.exists()
+    except (OSError, ValueError):   # a name too long for the file system, or with a NUL byte
+        is_file = False
+    if is_file:
         return [(c.name, c) for c in BitConfig.load(path, spec)]
-    raise BitConfigError(f"--config {part!r}: not one of fp, uniform[:B], wBaB, random:N[:SEED], "
+    raise BitConfigError(f"--config {excerpt(part)}: not one of fp, uniform[:B], wBaB, random:N[:SEED], "
                          f"random-block:N[:SEED] or a .yaml/.json file")
 
 

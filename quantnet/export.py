@@ -271,7 +271,10 @@ def export_model(model: MetaResNet, source: dict | None = None, acc_bits: int = 
 def export_checkpoint(path, acc_bits: int = 32) -> IntModel:
     from .checkpoint import load_checkpoint
     model, extra = load_checkpoint(path)
-    return export_model(model, {"checkpoint": str(path), "data": extra.get("data")}, acc_bits)
+    try:
+        return export_model(model, {"checkpoint": str(path), "data": extra.get("data")}, acc_bits)
+    except ExportError as e:
+        raise ExportError(f"{path}: {e}") from None
 
 
 def export_file(checkpoint, output, acc_bits: int = 32) -> dict:

@@ -57,5 +57,13 @@ def accelerator(hw, shapes) -> Accelerator:
 
 
 def load_accelerators(ir, names: Sequence[str] = ()) -> list[Accelerator]:
+    """One Accelerator per config; two configs with one `name:` are an error (their rows would overwrite)."""
     shapes = shapes_from_ir(ir)
-    return [accelerator(load_hw_config(p), shapes) for p in hw_config_paths(names)]
+    configs = [load_hw_config(p) for p in hw_config_paths(names)]
+    seen: dict[str, str] = {}
+    for hw in configs:
+        if hw.name in seen:
+            raise UserError(f"{hw.source}: design name {hw.name!r} is also the name of {seen[hw.name]}; "
+                            f"each design in a study needs its own name")
+        seen[hw.name] = hw.source
+    return [accelerator(hw, shapes) for hw in configs]

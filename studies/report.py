@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import html
-import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from hwsim.errors import UserError
+from hwsim import documents, typed_yaml
+from hwsim.errors import UserError, excerpt
+from hwsim.typed_yaml import AtLeast
 
 MANIFEST = "study.json"   # one per study directory, written by studies/output.py
 
@@ -45,13 +48,13 @@ def write_report(root: str | Path, title: str | None = None) -> Path:
     if not manifests:
         raise ReportError(f"{root}: no {MANIFEST} found in it or its subdirectories (run a study first)")
     sections = [_load(m) for m in manifests]
-    title = title or (sections[0][1]["title"] if len(sections) == 1 else f"Bit-Mixer studies: {root.name}")
+    title = title or (sections[0][1].title if len(sections) == 1 else f"Bit-Mixer studies: {root.name}")
     body = [f"<h1>{html.escape(title)}</h1>"]
     if len(sections) > 1:
-        body.append("<nav>" + "".join(f'<a href="#s{i}">{html.escape(m["title"])}</a>'
+        body.append("<nav>" + "".join(f'<a href="#s{i}">{html.escape(m.title)}</a>'
                                       for i, (_, m) in enumerate(sections)) + "</nav>")
     for i, (mpath, m) in enumerate(sections):
-        body.append(_section(root, mpath.parent, m, i, heading=len(sections) > 1 and m["title"] != title))
+        body.append(_section(root, mpath.parent, m, i, heading=len(sections) > 1 and m.title != title))
     page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     out = root / "index.html"
@@ -59,34 +62,56 @@ def write_report(root: str | Path, title: str | None = None) -> Path:
     return out
 
 
-def _load(path: Path) -> tuple[Path, dict]:
-    try:
-        m = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: not a valid study manifest ({e})") from None
-    if not isinstance(m, dict) or not isinstance(m.get("items"), list) or "title" not in m:
-        raise ReportError(f"{path}: a study manifest needs 'title' and a list of 'items'")
+@dataclass(frozen=True)
+class Item:
+    kind: Literal["table", "image", "text"]
+    title: str = ""
+    caption: str = ""
+    file: str | None = None           # tables and images: a file inside the study directory
+    show_rows: Annotated[int, AtLeast(0)] = 40
+
+
+@dataclass(frozen=True)
+class Manifest:
+    title: str
+    items: tuple[Item, ...]
+    study: str = ""
+    summary: str = ""
+
+
+def _load(path: Path) -> tuple[Path, Manifest]:
+    m = typed_yaml.build(Manifest, documents.read(path, ReportError, "study manifest", "json"), str(path), ReportError)
+    here = path.parent.resolve()
+    for i, it in enumerate(m.items):
+        if it.kind == "text":
+            continue
+        where = f"{path}: items[{i}].file"
+        if not it.file:
+            raise ReportError(f"{where}: a {it.kind} names its file")
+        # only files of the study itself are embedded or linked: no absolute paths, no way out by '..' or links
+        if "\0" in it.file or Path(it.file).is_absolute() or not (here / it.file).resolve().is_relative_to(here):
+            raise ReportError(f"{where}: {excerpt(it.file)} is outside the study directory {path.parent}")
     return path, m
 
 
-def _section(root: Path, d: Path, m: dict, idx: int, heading: bool) -> str:
+def _section(root: Path, d: Path, m: Manifest, idx: int, heading: bool) -> str:
     rel = d.relative_to(root).as_posix()
     prefix = "" if rel == "." else rel + "/"
     out = [f'<section id="s{idx}">']
     if heading:
-        out.append(f"<h2>{html.escape(m['title'])}</h2>")
-    if m.get("summary"):
-        out.append(f"<p>{html.escape(m['summary'])}</p>")
-    for it in m["items"]:
-        out.append(f"<h3>{html.escape(str(it.get('title', '')))}</h3>")
-        cap = f"<p class=\"caption\">{html.escape(str(it.get('caption', '')))}</p>"
-        kind, f = it.get("kind"), it.get("file")
+        out.append(f"<h2>{html.escape(m.title)}</h2>")
+    if m.summary:
+        out.append(f"<p>{html.escape(m.summary)}</p>")
+    for it in m.items:
+        out.append(f"<h3>{html.escape(it.title)}</h3>")
+        cap = f"<p class=\"caption\">{html.escape(it.caption)}</p>"
+        kind, f = it.kind, it.file
         if kind == "image":
             src = html.escape(prefix + f, quote=True)
-            out.append(f'<figure><img src="{src}" alt="{html.escape(str(it.get("title", "")), quote=True)}">'
+            out.append(f'<figure><img src="{src}" alt="{html.escape(it.title, quote=True)}">'
                        f"<figcaption>{cap}</figcaption></figure>")
         elif kind == "table":
-            out.append(cap + _table(d / f, prefix + f, int(it.get("show_rows", 40))))
+            out.append(cap + _table(d / f, prefix + f, it.show_rows))
         else:
             out.append(cap)
     out.append("</section>")

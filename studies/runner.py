@@ -2,6 +2,7 @@
 and the accelerators, run it, and write its outputs and index.html."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from hwsim.errors import UserError
@@ -29,11 +30,20 @@ def load_study_config(name: str, path: str | Path | None = None):
     return build(mod.CONFIG, load_yaml(path), path.name if not path.is_absolute() else str(path))
 
 
+def with_checkpoint(cfg, checkpoint: str | Path | None):
+    """The config with --checkpoint written into its model section, so that resolved_config.yaml records the
+    checkpoint the study actually used."""
+    model = getattr(cfg, "model", None)
+    if checkpoint is None or not hasattr(model, "checkpoint"):
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(model, checkpoint=str(checkpoint)))
+
+
 def run_study(name: str, config: str | Path | None = None, out: str | Path | None = None,
               checkpoint: str | None = None, progress: bool = True, cfg=None) -> Path:
     """Returns the path of the study's index.html."""
     mod = _module(name)
-    cfg = cfg if cfg is not None else load_study_config(name, config)
+    cfg = with_checkpoint(cfg if cfg is not None else load_study_config(name, config), checkpoint)
     out_dir = Path(out) if out else Path("runs") / f"study-{name}"
     output = mod.main(cfg, out_dir, checkpoint=checkpoint, progress=progress)
     output.finish()

@@ -39,3 +39,11 @@ def test_units_bounds_and_named_mappings_are_read():
 def test_bad_values_name_file_and_key_path(data, message):
     with pytest.raises(UserError, match=message):
         build(Job, data, "f.yaml")
+
+
+def test_a_key_with_a_line_break_is_shown_on_one_line():
+    from hwsim.errors import UserError
+    from hwsim.hwconfig import parse_hw_config
+    with pytest.raises(UserError) as e:
+        parse_hw_config({"\n": None}, "h.yaml")
+    assert "\n" not in str(e.value) and "'\\n'" in str(e.value)

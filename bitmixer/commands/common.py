@@ -1,14 +1,19 @@
 """Pieces several subcommands share: data-set flags, tables, JSON output."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
+from hwsim.errors import UserError
+
 
 def add_data_args(p, default: str | None = None) -> None:
-    p.add_argument("--data", default=default, help="data set: digits, synthetic, cifar10, mnist "
-                                                   "(default: the one the checkpoint was trained on)")
+    said = f"default: {default}" if default else "default: the one the checkpoint was trained on"
+    p.add_argument("--data", default=default, help=f"data set: digits, synthetic, cifar10, mnist ({said})")
     p.add_argument("--data-dir", default=None, help="directory of a local data set (cifar10, mnist)")
 
 
@@ -22,8 +27,38 @@ def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) 
     return "\n".join(lines)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a count of samples, configs, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def write_json(path: str | Path | None, payload: dict) -> None:
-    if path:
-        path = Path(path)
+    """`payload` as JSON to `path` ('-': standard output), written whole or not at all."""
+    if not path:
+        return
+    text = json.dumps(payload, indent=2, allow_nan=False)
+    if str(path) == "-":
+        sys.stdout.write(text + "\n")
+        return
+    atomic_write_text(Path(path), text, "--json")
+
+
+def atomic_write_text(path: Path, text: str, what: str) -> None:
+    """Write through a temporary file beside `path` and rename it over: a reader never sees half a file.
+    A directory or an unwritable place is a UserError naming `what` and the path."""
+    if path.is_dir():
+        raise UserError(f"{what} {path}: is a directory; give a file name")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2))
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{what} {path}: cannot write ({e.strerror})") from None

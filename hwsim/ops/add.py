@@ -19,6 +19,8 @@ def check(ir: IntModel, op: Op, where: str) -> None:
 
 
 def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
+    if ins[0] != ins[1]:
+        raise IRError(f"adds tensors of shapes {ins[0]} and {ins[1]}")
     return ins[0]
 
 
@@ -34,4 +36,4 @@ def execute(run, op: Op, a, b):
     return K.requantize(s, None, 2**30, f + 30, 0, hi, True)
 
 
-KIND = OpKind("add", check, out_shape, execute)
+KIND = OpKind("add", check, out_shape, execute, attrs=("frac_bits",), arity=2)

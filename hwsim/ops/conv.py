@@ -21,8 +21,10 @@ def check(ir: IntModel, op: Op, where: str) -> None:
         raise IRError(f"{where}: stride {s}, padding {p}, groups {g} must be ints >= 1, >= 0, >= 1")
     n_out = check_weights(ir, op, layer, None, where)
     w = next(iter(op.weights.values()))
-    if w.ndim != 4 or n_out % g:
+    if w.ndim != 4 or n_out % g or min(w.shape) < 1:
         raise IRError(f"{where}: weights {w.shape} are not (O, C/groups, kh, kw) with O divisible by groups {g}")
+    if p > max(w.shape[2:]):
+        raise IRError(f"{where}: padding {p} is wider than the {w.shape[2]}x{w.shape[3]} kernel")
     out_var = op.attrs["out_bits"]
     if op.attrs["clamp"] is True:
         if tensor_bits(ir, op.output, where) != out_var:
@@ -52,6 +54,13 @@ def layer_shape(ir: IntModel, op: Op, ins) -> LayerShape:
 
 
 def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
+    """The output shape; IRError when the weights do not fit the input they read (the kernels index by
+    the weights' shape, so a mismatch would read outside the arrays)."""
+    w = next(iter(op.weights.values()))
+    c, g = ins[0][0], op.attrs["groups"]
+    if c % g or w.shape[1] != c // g:
+        raise IRError(f"weights {w.shape} read {w.shape[1]} channels per group, but the input {ins[0]} has {c} "
+                      f"channels in {g} groups")
     ls = layer_shape(ir, op, ins)
     return ls.out_ch, ls.out_h, ls.out_w
 
@@ -76,4 +85,5 @@ def acc_bound(op: Op, key: tuple) -> np.ndarray:
     return (2**a_bits - 1) * np.abs(w).reshape(len(w), -1).sum(1)
 
 
-KIND = OpKind("conv", check, out_shape, execute, layer_shape, acc_bound)
+KIND = OpKind("conv", check, out_shape, execute, layer_shape,
+              attrs=("layer", "stride", "padding", "groups", "clamp", "out_bits", "prev_bits"), acc_bound=acc_bound)

@@ -32,7 +32,11 @@ def layer_shape(ir: IntModel, op: Op, ins) -> LayerShape:
 
 
 def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
-    return (next(iter(op.weights.values())).shape[0],)
+    w = next(iter(op.weights.values()))
+    if w.shape[1] != int(np.prod(ins[0])):
+        raise IRError(f"weights {w.shape} read {w.shape[1]} features, but the input {ins[0]} has "
+                      f"{int(np.prod(ins[0]))}")
+    return (w.shape[0],)
 
 
 def execute(run, op: Op, x):
@@ -44,4 +48,4 @@ def execute(run, op: Op, x):
     return (acc.astype(np.int64) + bias[None, :]).astype(np.int32)
 
 
-KIND = OpKind("linear", check, out_shape, execute, layer_shape)
+KIND = OpKind("linear", check, out_shape, execute, layer_shape, attrs=("layer",))

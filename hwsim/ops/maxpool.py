@@ -25,4 +25,4 @@ def execute(run, op: Op, x):
     return K.maxpool2d(x, op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"])
 
 
-KIND = OpKind("maxpool", check, out_shape, execute)
+KIND = OpKind("maxpool", check, out_shape, execute, attrs=("kernel", "stride", "padding"))

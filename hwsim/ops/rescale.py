@@ -40,4 +40,4 @@ def acc_bound(op: Op, key: tuple) -> np.ndarray:
     return np.full(1, 2 ** key[0] - 1, np.int64)
 
 
-KIND = OpKind("rescale", check, out_shape, execute, acc_bound=acc_bound)
+KIND = OpKind("rescale", check, out_shape, execute, attrs=("out_bits",), acc_bound=acc_bound)

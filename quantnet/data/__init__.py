@@ -24,9 +24,20 @@ def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
     raise DataError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
 
 
-def dataset_for_checkpoint(extra: dict, name: str | None = None, root: str | Path | None = None) -> Dataset:
-    """Data set `name` read from `root`, each by default the one the checkpoint (its `extra`) was trained on."""
-    return load_dataset(name or extra.get("data", "digits"), root or extra.get("data_dir"))
+def dataset_for_checkpoint(extra: dict, name: str | None = None, root: str | Path | None = None,
+                           model=None) -> Dataset:
+    """Data set `name` read from `root`, each by default the one the checkpoint (its `extra`) was trained on.
+    With `model`, a data set whose inputs or classes do not fit it is a DataError (an accuracy of a digits
+    network on 28x28 MNIST means nothing)."""
+    dataset = load_dataset(name or extra.get("data", "digits"), root or extra.get("data_dir"))
+    if model is not None:
+        arch = model.arch
+        want = (arch.in_channels, arch.input_size, arch.input_size)
+        if tuple(dataset.input_shape) != want or dataset.num_classes > arch.num_classes:
+            raise DataError(f"data set {dataset.name!r} has inputs {tuple(dataset.input_shape)} and "
+                            f"{dataset.num_classes} classes; model {model.name!r} takes {want} and "
+                            f"{arch.num_classes} classes")
+    return dataset
 
 
 def default_model_for(dataset: Dataset) -> tuple[str, dict]:

@@ -41,6 +41,14 @@ class Dataset:
                        self.y_test[:n_test], self.num_classes)
 
 
+def named_dataset(root, name: str, *arrays_and_classes) -> Dataset:
+    """A Dataset read from directory `root`; a check that fails names the directory."""
+    try:
+        return Dataset(name, *arrays_and_classes)
+    except DataError as e:
+        raise DataError(f"{root}: {e}") from None
+
+
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
             rng: np.random.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (codes uint8 tensor, labels int64 tensor) batches."""

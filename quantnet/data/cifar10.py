@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Dataset, DataError
+from .base import Dataset, DataError, named_dataset
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILE = "test_batch"
@@ -46,7 +46,10 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: b'data' must be N x 3072 uint8, got {data.dtype} {data.shape}")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: b'labels' must be a list of integers, got {labels.dtype} {labels.shape}")
+    labels = labels.astype(np.int64)
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels
@@ -67,4 +70,4 @@ def load_cifar10(root: str | Path) -> Dataset:
     x_tr = np.concatenate([p[0] for p in parts])
     y_tr = np.concatenate([p[1] for p in parts])
     x_te, y_te = _read_batch(root / TEST_FILE)
-    return Dataset("cifar10", x_tr, y_tr, x_te, y_te, 10)
+    return named_dataset(root, "cifar10", x_tr, y_tr, x_te, y_te, 10)

@@ -3,11 +3,13 @@ t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte."""
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .base import Dataset, DataError
+from .base import Dataset, DataError, named_dataset
 
 FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
          "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
@@ -22,8 +24,17 @@ def _find(root: Path, stem: str) -> Path:
                     f"{', '.join(FILES.values())}")
 
 
+MAX_BYTES = 1 << 30   # one idx file, unpacked: MNIST's largest is 47 MB
+
+
 def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:   # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: not a readable idx file ({type(e).__name__}: {e})") from None
+    if len(raw) > MAX_BYTES:
+        raise DataError(f"{path}: larger than {MAX_BYTES} bytes unpacked; not an MNIST idx file")
     if len(raw) < 8:
         raise DataError(f"{path}: too short for an idx header")
     got = int.from_bytes(raw[:4], "big")
@@ -31,7 +42,7 @@ def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
         raise DataError(f"{path}: idx magic number {got}, expected {magic}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     start = 4 + 4 * ndim
-    need = int(np.prod(dims))
+    need = math.prod(dims)   # Python ints: a product of 32-bit dimensions must not wrap
     if len(raw) - start != need:
         raise DataError(f"{path}: header says {dims} ({need} bytes) but {len(raw) - start} bytes follow")
     return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
@@ -45,4 +56,4 @@ def load_mnist(root: str | Path) -> Dataset:
     y_tr = read_idx(_find(root, FILES["train_y"]), _MAGIC_LABELS, 1).astype(np.int64)
     x_te = read_idx(_find(root, FILES["test_x"]), _MAGIC_IMAGES, 3)[:, None]
     y_te = read_idx(_find(root, FILES["test_y"]), _MAGIC_LABELS, 1).astype(np.int64)
-    return Dataset("mnist", np.ascontiguousarray(x_tr), y_tr, np.ascontiguousarray(x_te), y_te, 10)
+    return named_dataset(root, "mnist", np.ascontiguousarray(x_tr), y_tr, np.ascontiguousarray(x_te), y_te, 10)

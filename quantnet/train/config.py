@@ -14,8 +14,8 @@ from typing import Any, Literal, Mapping, get_args
 
 import yaml
 
-from hwsim import typed_yaml
-from hwsim.errors import UserError
+from hwsim import documents, typed_yaml
+from hwsim.errors import UserError, excerpt
 
 from ..tbn import BN_MODES
 
@@ -199,10 +199,7 @@ def _set_path(data: dict, item: str, source: str) -> None:
     if "=" not in item:
         raise TrainConfigError(f"override {item!r}: expected KEY.PATH=VALUE")
     key, text = item.split("=", 1)
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise TrainConfigError(f"override {item!r}: value is not valid YAML ({e})") from None
+    value = documents.parse(text, f"override {excerpt(item)}: value", TrainConfigError)
     parts = key.strip().split(".")
     node: Any = data
     for i, p in enumerate(parts):

@@ -187,6 +187,10 @@ class Trainer:
 
     # ---- the run ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
+        with self.run.lock():
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict:
         cfg, run, model = self.cfg, self.run, self.model
         epochs_done, opt_state = 0, None
         if resume:

@@ -1,0 +1,27 @@
+"""The CLI as a process: --version, Ctrl-C ends in one line."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import hwsim
+
+
+def test_version():
+    r = subprocess.run([sys.executable, "-m", "bitmixer.cli", "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == f"bitmixer {hwsim.__version__}"
+
+
+def test_ctrl_c_is_one_line(tmp_path):
+    p = subprocess.Popen([sys.executable, "-c", "import sys, time; from bitmixer import cli; "
+                          "from bitmixer.commands import estimate; "
+                          "estimate.run = lambda args: (print('ready', flush=True), time.sleep(60)); "
+                          "sys.exit(cli.main(['estimate', 'm.npz', '--hw', 'x.yaml']))"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert err.strip() == "bitmixer estimate: interrupted (Ctrl-C)", err

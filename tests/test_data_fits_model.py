@@ -1,0 +1,29 @@
+"""A data set must fit the checkpoint's model: inputs of its shape, classes it can predict."""
+import pytest
+
+from hwsim.errors import UserError
+from quantnet.checkpoint import save_checkpoint
+from quantnet.data import DataError
+from quantnet.evaluate import evaluate_checkpoint
+from quantnet.models import build_model
+
+
+def test_data_of_another_input_shape_refused(tmp_path):
+    q = tmp_path / "m.pt"
+    save_checkpoint(build_model("digits_resnet", width=2, input_size=28), q)   # a 28x28 network
+    with pytest.raises(DataError, match=r"'digits' has inputs \(1, 8, 8\).*takes \(1, 28, 28\)"):
+        evaluate_checkpoint(q, "w4a4", data="digits", samples=8)
+
+
+def test_data_that_fits_evaluates(tmp_path):
+    p = tmp_path / "c.pt"
+    save_checkpoint(build_model("digits_resnet", width=2), p)
+    assert evaluate_checkpoint(p, "w4a4", data="digits", samples=8)["results"][0]["samples"] == 8
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_samples_must_be_positive(tmp_path, n):
+    p = tmp_path / "c.pt"
+    save_checkpoint(build_model("digits_resnet", width=2), p)
+    with pytest.raises(UserError, match="--samples must be an integer >= 1"):
+        evaluate_checkpoint(p, "w4a4", data="digits", samples=n)
