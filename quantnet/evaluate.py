@@ -8,11 +8,10 @@ import torch
 from tqdm import tqdm
 
 from hwsim.bits import BitConfig
-from hwsim.errors import UserError
 
 from .checkpoint import load_checkpoint
 from .config_spec import parse_config_spec
-from .data import batches, dataset_for_checkpoint
+from .data import batches, dataset_for_checkpoint, test_split
 from .models import MetaResNet
 
 
@@ -66,16 +65,14 @@ def random_spread(results: list[dict]) -> dict | None:
 
 
 def evaluate_checkpoint(path: str | Path, spec: str, data: str | None = None, data_dir: str | None = None,
-                        samples: int | None = None) -> dict:
+                        samples: int | None = None, progress: bool = True) -> dict:
     """Accuracy of a checkpoint at the configs of SPEC (config_spec grammar) on the first `samples` test samples
     of `data` (default: its training data set). `results`: one row per config; `summary`: the same with the
     random configs folded into one mean/min/max row."""
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
-        raise UserError(f"--samples must be an integer >= 1, got {samples!r}")   # x[:-3] would mean "all but 3"
     model, extra = load_checkpoint(path)
     dataset = dataset_for_checkpoint(extra, data, data_dir, model)
-    x, y = dataset.x_test[:samples], dataset.y_test[:samples]
-    results = evaluate_configs(model, parse_config_spec(spec, model.spec), x, y)
+    x, y = test_split(dataset, samples)
+    results = evaluate_configs(model, parse_config_spec(spec, model.spec), x, y, progress)
     summary = [dict(r) for r in results if not r["config"].startswith("random")]
     spread = random_spread(results)
     if spread:

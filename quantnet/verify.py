@@ -24,7 +24,7 @@ from .adaptive.policy import AdaptivePolicy, load_policy
 from .adaptive.rollout import run_policy
 from .checkpoint import load_checkpoint
 from .config_spec import parse_config_spec
-from .data import dataset_for_checkpoint
+from .data import dataset_for_checkpoint, test_split
 from .export import export_model
 from .intref import run_reference
 from .models import MetaResNet
@@ -135,8 +135,8 @@ def verify_checkpoint(checkpoint: str | Path, ir_path: str | Path | None = None,
     ir = load_ir(ir_path) if ir_path else export_model(model, {"checkpoint": str(checkpoint)})
     if ir_path and ir.table.names != model.spec.names:
         raise UserError(f"{ir_path}: its layers {ir.table.names} are not the checkpoint's {model.spec.names}")
-    dataset = dataset_for_checkpoint(extra, data, data_dir)
-    x, y = dataset.x_test[:samples], dataset.y_test[:samples]
+    dataset = dataset_for_checkpoint(extra, data, data_dir, model)
+    x, y = test_split(dataset, samples)
     mixed = 0
     if policy is not None:
         results, mixed = check_policy(model, ir, load_policy(policy, model), x, y, acc_bits)

@@ -16,23 +16,23 @@ def _checkpoint(path: str) -> Path:
 
 
 def run_row(path: str, spec: str, samples: int | None = None, data: str | None = None,
-            data_dir: str | None = None) -> tuple[dict, list[dict]]:
+            data_dir: str | None = None, progress: bool = True) -> tuple[dict, list[dict]]:
     """(summary row, one result per config) of one run directory or checkpoint at the configs of SPEC."""
     from quantnet.checkpoint import load_checkpoint
     from quantnet.config_spec import parse_config_spec
-    from quantnet.data import dataset_for_checkpoint
+    from quantnet.data import dataset_for_checkpoint, test_split
     from quantnet.evaluate import evaluate_configs, random_spread
 
     model, extra = load_checkpoint(_checkpoint(path))
-    dataset = dataset_for_checkpoint(extra, data, data_dir)
-    x, y = dataset.x_test[:samples], dataset.y_test[:samples]
+    dataset = dataset_for_checkpoint(extra, data, data_dir, model)
+    x, y = test_split(dataset, samples)
     configs = parse_config_spec(spec, model.spec)
     stages = (extra.get("train_config") or {}).get("stages") or []
     if stages and all(s["kind"] == "float" for s in stages):  # the float reference: its steps were never trained
         configs = [(n, c) for n, c in configs if c is None]
     if len(model.candidate_bits) == 1:  # fixed-bit baseline: random configs would all be the same uniform one
         configs = [(n, c) for n, c in configs if not n.startswith("random")]
-    results = evaluate_configs(model, configs, x, y)
+    results = evaluate_configs(model, configs, x, y, progress)
     row = {"run": str(path), "bn": model.bn_mode, "bits": ",".join(map(str, model.candidate_bits)),
            "stages": "+".join(s["kind"] for s in stages) or "-"}
     row.update({r["config"]: r["accuracy"] for r in results if not r["config"].startswith("random")})
@@ -43,11 +43,11 @@ def run_row(path: str, spec: str, samples: int | None = None, data: str | None =
 
 
 def ablation_table(runs: list[str], spec: str, samples: int | None = None, data: str | None = None,
-                   data_dir: str | None = None) -> dict:
+                   data_dir: str | None = None, progress: bool = True) -> dict:
     """`rows`: one summary row per run; `runs`: each run's row and its per-config results."""
     rows, everything = [], []
     for path in runs:
-        row, results = run_row(path, spec, samples, data, data_dir)
+        row, results = run_row(path, spec, samples, data, data_dir, progress)
         rows.append(row)
         everything.append({"run": str(path), "summary": row, "results": results})
     return {"rows": rows, "runs": everything}

@@ -27,3 +27,23 @@ def test_samples_must_be_positive(tmp_path, n):
     save_checkpoint(build_model("digits_resnet", width=2), p)
     with pytest.raises(UserError, match="--samples must be an integer >= 1"):
         evaluate_checkpoint(p, "w4a4", data="digits", samples=n)
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_verify_and_ablation_refuse_samples_below_one_too(tmp_path, n):
+    from quantnet.verify import verify_checkpoint
+    from studies.ablation_table import ablation_table
+    p = tmp_path / "c.pt"
+    save_checkpoint(build_model("digits_resnet", width=2), p)
+    with pytest.raises(UserError, match="--samples must be an integer >= 1"):
+        verify_checkpoint(p, configs=0, samples=n, progress=False)
+    with pytest.raises(UserError, match="--samples must be an integer >= 1"):
+        ablation_table([str(p)], "w4a4", samples=n, progress=False)
+
+
+def test_verify_refuses_data_that_does_not_fit(tmp_path):
+    from quantnet.verify import verify_checkpoint
+    q = tmp_path / "m.pt"
+    save_checkpoint(build_model("digits_resnet", width=2, input_size=28), q)
+    with pytest.raises(DataError, match=r"takes \(1, 28, 28\)"):
+        verify_checkpoint(q, configs=0, data="digits", samples=8, progress=False)

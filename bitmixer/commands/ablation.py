@@ -19,12 +19,14 @@ def register(sub) -> None:
     p.add_argument("--config", default="fp,uniform,random:100:0", help="configs to evaluate (as for eval)")
     p.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples")
     p.add_argument("--json", default=None, help="write all results to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    table = ablation_table(args.runs, args.config, args.samples, args.data, args.data_dir)
+    table = ablation_table(args.runs, args.config, args.samples, args.data, args.data_dir,
+                           progress=not args.no_progress)
     rows = table["rows"]
     named = list(dict.fromkeys(k for r in rows for k in r
                                if k not in ("run", "bn", "bits", "stages") and not k.startswith("random")))

@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--policy", default=None, help="evaluate this adaptive policy (search adaptive) instead of --config")
     p.add_argument("--hw", default=None, help="--policy: price on this accelerator (default: the one it was trained for)")
     p.add_argument("--cost", default=None, help="--policy: energy, latency or bitops (default: what it was trained on)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -28,7 +29,8 @@ def run(args) -> int:
     if args.policy:
         return print_policy(evaluate_policy_checkpoint(args.checkpoint, args.policy, args.hw, args.cost, args.data,
                                                        args.data_dir, args.samples), args.json)
-    res = evaluate_checkpoint(args.checkpoint, args.config, args.data, args.data_dir, args.samples)
+    res = evaluate_checkpoint(args.checkpoint, args.config, args.data, args.data_dir, args.samples,
+                              progress=not args.no_progress)
     print(format_table(res["summary"], [("config", "config", ""), ("avg_w_bits", "avg W", ".2f"),
                                         ("avg_a_bits", "avg A", ".2f"), ("accuracy", "top-1", ".4f"),
                                         ("min", "min", ".4f"), ("max", "max", ".4f"),

@@ -24,6 +24,7 @@ def register(sub) -> None:
                                                   "uniform[:B], wBaB, random:N[:SEED], or a YAML/JSON file)")
     p.add_argument("--policy", default=None, help="check the configs this adaptive policy picks per sample instead")
     p.add_argument("--json", default=None, help="write the full report (per config, per layer) to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -38,7 +39,8 @@ def run(args) -> int:
     if args.configs < 0 or (args.samples is not None and args.samples < 1):
         raise UserError(f"--configs must be >= 0 and --samples >= 1 (got {args.configs}, {args.samples})")
     report = verify_checkpoint(args.checkpoint, args.ir, args.configs, args.seed, args.samples, args.acc_bits,
-                               args.data, args.data_dir, policy=args.policy, config_spec=args.config)
+                               args.data, args.data_dir, policy=args.policy, config_spec=args.config,
+                               progress=not args.no_progress)
     print(format_table(report["configs"], COLUMNS))
     bad = [(r["config"], l["op"], l["mismatches"]) for r in report["configs"] for l in r["layers"] if l["mismatches"]]
     print(f"\n{report['configs_checked']} configs x {report['samples']} samples: "

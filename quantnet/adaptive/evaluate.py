@@ -61,8 +61,8 @@ def evaluate_policy_checkpoint(checkpoint, policy_path, hw_path=None, cost: str 
                                data_dir: str | None = None, samples: int | None = None) -> dict:
     """evaluate_policy_file on a saved meta-network's first `samples` test samples."""
     from ..checkpoint import load_checkpoint
-    from ..data import dataset_for_checkpoint
+    from ..data import dataset_for_checkpoint, test_split
     model, extra = load_checkpoint(checkpoint)
-    dataset = dataset_for_checkpoint(extra, data, data_dir)
+    dataset = dataset_for_checkpoint(extra, data, data_dir, model)
     return {"checkpoint": str(checkpoint), "data": dataset.name,
-            **evaluate_policy_file(model, policy_path, dataset.x_test[:samples], dataset.y_test[:samples], hw_path, cost)}
+            **evaluate_policy_file(model, policy_path, *test_split(dataset, samples), hw_path, cost)}

@@ -40,6 +40,14 @@ def dataset_for_checkpoint(extra: dict, name: str | None = None, root: str | Pat
     return dataset
 
 
+def test_split(dataset: Dataset, samples: int | None = None):
+    """(x, y): the first `samples` test samples (None: all). Below 1 is a DataError: x[:-3] would mean
+    'all but 3' and x[:0] nothing."""
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise DataError(f"--samples must be an integer >= 1, got {samples!r}")
+    return dataset.x_test[:samples], dataset.y_test[:samples]
+
+
 def default_model_for(dataset: Dataset) -> tuple[str, dict]:
     """The registered model and arch kwargs that fit a data set's input shape."""
     c, h, _ = dataset.input_shape
