@@ -14,9 +14,12 @@ def test_version():
 
 
 def test_ctrl_c_is_one_line(tmp_path):
-    p = subprocess.Popen([sys.executable, "-c", "import sys, time; from bitmixer import cli; "
+    # a shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler;
+    # the child restores it, as a terminal's foreground process has it
+    p = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; from bitmixer import cli; "
+                          "signal.signal(signal.SIGINT, signal.default_int_handler); "
                           "from bitmixer.commands import estimate; "
-                          "estimate.run = lambda args: (print('ready', flush=True), time.sleep(60)); "
+                          "estimate.run = lambda args: (print('ready', flush=True), time.sleep(60), 0)[-1]; "
                           "sys.exit(cli.main(['estimate', 'm.npz', '--hw', 'x.yaml']))"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     assert p.stdout.readline().strip() == "ready"
