@@ -135,7 +135,11 @@ def parse(text: str, source: str, error: type[UserError] = UserError, fmt: str =
             if _depth(data) > MAX_DEPTH:
                 raise _Limit(f"nested deeper than {MAX_DEPTH} levels")
             return data
-        return yaml.load(text, Loader=_BoundedLoader)   # noqa: S506 - a SafeLoader subclass
+        loader = _BoundedLoader(text)   # a SafeLoader: it builds plain data only, never objects
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except _Limit as e:
         raise error(f"{source}: {what} refused: {e}") from None
     except RecursionError:

@@ -5,7 +5,7 @@ The file's schema is the signatures of the dataclasses below, read by the shared
 several keys and resolves it into the `HwConfig` the simulator and cost model read.
 Sizes are counted in BITS. A YAML size is a string with a unit ("64 KiB", "512 Kib", "16 B") or a
 plain integer number of bits. Every error names the file, the key path and what is allowed; unknown
-keys are rejected. Loading uses yaml.safe_load only (no code is ever executed).
+keys are rejected. Loading goes through hwsim.documents (a bounded SafeLoader: no code is ever executed).
 """
 from __future__ import annotations
 

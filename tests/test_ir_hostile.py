@@ -48,7 +48,7 @@ def test_op_arity_and_attributes_checked(ir):
 
 def _edit_manifest(ir, p, edit, rehash: bool):
     save_ir(ir, p)
-    with np.load(p) as z:
+    with np.load(p, allow_pickle=False) as z:
         members = {k: z[k] for k in z.files}
     m = json.loads(members["__manifest__"].tobytes())
     edit(m)

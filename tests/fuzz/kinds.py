@@ -145,7 +145,7 @@ def ir_file_cases(tmp: Path, n: int, seed: int, ir):
     good = tmp / "good.npz"
     save_ir(ir, good)
     raw = good.read_bytes()
-    with np.load(good) as z:
+    with np.load(good, allow_pickle=False) as z:
         base_arrays = {k: z[k] for k in z.files}
     manifest = json.loads(base_arrays.pop("__manifest__").tobytes())
     base_arrays.pop("__manifest_sha256__", None)
@@ -169,7 +169,7 @@ def ir_file_cases(tmp: Path, n: int, seed: int, ir):
         else:
             m = dict(manifest, source={"edited": rng.random()})
             _repack(path, {k: v for k, v in m.items() if k != "arrays"}, base_arrays, digest=False)
-            with np.load(good) as z:   # the original digest beside an edited manifest
+            with np.load(good, allow_pickle=False) as z:   # the original digest beside an edited manifest
                 members = {k: z[k] for k in z.files}
             members["__manifest__"] = np.frombuffer(dump_json(dict(m, arrays=manifest["arrays"])).encode(), np.uint8)
             with open(path, "wb") as f:
