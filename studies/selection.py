@@ -10,7 +10,7 @@ widest config is confident about and for the others.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -19,10 +19,13 @@ from hwsim.dataflow.graph import shapes_from_ir
 from hwsim.hwconfig import load_hw_config
 from quantnet.data import Dataset
 from quantnet.export import export_model
+from quantnet.fracbits.costs import choices_of, cost_table, extreme_configs
+from quantnet.fracbits.search import SearchSettings
 
 from . import plots
 from .adaptive_sweep import aggregate, behaviour, plot_behaviour
 from .costs import Accelerator
+from .fracbits_points import searched_at_budgets
 from .greedy import greedy_path
 from .hw import accelerator, hw_config_paths
 from .network import MetaNet, ModelSection, load_metanet
@@ -89,20 +92,16 @@ def static_points(cfg: SelectionConfig, net: MetaNet, acc: Accelerator) -> list[
             for i, (c, e, a) in enumerate(zip(configs, energy, accuracy))]
 
 
-def budgets(values: Sequence[float], lo: float, hi: float) -> list[float]:
-    """Fractions of the way from lo to hi, as absolute costs."""
-    return [lo + f * (hi - lo) for f in values]
-
-
-def greedy_points(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, lo: float, hi: float,
-                  progress: bool) -> list[dict]:
+def greedy_points(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, progress: bool) -> list[dict]:
     """The greedy path's first config within each energy budget (it ranks moves by test accuracy)."""
     def energy_of(cs):
         return acc.cost_of([c.bits for c in cs])[0]
 
-    path = greedy_path(net.spec, energy_of, net.accuracy, min(budgets(cfg.fracbits.budgets, lo, hi)))
+    lo, hi = energy_of(extreme_configs(net.spec))
+    targets = [lo + f * (hi - lo) for f in cfg.fracbits.budgets]
+    path = greedy_path(net.spec, energy_of, net.accuracy, min(targets))
     out = []
-    for f, b in zip(cfg.fracbits.budgets, budgets(cfg.fracbits.budgets, lo, hi)):
+    for f, b in zip(cfg.fracbits.budgets, targets):
         i = next((k for k, (_, e, _) in enumerate(path) if e <= b), None)
         if i is not None:
             c, e, a = path[i]
@@ -113,17 +112,11 @@ def greedy_points(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, lo: floa
 def fracbits_points(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, progress: bool) -> list[dict]:
     """FracBits at each budget fraction, paying BitOps and paying the accelerator's energy; every
     chosen config measured on the same accelerator and test samples."""
-    from quantnet.fracbits.costs import choices_of, cost_table, extreme_configs
-    from quantnet.fracbits.search import SearchSettings, search_frozen
-
     settings = SearchSettings(steps=cfg.fracbits.steps, seed=cfg.fracbits.seed)
     tables = {"bitops": cost_table("bitops", net.spec), "energy": acc.tabulate(choices_of(net.spec), "energy")}
     out = []
     for paid, table in tables.items():
-        lo, hi = (table.total(c.bits) for c in extreme_configs(net.spec))
-        for f, target in zip(cfg.fracbits.budgets, budgets(cfg.fracbits.budgets, lo, hi)):
-            r = search_frozen(net.model, table, target, net.x_train, net.y_train, settings, progress,
-                              name=f"fracbits[{paid}]-{f:g}")
+        for f, _, r in searched_at_budgets(net, table, cfg.fracbits.budgets, settings, f"fracbits[{paid}]", progress):
             energy = acc.cost_of([r.config.bits])[0][0]
             out.append(_point(f"fracbits[{paid}]", r.config, energy, net.accuracy([r.config])[0],
                               budget_fraction=f, search_seconds=r.seconds))
@@ -202,10 +195,8 @@ def _plot(out: StudyOutput, points: list[dict], acc: Accelerator, label: str) ->
 
 def run(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, hw, out: StudyOutput, progress: bool = True) -> dict:
     points = static_points(cfg, net, acc)
-    lo, hi = (float(v) for v in acc.cost_of([c.bits for c in (BitConfig.uniform(net.spec, min(net.spec.candidate_bits)),
-                                                               BitConfig.uniform(net.spec, max(net.spec.candidate_bits)))])[0])
     if cfg.greedy:
-        points += greedy_points(cfg, net, acc, lo, hi, progress)
+        points += greedy_points(cfg, net, acc, progress)
     points += fracbits_points(cfg, net, acc, progress)
     problem = adaptive_problem(cfg, net, hw, progress)
     points += adaptive_points(cfg, problem, progress)
