@@ -115,10 +115,10 @@ TITLE = "One meta-network on every accelerator"
 def main(cfg: AcceleratorsConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
     from .hw import load_accelerators
     from .network import load_metanet
-    from .pareto import _ir_of
+    from .network import int_model
 
     net = load_metanet(cfg.model, checkpoint)
-    accels = load_accelerators(_ir_of(net), cfg.hardware)
+    accels = load_accelerators(int_model(net), cfg.hardware)
     out = StudyOutput(out_dir, "accelerators", TITLE)
     run(cfg, net, accels, out, progress)
     return out

@@ -111,3 +111,11 @@ def from_model(model, x: np.ndarray, y: np.ndarray, samples: int | None = None,
         from quantnet.export import export_model
         ir = export_model(model)
     return MetaNet(model, x, y, source, data_name, ir, threads)
+
+
+def int_model(net: MetaNet):
+    """The integer model whose layer shapes the cost model prices (exported once per network)."""
+    if net.ir is None:
+        from quantnet.export import export_model
+        net.ir = export_model(net.model)
+    return net.ir

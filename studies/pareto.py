@@ -17,7 +17,7 @@ from . import plots
 from .costs import Accelerator, metric_of, widest
 from .fracbits_points import FracBitsSection, fracbits_series
 from .greedy import budget_picks, greedy_path
-from .network import MetaNet, ModelSection, config_key
+from .network import MetaNet, ModelSection, config_key, int_model
 from .output import StudyOutput
 from .pareto_front import pareto_mask
 from .schema import to_plain
@@ -241,7 +241,7 @@ def main(cfg: ParetoConfig, out_dir, checkpoint: str | None = None, progress: bo
     from .network import load_metanet
 
     net = load_metanet(cfg.model, checkpoint)
-    accels = load_accelerators(_ir_of(net), cfg.hardware)
+    accels = load_accelerators(int_model(net), cfg.hardware)
     for key, names in (("greedy", cfg.greedy.accelerators), ("fracbits", cfg.fracbits.accelerators)):
         unknown = sorted(set(names) - {a.name for a in accels})
         if unknown:
@@ -250,11 +250,3 @@ def main(cfg: ParetoConfig, out_dir, checkpoint: str | None = None, progress: bo
     out = StudyOutput(out_dir, "pareto", TITLE)
     run(cfg, net, accels, out, progress)
     return out
-
-
-def _ir_of(net: MetaNet):
-    """The integer model whose layer shapes the cost model prices (exported once per network)."""
-    if net.ir is None:
-        from quantnet.export import export_model
-        net.ir = export_model(net.model)
-    return net.ir

@@ -152,10 +152,10 @@ TITLE = "Run-time switching under a changing budget"
 def main(cfg: RuntimeConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
     from .hw import load_accelerators
     from .network import load_metanet
-    from .pareto import _ir_of
+    from .network import int_model
 
     net = load_metanet(cfg.model, checkpoint)
-    (accel,) = load_accelerators(_ir_of(net), [cfg.accelerator] if cfg.accelerator else [])[:1]
+    (accel,) = load_accelerators(int_model(net), [cfg.accelerator] if cfg.accelerator else [])[:1]
     out = StudyOutput(out_dir, "runtime-switch", TITLE)
     run(cfg, net, accel, out, progress=progress)
     return out

@@ -18,7 +18,6 @@ from hwsim.bits import BitConfig, all_uniform, random_configs
 from hwsim.dataflow.graph import shapes_from_ir
 from hwsim.hwconfig import load_hw_config
 from quantnet.data import Dataset
-from quantnet.export import export_model
 from quantnet.fracbits.costs import choices_of, cost_table, extreme_configs
 from quantnet.fracbits.search import SearchSettings
 
@@ -28,7 +27,7 @@ from .costs import Accelerator
 from .fracbits_points import searched_at_budgets
 from .greedy import greedy_path
 from .hw import accelerator, hw_config_paths
-from .network import MetaNet, ModelSection, load_metanet
+from .network import MetaNet, ModelSection, int_model, load_metanet
 from .output import StudyOutput
 from .pareto_front import best_within, pareto_mask
 from .schema import to_plain
@@ -236,10 +235,8 @@ TITLE = "Choosing bit-widths: uniform, random, greedy, FracBits and the adaptive
 
 def main(cfg: SelectionConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
     net = load_metanet(cfg.model, checkpoint)
-    if net.ir is None:   # the layer shapes the cost model prices
-        net.ir = export_model(net.model)
     hw = load_hw_config(hw_config_paths([cfg.hardware])[0])
-    acc = accelerator(hw, shapes_from_ir(net.ir))
+    acc = accelerator(hw, shapes_from_ir(int_model(net)))
     out = StudyOutput(out_dir, "selection", TITLE)
     run(cfg, net, acc, hw, out, progress)
     return out
