@@ -12,7 +12,8 @@ from .errors import UserError
 from .executor import execute
 from .hwconfig import HwConfig
 from .ir import IntModel
-from .pe.sim import LayerCount, PESimulator
+from .pe.sim import LayerCount
+from .pe.simulate import run_on_pe
 
 Bits = Mapping[str, tuple[int, int]]
 
@@ -50,9 +51,7 @@ def simulate_per_sample(hw: HwConfig, ir: IntModel, configs: Sequence[Bits], x: 
     groups = []
 
     def run(bits, xg):
-        sim = PESimulator(hw, skipping=skipping, overflow="report")
-        res = execute(ir, bits, xg, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report",
-                      conv_impl=sim.conv_impl)
+        res, sim = run_on_pe(ir, hw, bits, xg, skipping)
         counts: dict[str, LayerCount] = sim.counts
         groups.append({"bits": dict(bits), "samples": len(xg), "counts": counts,
                        "cycles": sum(c.cycles for c in counts.values()),

@@ -23,6 +23,14 @@ class SimulatedOverflow(ResultError):
     """A partial sum or accumulator of the modelled design overflowed: its top-1 is not the design's."""
 
 
+def run_on_pe(ir, hw: HwConfig, cfg, x: np.ndarray, skipping: bool | None = None):
+    """(executor result, the PE simulator with its per-layer counts) of samples x at one config through the
+    design's own arithmetic; overflows of the design's widths are counted there, not raised."""
+    sim = PESimulator(hw, skipping=skipping, overflow="report")
+    res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
+    return res, sim
+
+
 def simulate_config(ir, hw: HwConfig, cfg: BitConfig | Mapping[str, tuple[int, int]], x: np.ndarray, y: np.ndarray,
                     skipping: bool | None = None, cost: NetworkCost | None = None, allow_overflow: bool = False,
                     name: str = "config") -> dict:
@@ -33,8 +41,7 @@ def simulate_config(ir, hw: HwConfig, cfg: BitConfig | Mapping[str, tuple[int, i
     unless `allow_overflow`: then it is counted, and the result says `overflowed: True`."""
     cfg = ir.config(cfg)   # a checked config passes unchanged
     cost = cost or NetworkCost(shapes_from_ir(ir), hw)
-    sim = PESimulator(hw, skipping=skipping, overflow="report")
-    res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
+    res, sim = run_on_pe(ir, hw, cfg, x, skipping)
     n = len(y)
     rows = []
     for r in cost.layers(cfg.bits):
