@@ -8,7 +8,7 @@ from pathlib import Path
 from hwsim.bits import BitConfig, BitConfigError, LayerTable
 
 from .config_spec import parse_config_spec
-from .data import load_dataset
+from .data import load_dataset, test_split
 from .export import load_int_model
 
 
@@ -40,11 +40,8 @@ def export_onnx_file(model_path, spec: str, output, all_tensors: bool = False) -
 def write_vectors_dir(model_path, spec: str, samples: int, out_dir, data: str | None = None,
                       data_dir: str | None = None) -> dict:
     """Golden vectors of one config on the first `samples` test samples; returns the manifest."""
-    from hwsim.errors import UserError
     from hwsim.vectors import write_vectors
-    if samples < 1:
-        raise UserError(f"--samples must be >= 1, got {samples}")
     ir = load_int_model(model_path)
     _, cfg = one_config(ir.table, spec)
-    ds = load_dataset(data or ir.source.get("data") or "digits", data_dir)
-    return write_vectors(ir, cfg, ds.x_test[:samples], out_dir, ds.y_test[:samples])
+    x, y = test_split(load_dataset(data or ir.source.get("data") or "digits", data_dir), samples)
+    return write_vectors(ir, cfg, x, out_dir, y)
