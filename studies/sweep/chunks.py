@@ -15,8 +15,7 @@ import pyarrow as pa
 from hwsim.area import area_mm2
 from hwsim.dataflow.costmodel import NetworkCost, layer_cost
 
-from .networks import NetworkData
-from .space import HwPoint
+from .points import HwPoint, NetworkData
 
 
 @dataclass(frozen=True)

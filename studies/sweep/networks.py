@@ -3,37 +3,17 @@ and the accuracy of each config where a meta-network measures it (once per confi
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from hwsim.dataflow.graph import shapes_from_ir
-from hwsim.dataflow.layers import LayerShape
 from hwsim.errors import UserError
 
 from ..network import ModelSection, int_model, load_metanet
+from .points import NetworkData
 from .space import NetworkEntry, SpaceError
-
-
-@dataclass(frozen=True)
-class NetworkData:
-    """All a chunk needs of one network: shipped once to every worker."""
-    name: str
-    shapes: tuple[LayerShape, ...]
-    bits_spec: tuple[str, ...]        # per config: the spec that named it (uniform, random:100:1, a file)
-    bits_name: tuple[str, ...]
-    w_bits: np.ndarray                # int64 (n_configs, n_layers), layers in shape order
-    a_bits: np.ndarray
-    avg_w_bits: np.ndarray            # mean over the switchable layers, per config
-    avg_a_bits: np.ndarray
-    accuracy: np.ndarray              # per config; NaN where not measured
-    accuracy_source: str              # "" where not measured
-
-    @property
-    def n_configs(self) -> int:
-        return len(self.bits_name)
 
 
 def load_network(entry: NetworkEntry, bits: tuple[str, ...], where: str) -> tuple[NetworkData, tuple]:

@@ -23,10 +23,10 @@ from ..schema import to_plain
 from .chunks import Chunk, cost_chunk, plan_chunks
 from .cluster import dask_client
 from .engine import EngineReport, chunk_path, run_chunks
-from .networks import NetworkData, load_network, measure_accuracy
+from .networks import load_network, measure_accuracy
+from .points import HwPoint, NetworkData
 from .report import best_designs, fronts
-from .space import (HwPoint, SpaceError, base_config, count_hw_points, hw_points, load_space,
-                    parameter_values)
+from .space import SpaceError, base_config, count_hw_points, hw_points, load_space, parameter_values
 
 RESOLVED = "resolved_space.yaml"
 ACCURACY = "accuracy.json"

@@ -28,10 +28,11 @@ from typing import Annotated, Any, Literal, Mapping
 
 from hwsim import typed_yaml
 from hwsim.errors import HwConfigError, UserError, excerpt
-from hwsim.hwconfig import HwConfig, parse_hw_config, parse_size_bits
+from hwsim.hwconfig import parse_hw_config, parse_size_bits
 from hwsim.typed_yaml import AtLeast
 
 from ..hw import hw_config_paths
+from .points import HwPoint
 
 MAX_VALUES = 100_000     # values one parameter may take
 
@@ -62,16 +63,6 @@ class SpaceFile:
     hardware: HardwareSpace
     bits: tuple[str, ...]
     networks: tuple[NetworkEntry, ...]
-
-
-@dataclass(frozen=True)
-class HwPoint:
-    index: int
-    params: dict[str, Any]             # the swept parameters' values at this point
-    hw: HwConfig
-
-    def describe(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.params.items()) or "the base config"
 
 
 def load_space(path: str | Path) -> SpaceFile:
