@@ -30,7 +30,8 @@ from studies.sweep.run import SweepOptions, resolve, run_sweep
 from studies.sweep.space import SpaceError
 
 PARAMS = {"array.rows": [8, 16], "array.cols": {"start": 16, "stop": 32, "factor": 2},
-          "pe.kind": ["fused_bricks", "bit_serial_act"], "memory.buffers.wbuf.size": ["8 KiB", "64 KiB"]}
+          "pe.kind": ["fused_bricks", "bit_serial_act"], "memory.buffers.wbuf.size": ["8 KiB", "64 KiB"],
+          "array.dataflow": ["ws", "os"]}
 BITS = ["uniform", "random:5:3"]
 
 
@@ -73,20 +74,20 @@ def test_table_equals_a_plain_loop_over_the_single_config_estimate(tmp_path, ir_
     configs = [c for spec in BITS for c in ir_bit_configs(ir, spec)]
     base = yaml.safe_load(Path("hw_configs/bitfusion.yaml").read_text())
     want = []
-    for i, (rows, cols, kind, wbuf) in enumerate(itertools.product([8, 16], [16, 32], ["fused_bricks", "bit_serial_act"],
-                                                                   ["8 KiB", "64 KiB"])):
+    for i, (rows, cols, kind, wbuf, df) in enumerate(itertools.product(
+            [8, 16], [16, 32], ["fused_bricks", "bit_serial_act"], ["8 KiB", "64 KiB"], ["ws", "os"])):
         data = copy.deepcopy(base)
-        data["array"].update(rows=rows, cols=cols)
+        data["array"].update(rows=rows, cols=cols, dataflow=df)
         data["pe"]["kind"] = kind
         data["memory"]["buffers"]["wbuf"]["size"] = wbuf
         hw = parse_hw_config(data, "edited.yaml")
         for j, r in enumerate(estimate_configs(ir, hw, configs)):
             by = {k: sum(layer["energy_by"][k] for layer in r["layers"]) for k in r["layers"][0]["energy_by"]}
             want.append({"hw_point": i, "bits_index": j, "bits": r["config"], "pe_kind": kind, "rows": rows,
-                         "cols": cols, "memory.buffers.wbuf.size": wbuf, "cycles": r["total"]["cycles"],
+                         "cols": cols, "dataflow": df, "memory.buffers.wbuf.size": wbuf, "cycles": r["total"]["cycles"],
                          "latency_s": r["total"]["latency_s"], "energy_pj": r["total"]["energy_pj"],
                          **{f"energy_{k}_pj": v for k, v in by.items()}, "area_mm2": area_mm2(hw)["total"]})
-    assert len(got) == len(want) == 16 * len(configs)
+    assert len(got) == len(want) == 32 * len(configs)
     for g, w in zip(got, want):
         assert {k: g[k] for k in w} == w          # exact: the same sums in the same order
 

@@ -55,7 +55,9 @@ def network_totals(cost: NetworkCost, w_bits: np.ndarray, a_bits: np.ndarray) ->
     parts: dict[str, np.ndarray] = {}
     columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(cost.shapes)}
     for i, s in enumerate(cost.shapes):
-        o = s.out_bits_var.resolve(columns, hw.pe.accumulator_bits)
+        # one output width per config even where the layer's is fixed: layer_cost stacks its levels' cycles,
+        # and an outputs-only buffer under a dataflow that never refetches outputs would otherwise stay a scalar
+        o = np.broadcast_to(s.out_bits_var.resolve(columns, hw.pe.accumulator_bits), len(w_bits))
         c = layer_cost(s, hw, cost.tab, w_bits[:, i], a_bits[:, i], o)
         cycles += c["cycles"]
         energy += c["energy_pj"]

@@ -1,0 +1,117 @@
+"""Throughput of `bitmixer sweep`'s chunk engine: points/s of the Dask path (a LocalCluster of worker
+processes) against the single-process vectorised path, on the same space of ResNet-18 designs.
+
+    .venv/bin/python bench/sweep_throughput.py [--workers 2] [--configs 4000] [--rounds 3]
+
+The space: Bit Fusion's config with rows, cols, PE kind and dataflow swept (hardware points) x random
+per-layer bit configs of the ResNet-18 meta-network's layer shapes. Both paths run the same chunks through
+studies.sweep.engine.run_chunks and write the same Parquet files (into a fresh directory each round);
+rounds are interleaved, alternating which path goes first. One thread per process everywhere (set before
+numpy loads); the cluster's start-up is timed apart from its rounds.
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from estimate_throughput import shapes_from_model  # noqa: E402
+
+from hwsim.bits import random_configs  # noqa: E402
+from studies.sweep.chunks import cost_chunk, plan_chunks  # noqa: E402
+from studies.sweep.cluster import dask_client  # noqa: E402
+from studies.sweep.engine import run_chunks  # noqa: E402
+from studies.sweep.points import NetworkData  # noqa: E402
+from studies.sweep.space import hw_points  # noqa: E402
+from studies.hw import hw_config_paths  # noqa: E402
+from hwsim.typed_yaml import read_yaml  # noqa: E402
+
+PARAMS = {"array.rows": [8, 16, 32, 64, 128], "array.cols": [8, 16, 32, 64, 128],
+          "pe.kind": ["fused_bricks", "bit_serial_act", "bit_serial_both", "bit_parallel"],
+          "array.dataflow": ["ws", "os", "is"]}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def resnet18(n_configs: int) -> NetworkData:
+    import torch
+    from quantnet.models import build_model
+
+    torch.set_num_threads(1)
+    model = build_model("resnet18")
+    shapes = tuple(shapes_from_model(model))
+    names = [s.name for s in shapes]
+    cfgs = random_configs(model.spec, n_configs, seed=0)
+    w = np.array([[c.bits[n][0] for n in names] for c in cfgs], np.int64)
+    a = np.array([[c.bits[n][1] for n in names] for c in cfgs], np.int64)
+    avg = np.array([c.avg_bits(model.spec) for c in cfgs])
+    return NetworkData("resnet18", shapes, ("random",) * n_configs, tuple(c.name for c in cfgs), w, a,
+                       avg[:, 0], avg[:, 1], np.full(n_configs, np.nan), "")
+
+
+def timed(chunks, net, points, client) -> float:
+    d = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
+    try:
+        nets = net if client is None else client.scatter(net, broadcast=True)
+        t0 = time.perf_counter()
+        run_chunks(chunks, d, lambda c: (nets, points[c.hw[0]:c.hw[1]], c), cost_chunk, client, progress=False)
+        return time.perf_counter() - t0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--configs", type=int, default=4000, help="random bit configs (x 300 hardware points)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--chunk-points", type=int, default=50_000)
+    args = p.parse_args()
+    base = hw_config_paths(["bitfusion"])[0]
+    points = hw_points(PARAMS, read_yaml(base), base, "bench")
+    net = resnet18(args.configs)
+    chunks = plan_chunks(len(points), [net.n_configs], args.chunk_points)
+    n = sum(c.points for c in chunks)
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; one thread per process")
+    print(f"space: {len(points)} hardware points x {net.n_configs} bit configs = {n} points "
+          f"(ResNet-18, {len(net.shapes)} layers), {len(chunks)} chunks of <= {args.chunk_points}")
+    t0 = time.perf_counter()
+    with dask_client(workers=args.workers) as client:
+        print(f"LocalCluster of {args.workers} worker processes up in {time.perf_counter() - t0:.1f} s")
+        timed(chunks[:args.workers], net, points, client)          # warm-up: workers import and unpickle
+        rates = {"serial": [], "dask": []}
+        for r in range(args.rounds):
+            order = ["serial", "dask"] if r % 2 == 0 else ["dask", "serial"]
+            for path in order:
+                s = timed(chunks, net, points, None if path == "serial" else client)
+                rates[path].append(n / s)
+                print(f"round {r}: {path:6s} {s:7.2f} s  {n / s:10.0f} points/s", flush=True)
+    ratios = [d / s for s, d in zip(rates["serial"], rates["dask"])]
+    print(f"median points/s: single process {statistics.median(rates['serial']):.0f}, Dask ({args.workers} workers) "
+          f"{statistics.median(rates['dask']):.0f}; Dask / single per round: "
+          f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
