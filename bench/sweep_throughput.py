@@ -3,8 +3,8 @@ processes) against the single-process vectorised path, on the same space of ResN
 
     .venv/bin/python bench/sweep_throughput.py [--workers 2] [--configs 4000] [--rounds 3]
 
-The space: Bit Fusion's config with rows, cols, PE kind and dataflow swept (hardware points) x random
-per-layer bit configs of the ResNet-18 meta-network's layer shapes. Both paths run the same chunks through
+The space: Bit Fusion's config with rows, cols, PE kind and dataflow swept (300 hardware points) x random
+per-layer bit configs of the zoo's ResNet-18 (hwsim.zoo, ImageNet shapes). Both paths run the same chunks through
 studies.sweep.engine.run_chunks and write the same Parquet files (into a fresh directory each round);
 rounds are interleaved, alternating which path goes first. One thread per process everywhere (set before
 numpy loads); the cluster's start-up is timed apart from its rounds.
@@ -20,16 +20,13 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estimate_throughput import shapes_from_model  # noqa: E402
-
+from hwsim import zoo  # noqa: E402
 from hwsim.bits import random_configs  # noqa: E402
 from studies.sweep.chunks import cost_chunk, plan_chunks  # noqa: E402
 from studies.sweep.cluster import dask_client  # noqa: E402
@@ -55,18 +52,14 @@ def cpu_model() -> str:
 
 
 def resnet18(n_configs: int) -> NetworkData:
-    import torch
-    from quantnet.models import build_model
-
-    torch.set_num_threads(1)
-    model = build_model("resnet18")
-    shapes = tuple(shapes_from_model(model))
-    names = [s.name for s in shapes]
-    cfgs = random_configs(model.spec, n_configs, seed=0)
+    """The zoo's ResNet-18 (ImageNet shapes, batch 1) with n random per-layer configs of widths 2, 4, 8."""
+    net = zoo.get("resnet18")
+    names = [s.name for s in net.shapes]
+    cfgs = random_configs(net.table, n_configs, seed=0)
     w = np.array([[c.bits[n][0] for n in names] for c in cfgs], np.int64)
     a = np.array([[c.bits[n][1] for n in names] for c in cfgs], np.int64)
-    avg = np.array([c.avg_bits(model.spec) for c in cfgs])
-    return NetworkData("resnet18", shapes, ("random",) * n_configs, tuple(c.name for c in cfgs), w, a,
+    avg = np.array([c.avg_bits(net.table) for c in cfgs])
+    return NetworkData("resnet18", tuple(net.shapes), ("random",) * n_configs, tuple(c.name for c in cfgs), w, a,
                        avg[:, 0], avg[:, 1], np.full(n_configs, np.nan), "")
 
 

@@ -14,7 +14,10 @@ import sweep_faults
 import yaml
 
 from browser import loaded_images, needs_chromium
+from hwsim import zoo
 from hwsim.area import area_mm2
+from hwsim.bits import BitConfig
+from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.dataflow.estimate import estimate_configs
 from hwsim.hwconfig import parse_hw_config
 from hwsim.ir_io import save_ir
@@ -92,6 +95,23 @@ def test_table_equals_a_plain_loop_over_the_single_config_estimate(tmp_path, ir_
         assert {k: g[k] for k in w} == w          # exact: the same sums in the same order
 
 
+def test_zoo_networks_are_costed_at_their_published_widths(tmp_path):
+    space = write_space(tmp_path / "s.yaml", {"array.rows": [8, 16]}, ["published", "w4a4"],
+                        [{"zoo": "bitfusion-lenet5", "batch": 2}])
+    run_sweep(space, tmp_path / "out", SweepOptions(serial=True, progress=False))
+    got = table_of(tmp_path / "out").to_pylist()
+    net = zoo.get("bitfusion-lenet5", 2)
+    want = []
+    for rows in (8, 16):
+        data = yaml.safe_load(Path("hw_configs/bitfusion.yaml").read_text())
+        data["array"]["rows"] = rows
+        cost = NetworkCost(net.shapes, parse_hw_config(data, "edited.yaml"))
+        for cfg in (net.published_config(), BitConfig.uniform(net.table, 4, 4)):
+            want.append(cost.total(net.table.validate(cfg, "c").bits)["cycles"])
+    assert [r["cycles"] for r in got] == want
+    assert [r["bits"] for r in got][:2] == ["bitfusion-lenet5-published", "W4A4"]
+
+
 def test_bit_configs_too_wide_for_a_point_are_named(tmp_path, model_files):
     # w_bits_max 2 is a valid fused_bricks config, but no bit config runs on it (the first and last layers take 8)
     space = write_space(tmp_path / "s.yaml", {"pe.w_bits_max": [8, 2]}, networks=[{"ir": str(model_files[1])}])
@@ -140,7 +160,7 @@ def test_cli_refuses_a_bad_space_before_any_work(tmp_path, model_files, capsys):
     bad = tmp_path / "t.yaml"
     bad.write_text("hardware: {base: bitfusion}\nbits: [uniform]\nnetworks: [{ir: x.npz, checkpoint: y.pt}]\n")
     assert main(["sweep", str(bad), "--out", str(out), "--serial"]) == 2
-    assert "t.yaml: networks[0]: give exactly one of checkpoint or ir" in capsys.readouterr().err
+    assert "t.yaml: networks[0]: give exactly one of checkpoint, ir or zoo" in capsys.readouterr().err
 
 
 def test_resume_after_an_interrupted_run_writes_no_duplicate_rows(tmp_path, ir_space, monkeypatch):

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hwsim import zoo
+from hwsim.bits import BitConfig, BitConfigError
 from hwsim.dataflow.graph import shapes_from_ir
 from hwsim.errors import UserError
+from quantnet.config_spec import parse_config_spec
 
 from ..network import ModelSection, int_model, load_metanet
 from .points import NetworkData
@@ -17,41 +20,57 @@ from .space import NetworkEntry, SpaceError
 
 
 def load_network(entry: NetworkEntry, bits: tuple[str, ...], where: str) -> tuple[NetworkData, tuple]:
-    """The network of one `networks:` entry with every config of `bits` (the CLI's --config specs), accuracy
-    not yet measured; and (the meta-network or None, the checked configs) to measure it with."""
-    from quantnet.config_spec import ir_bit_configs
-    from quantnet.export import load_int_model
-
-    path = Path(entry.checkpoint or entry.ir)
-    if not path.is_file():
-        raise SpaceError(f"{where}: {entry.checkpoint and 'checkpoint' or 'ir'}: {path} does not exist")
-    net = None
-    if entry.checkpoint:
-        net = load_metanet(ModelSection(str(path), entry.data, entry.data_dir, entry.samples,
-                                        "simulator" if entry.accuracy == "simulator" else "torch"))
-        ir = int_model(net)
+    """The network of one `networks:` entry with every config of `bits` (the CLI's --config specs, and
+    `published` for a zoo network's paper widths), accuracy not yet measured; and (the meta-network or None,
+    the checked configs) to measure it with."""
+    net = zoo_net = None
+    if entry.zoo is not None:
+        try:
+            zoo_net = zoo.get(entry.zoo, entry.batch)
+        except UserError as e:
+            raise SpaceError(f"{where}.zoo: {e}") from None
+        shapes, table, name = tuple(zoo_net.shapes), zoo_net.table, entry.zoo
     else:
-        ir = load_int_model(path)
-    shapes = tuple(shapes_from_ir(ir))
+        path = Path(entry.checkpoint or entry.ir)
+        if not path.is_file():
+            raise SpaceError(f"{where}.{'checkpoint' if entry.checkpoint else 'ir'}: {path} does not exist")
+        if entry.checkpoint:
+            net = load_metanet(ModelSection(str(path), entry.data, entry.data_dir, entry.samples,
+                                            "simulator" if entry.accuracy == "simulator" else "torch"))
+            ir = int_model(net)
+        else:
+            from quantnet.export import load_int_model   # torch: only where an IR or checkpoint is read
+
+            ir = load_int_model(path)
+        shapes, table = tuple(shapes_from_ir(ir)), ir.table
+        name = path.parent.name if path.stem == "checkpoint" else path.stem   # runs/meta/checkpoint.pt: meta
     names = [s.name for s in shapes]
     specs, configs, seen = [], [], set()
     for spec in bits:
         try:
-            found = ir_bit_configs(ir, spec)
+            found = _configs(spec, table, zoo_net)
         except UserError as e:
             raise SpaceError(f"{where}: bits {spec!r}: {e}") from None
-        for name, cfg in found:
-            label = name if name not in seen else f"{name} ({spec})"   # two random specs both make random-0
+        for label, cfg in found:
+            label = label if label not in seen else f"{label} ({spec})"   # two random specs both make random-0
             seen.add(label)
             specs.append(spec)
-            configs.append((label, ir.config(cfg, name)))
-    table = ir.table
+            configs.append((label, cfg))
     w = np.array([[c.bits[n][0] for n in names] for _, c in configs], np.int64).reshape(len(configs), len(names))
     a = np.array([[c.bits[n][1] for n in names] for _, c in configs], np.int64).reshape(len(configs), len(names))
     avg = np.array([c.avg_bits(table) for _, c in configs]).reshape(len(configs), 2)
-    default_name = path.parent.name if path.stem == "checkpoint" else path.stem   # runs/meta/checkpoint.pt: meta
-    return NetworkData(entry.name or default_name, shapes, tuple(specs), tuple(n for n, _ in configs), w, a,
+    return NetworkData(entry.name or name, shapes, tuple(specs), tuple(n for n, _ in configs), w, a,
                        avg[:, 0], avg[:, 1], np.full(len(configs), np.nan), ""), (net, [c for _, c in configs])
+
+
+def _configs(spec: str, table, zoo_net) -> list[tuple[str, BitConfig]]:
+    """The checked configs one spec names on a network's layer table (every layer's widths filled in)."""
+    if spec == "published" and zoo_net is not None:
+        return [(f"{zoo_net.name}-published", zoo_net.published_config())]
+    found = parse_config_spec(spec, table)
+    if any(c is None for _, c in found):
+        raise BitConfigError("fp: the float network has no bit-widths to cost; use uniform, wBaB, ...")
+    return [(name, table.validate(cfg, name)) for name, cfg in found]
 
 
 def measure_accuracy(data: NetworkData, net, configs, progress: bool = True) -> NetworkData:

@@ -11,6 +11,7 @@
     networks:
       - checkpoint: runs/demo/train/checkpoint.pt        # or `ir: model.npz`
         accuracy: torch                    # torch | simulator | none
+      - zoo: resnet18                      # a zoo network (hwsim.zoo), costed only; bits may say `published`
 
 Resolving checks everything a sweep will meet before any costing: every parameter exists in the base
 config, every range is bounded and non-empty, the space is not larger than the caller's limit, and every
@@ -51,7 +52,9 @@ class HardwareSpace:
 class NetworkEntry:
     checkpoint: str | None = None      # a meta-network checkpoint (accuracy can be measured on it)
     ir: str | None = None              # or an exported integer model (.npz)
-    name: str | None = None            # default: the file's stem
+    zoo: str | None = None             # or a zoo network by name (hwsim.zoo: resnet18, vgg16, ...)
+    batch: Annotated[int, AtLeast(1)] = 1   # zoo networks: samples per run
+    name: str | None = None            # default: the zoo name or the file's stem
     accuracy: Literal["none", "torch", "simulator"] = "none"
     samples: Annotated[int, AtLeast(1)] | None = 200
     data: str | None = None            # default: the data set the checkpoint was trained on
@@ -73,11 +76,11 @@ def load_space(path: str | Path) -> SpaceFile:
     if not space.networks:
         raise SpaceError(f"{path}: networks: the list is empty; name at least one network")
     for i, n in enumerate(space.networks):
-        if (n.checkpoint is None) == (n.ir is None):
-            raise SpaceError(f"{path}: networks[{i}]: give exactly one of checkpoint or ir")
+        if sum(v is not None for v in (n.checkpoint, n.ir, n.zoo)) != 1:
+            raise SpaceError(f"{path}: networks[{i}]: give exactly one of checkpoint, ir or zoo")
         if n.accuracy != "none" and n.checkpoint is None:
             raise SpaceError(f"{path}: networks[{i}].accuracy: {n.accuracy!r} needs a checkpoint (the meta-network "
-                             f"measures accuracy); an IR alone is costed only")
+                             f"measures accuracy); an IR or a zoo network is costed only")
     return space
 
 
