@@ -63,13 +63,20 @@ def resnet18(n_configs: int) -> NetworkData:
                        avg[:, 0], avg[:, 1], np.full(n_configs, np.nan), "")
 
 
-def timed(chunks, net, points, client) -> float:
+def cpu_seconds(client) -> float:
+    """CPU seconds used so far by this process and, with a client, by every worker process."""
+    own = time.process_time()
+    return own if client is None else own + sum(client.run(time.process_time).values())
+
+
+def timed(chunks, net, points, client) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process involved) of one run of all chunks."""
     d = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     try:
         nets = net if client is None else client.scatter(net, broadcast=True)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(client), time.perf_counter()
         run_chunks(chunks, d, lambda c: (nets, points[c.hw[0]:c.hw[1]], c), cost_chunk, client, progress=False)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, cpu_seconds(client) - c0
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -94,17 +101,25 @@ def main() -> None:
         print(f"LocalCluster of {args.workers} worker processes up in {time.perf_counter() - t0:.1f} s")
         timed(chunks[:args.workers], net, points, client)          # warm-up: workers import and unpickle
         rates = {"serial": [], "dask": []}
+        cpu = {"serial": [], "dask": []}
         for r in range(args.rounds):
             order = ["serial", "dask"] if r % 2 == 0 else ["dask", "serial"]
             for path in order:
-                s = timed(chunks, net, points, None if path == "serial" else client)
-                rates[path].append(n / s)
-                print(f"round {r}: {path:6s} {s:7.2f} s  {n / s:10.0f} points/s", flush=True)
+                wall, used = timed(chunks, net, points, None if path == "serial" else client)
+                rates[path].append(n / wall)
+                cpu[path].append(used)
+                print(f"round {r}: {path:6s} {wall:7.2f} s  {n / wall:10.0f} points/s  ({used:6.1f} CPU s)", flush=True)
+        load = os.getloadavg()[0]
     ratios = [d / s for s, d in zip(rates["serial"], rates["dask"])]
-    print(f"median points/s: single process {statistics.median(rates['serial']):.0f}, Dask ({args.workers} workers) "
-          f"{statistics.median(rates['dask']):.0f}; Dask / single per round: "
-          f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}x)")
-
+    med = statistics.median
+    print(f"median points/s: single process {med(rates['serial']):.0f}, Dask ({args.workers} workers) "
+          f"{med(rates['dask']):.0f}; Dask / single per round: "
+          f"{', '.join(f'{x:.2f}' for x in ratios)} (median {med(ratios):.2f}x); load average at the end {load:.1f}")
+    # what the machine's other jobs cannot distort: the CPU time each path spends per point
+    overhead = med(cpu["dask"]) / med(cpu["serial"])
+    print(f"CPU seconds per run: single {med(cpu['serial']):.1f}, Dask {med(cpu['dask']):.1f} (all processes: "
+          f"{overhead:.2f}x the single process's); on {args.workers} otherwise idle cores that bounds the Dask "
+          f"path at {args.workers / overhead:.2f}x the single-process rate")
 
 if __name__ == "__main__":
     main()
