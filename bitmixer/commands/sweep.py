@@ -49,9 +49,9 @@ def run(args) -> int:
                         max_points=args.max_points, chunk_points=args.chunk_points, max_area_mm2=args.max_area,
                         max_latency_ms=args.max_latency, progress=not args.no_progress)
     s = run_sweep(args.space, out, opts)
+    rate = f", {s['points_per_s']:.0f} points/s" if s["points_per_s"] else ""
     print(f"{s['points']} points ({s['hardware_points']} hardware points) in {s['chunks']} chunks: "
-          f"{s['chunks_run']} run, {s['chunks_skipped']} already written; {s['seconds']:.2f} s, "
-          f"{s['points_per_s']:.0f} points/s")
+          f"{s['chunks_run']} run, {s['chunks_skipped']} already written; {s['seconds']:.2f} s{rate}")
     print(f"table: {s['parquet']} (and .csv)\nreport: {s['html']}")
     write_json(args.json, s)
     return 0

@@ -91,5 +91,7 @@ def best_designs(table: pa.Table, max_area_mm2: float | None, max_latency_ms: fl
         for r in table.select(shown).take(idx).to_pylist():
             r["latency_ms"] = r.pop("latency_s") * 1e3
             r["energy_uj"] = r.pop("energy_pj") / 1e6
+            if r["accuracy"] is not None and np.isnan(r["accuracy"]):
+                r["accuracy"] = None                   # not measured (JSON has no NaN)
             rows.append({k: r[k] for k in r if k not in ("bits_index", "accuracy_source")})
     return rows

@@ -180,5 +180,5 @@ def run_sweep(space_path: str | Path, out_dir: str | Path, opts: SweepOptions = 
     out.finish()
     return {"points": r.n_points, "hardware_points": len(r.points), "chunks": len(chunks),
             "chunks_run": report.chunks_run, "chunks_skipped": report.chunks_skipped, "seconds": report.seconds,
-            "points_per_s": report.points_per_s, "parquet": str(out_dir / "points.parquet"),
+            "points_per_s": report.points_per_s if report.points_run else None, "parquet": str(out_dir / "points.parquet"),
             "csv": str(out_dir / "points.csv"), "html": str(index), "best": best}
