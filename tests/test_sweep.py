@@ -87,7 +87,7 @@ def test_table_equals_a_plain_loop_over_the_single_config_estimate(tmp_path, ir_
         for j, r in enumerate(estimate_configs(ir, hw, configs)):
             by = {k: sum(layer["energy_by"][k] for layer in r["layers"]) for k in r["layers"][0]["energy_by"]}
             want.append({"hw_point": i, "bits_index": j, "bits": r["config"], "pe_kind": kind, "rows": rows,
-                         "cols": cols, "dataflow": df, "memory.buffers.wbuf.size": wbuf, "cycles": r["total"]["cycles"],
+                         "cols": cols, "dataflow": df, "memory.buffers.wbuf.size": {"8 KiB": 65536, "64 KiB": 524288}[wbuf], "cycles": r["total"]["cycles"],
                          "latency_s": r["total"]["latency_s"], "energy_pj": r["total"]["energy_pj"],
                          **{f"energy_{k}_pj": v for k, v in by.items()}, "area_mm2": area_mm2(hw)["total"]})
     assert len(got) == len(want) == 32 * len(configs)
@@ -131,6 +131,8 @@ def test_bit_configs_too_wide_for_a_point_are_named(tmp_path, model_files):
                                   r"has no setting 'array\.height'"),
     ({"memory.buffers.gbuf.size": ["8 KiB"]}, None, r"has no setting 'memory\.buffers\.gbuf\.size'"),
     ({"array": [8]}, None, r"has no setting 'array'"),
+    ({"memory.buffers.wbuf.size": ["8 KiB", "8 KB/s"]}, None, r"s\.yaml: hardware\.parameters\.memory\.buffers\.wbuf\.size: "
+                                                            r"expected a size such as '64 KiB'"),
     ({"array.rows": [16, 0]}, None, r"s\.yaml: hardware point 1 \(array\.rows=0\): \S+bitfusion\.yaml: array\.rows: "
                                     r"must be >= 1, got 0"),
     ({"pe.kind": ["fused_bricks", "quantum"]}, None, r"hardware point 1 \(pe\.kind=quantum\): .*pe\.kind: 'quantum' "

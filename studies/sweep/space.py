@@ -104,7 +104,7 @@ def _range_values(spec: Mapping, where: str) -> list:
     if ("step" in spec) == ("factor" in spec):
         raise SpaceError(f"{where}: give exactly one of step (arithmetic) or factor (geometric)")
     sized = isinstance(spec["start"], str) or isinstance(spec["stop"], str)
-    start, stop = (parse_size_bits(spec[k], f"{where}.{k}") if sized else _number(spec[k], f"{where}.{k}")
+    start, stop = (_size(spec[k], f"{where}.{k}") if sized else _number(spec[k], f"{where}.{k}")
                    for k in ("start", "stop"))
     if "step" in spec:
         step = _number(spec["step"], f"{where}.step")
@@ -129,6 +129,14 @@ def _range_values(spec: Mapping, where: str) -> list:
     return [int(round(make(i))) if whole else make(i) for i in range(count)]
 
 
+def _size(v, where: str) -> int:
+    """A size in bits ('64 KiB' or a whole number of bits), or a SpaceError naming `where`."""
+    try:
+        return parse_size_bits(v, where)
+    except HwConfigError as e:
+        raise SpaceError(str(e)) from None
+
+
 def _number(v, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise SpaceError(f"{where}: expected a finite number, got {excerpt(v)}")
@@ -151,6 +159,8 @@ def parameter_values(space: SpaceFile, base_data: Mapping, source: str, base_pat
                 raise SpaceError(f"{where}: the list is empty; give at least one value")
         else:
             values = [spec]
+        if key.rsplit(".", 1)[-1] == "size":   # one unit in the table: bits, as the config counts sizes
+            values = [_size(v, where) for v in values]
         out[key] = values
     return out
 
