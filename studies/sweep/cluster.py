@@ -39,7 +39,7 @@ def dask_client(serial: bool = False, workers: int | None = None, scheduler: str
         return
     # one single-threaded process per worker: the cost model is numpy on small arrays, held by the GIL.
     # Slower monitors than Dask's defaults (100 ms, 500 ms, 20 ms): an idle 2-worker cluster then costs
-    # 1.4 CPU s per 20 s instead of 2.3 (measured), CPU the chunks can use
+    # 1.4-1.6 CPU s per 20 s instead of 2.3 (measured), CPU the chunks can use
     with dask.config.set(QUIET_MONITORS), \
             LocalCluster(n_workers=workers or machine_workers(), threads_per_worker=1, processes=True,
                          dashboard_address=None, silence_logs=logging.ERROR,
