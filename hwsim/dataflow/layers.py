@@ -20,6 +20,7 @@ class LayerShape:
     in_h: int
     in_w: int
     out_bits_var: BitsVar  # bits of the output tensor: ActOf, Const or ACC (accumulator width); text is parsed
+    batch: int = 1         # samples costed together: a GEMM dimension beside the output pixels
 
     def __post_init__(self):
         object.__setattr__(self, "out_bits_var", parse(self.out_bits_var))
@@ -35,7 +36,15 @@ class LayerShape:
     # GEMM per group: O[m, n] = sum_k X[m, k] W[k, n]
     @property
     def m(self) -> int:
-        return self.out_h * self.out_w
+        return self.batch * self.out_h * self.out_w
+
+    @property
+    def taps(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def in_ch_per_group(self) -> int:
+        return self.in_ch // self.groups
 
     @property
     def k(self) -> int:
@@ -55,11 +64,11 @@ class LayerShape:
 
     @property
     def input_elems(self) -> int:
-        return self.in_ch * self.in_h * self.in_w
+        return self.batch * self.in_ch * self.in_h * self.in_w
 
     @property
     def output_elems(self) -> int:
-        return self.out_ch * self.out_h * self.out_w
+        return self.batch * self.out_ch * self.out_h * self.out_w
 
 
 def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: BitsVar = ACC) -> LayerShape:
