@@ -6,9 +6,11 @@ read its (possibly added / pooled) output, labelled with the bits variable of th
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import networkx as nx
 
-from ..bits import ActOf
+from ..bits import ActOf, BitsVar
 from ..ops import op_kind
 from .layers import LayerShape
 
@@ -74,3 +76,84 @@ def annotate_bits(g: nx.DiGraph, bits, acc_bits: int) -> nx.DiGraph:
     for u, v, d in h.edges(data=True):
         d["tensor_bits"] = bits[v][1]
     return h
+
+
+# ---- the op graph: every op a node, every tensor an edge ------------------------------------------
+INPUT = "input"            # the producer name of the network input tensor
+NODE_KINDS = ("conv", "linear", "add", "maxpool", "avgpool", "rescale")
+
+
+@dataclass(frozen=True)
+class OpNode:
+    """One op of a network, in execution order. A conv or linear carries its LayerShape; an add, a pool or a
+    requantisation (rescale) works element-wise on the tensors it reads, `window` elements per output."""
+    name: str
+    kind: str                  # one of NODE_KINDS
+    inputs: tuple[str, ...]    # the nodes whose output tensors it reads (INPUT: the network input)
+    out_elems: int             # elements of its output tensor, whole batch
+    out_bits: BitsVar          # width of its output tensor
+    shape: LayerShape | None = None
+    window: int = 1            # input elements reduced into one output element (pools)
+
+    @property
+    def is_layer(self) -> bool:
+        return self.shape is not None
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """A network as ops in execution order; the tensors between them are the edges. `input_bits` is the
+    width of the network input, which comes from DRAM and never stays on chip."""
+    nodes: tuple[OpNode, ...]
+    input_bits: BitsVar
+
+    def __post_init__(self):
+        seen = {INPUT}
+        for n in self.nodes:
+            if n.kind not in NODE_KINDS:
+                raise ValueError(f"node {n.name!r}: kind {n.kind!r} is not one of {NODE_KINDS}")
+            if (n.kind in ("conv", "linear")) != n.is_layer:
+                raise ValueError(f"node {n.name!r}: a {n.kind} node {'needs' if n.is_layer else 'has'} no shape")
+            missing = [i for i in n.inputs if i not in seen]
+            if n.name in seen or missing or not n.inputs:
+                raise ValueError(f"node {n.name!r}: repeated, or reads {missing or 'nothing'} before it is made")
+            seen.add(n.name)
+
+    @property
+    def shapes(self) -> list[LayerShape]:
+        return [n.shape for n in self.nodes if n.is_layer]
+
+    def consumers(self) -> dict[str, list[str]]:
+        """Producer (or INPUT) -> the nodes that read its tensor, in execution order."""
+        out: dict[str, list[str]] = {INPUT: []}
+        for n in self.nodes:
+            out[n.name] = []
+            for i in n.inputs:
+                out[i].append(n.name)
+        return out
+
+    def layer_producers(self) -> dict[str, list[str]]:
+        """For each layer, the layers whose outputs reach its input through non-layer ops (build_graph's form)."""
+        made_by: dict[str, set[str]] = {INPUT: set()}
+        out: dict[str, list[str]] = {}
+        for n in self.nodes:
+            src = set().union(*(made_by[i] for i in n.inputs))
+            if n.is_layer:
+                out[n.name] = sorted(src)
+                made_by[n.name] = {n.name}
+            else:
+                made_by[n.name] = src
+        return out
+
+    @classmethod
+    def chain(cls, shapes) -> "OpGraph":
+        """The layers of a plain shape list, each reading the one before it. A layer's input is that layer's
+        output tensor only where the two agree (same elements, quantised at the reader's a_bits); elsewhere
+        something not in the list lies between them, and the layer reads its input from the network side."""
+        nodes, prev = [], None
+        for s in shapes:
+            same = prev is not None and prev.output_elems == s.input_elems and prev.out_bits_var == ActOf(s.name)
+            nodes.append(OpNode(s.name, s.kind, (prev.name if same else INPUT,), s.output_elems, s.out_bits_var, s))
+            prev = s
+        first = shapes[0].name if shapes else ""
+        return cls(tuple(nodes), ActOf(first))

@@ -20,7 +20,7 @@ class LayerShape:
     in_h: int
     in_w: int
     out_bits_var: BitsVar  # bits of the output tensor: ActOf, Const or ACC (accumulator width); text is parsed
-    batch: int = 1         # samples costed together: a GEMM dimension beside the output pixels
+    batch: int = 1         # samples per run: a dimension of the GEMM's M and of both activation tensors
 
     def __post_init__(self):
         object.__setattr__(self, "out_bits_var", parse(self.out_bits_var))
@@ -71,5 +71,6 @@ class LayerShape:
         return self.batch * self.out_ch * self.out_h * self.out_w
 
 
-def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: BitsVar = ACC) -> LayerShape:
-    return LayerShape(name, "linear", in_features, out_features, 1, 1, 1, 0, 1, 1, 1, out_bits_var)
+def linear_shape(name: str, in_features: int, out_features: int, out_bits_var: BitsVar = ACC,
+                 batch: int = 1) -> LayerShape:
+    return LayerShape(name, "linear", in_features, out_features, 1, 1, 1, 0, 1, 1, 1, out_bits_var, batch)
