@@ -97,8 +97,9 @@ def test_bitfusion_2x2_throughput_is_16x_8x8():
         assert compute(cfg, s, 8, 8) > compute(cfg, s, 4, 4) >= compute(cfg, s, 2, 2)
 
 
-def test_vectorised_equals_per_config_loop():
-    cfg = hw("bitfusion")
+@pytest.mark.parametrize("name", CONFIGS)
+def test_vectorised_equals_per_config_loop(name):
+    cfg = hw(name)
     ir = random_ir(GenParams(seed=7, channels=3, size=8, width=8, identity=False))
     cost = NetworkCost(shapes_from_ir(ir), cfg)
     rng = np.random.default_rng(7)

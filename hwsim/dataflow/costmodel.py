@@ -90,7 +90,7 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
 
     parts = {"compute": compute, **level_cycles}
-    stack = np.stack([np.asarray(v) for v in parts.values()])
+    stack = np.stack(np.broadcast_arrays(*parts.values()))   # an organisation may give a level a plain int
     cycles = stack.max(axis=0)
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
     energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
