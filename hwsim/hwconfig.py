@@ -71,6 +71,11 @@ class ArrayConfig:
     dataflow: DataflowName | None = None          # systolic only: registered name (hwsim.dataflow.mapping)
     reduce_lanes: Count | None = None             # tiled only: input channels a unit reduces per step
 
+    @property
+    def layout(self) -> str:
+        """The organisation, with its dataflow where it has one: 'systolic ws', 'bitfusion'."""
+        return self.organisation + (f" {self.dataflow}" if self.dataflow else "")
+
 
 @dataclass(frozen=True)
 class AccessEnergy:

@@ -154,3 +154,15 @@ def test_batch_is_a_gemm_dimension():
     assert s4.weight_elems == s1.weight_elems
     for name, arr in [("bitfusion", array("bitfusion", 4, 4)), ("tiled", array("tiled", 4, 4, 4))]:
         assert get_organisation(name).compute_cycles(s4, arr, 1, 1) == 4 * get_organisation(name).compute_cycles(s1, arr, 1, 1)
+
+
+def test_skipping_is_refused_on_an_organisation_that_does_not_say_what_a_step_feeds():
+    from hwsim.errors import UserError
+    from hwsim.pe.sim import PESimulator
+    st = load_hw_config("hw_configs/stripes.yaml")
+    rs = dataclasses.replace(st, array=ArrayConfig(12, 14, organisation="row_stationary"))
+    x = np.ones((1, 2, 5, 5), np.uint8)
+    w = np.ones((3, 2, 3, 3), np.int8)
+    PESimulator(rs, skipping=False).conv_impl(x, w, 1, 1, 1, "l", 4, 4)
+    with pytest.raises(UserError, match="organisation 'row_stationary' does not say which data a step feeds"):
+        PESimulator(rs, skipping=True).conv_impl(x, w, 1, 1, 1, "l", 4, 4)

@@ -107,6 +107,9 @@ class PESimulator:
         lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
         plan = self.org.step_plan(shape, array, lanes)
         if plan is None:
+            if self.skipping:
+                raise UserError(f"{self.hw.name}: organisation {self.org.name!r} does not say which data a step "
+                                f"feeds, so zero-plane skipping cannot be counted on it")
             c = int(self.org.group_cycles(shape, array, lanes, step))
             return c, c
         da, _ = self.kind.digits(pe, w_bits, a_bits)
