@@ -166,3 +166,15 @@ def test_skipping_is_refused_on_an_organisation_that_does_not_say_what_a_step_fe
     PESimulator(rs, skipping=False).conv_impl(x, w, 1, 1, 1, "l", 4, 4)
     with pytest.raises(UserError, match="organisation 'row_stationary' does not say which data a step feeds"):
         PESimulator(rs, skipping=True).conv_impl(x, w, 1, 1, 1, "l", 4, 4)
+
+
+def test_eyeriss_energies_keep_the_published_ratios_to_a_mac():
+    """Chen et al. ISCA 2016: per 16-bit access, register file 1x, array hop 2x, buffer 6x, DRAM 200x one MAC."""
+    from hwsim.pe import get_pe_kind
+    ey = load_hw_config("hw_configs/eyeriss.yaml")
+    mac = get_pe_kind(ey.pe.kind).mac_energy_pj(ey.pe, ey.energy, 16, 16)
+    per_16b = lambda level: level.read_pj * 16 / level.access_bits  # noqa: E731
+    assert ey.energy["reg_pj_per_bit"] * 16 == pytest.approx(1 * mac)
+    assert per_16b(ey.buffer_for("inputs")) == pytest.approx((6 + 2) * mac)      # buffer read, then the array hop
+    assert per_16b(ey.dram) == pytest.approx(200 * mac)
+    assert (ey.array.rows, ey.array.cols, ey.pe.w_bits_max, ey.pe.a_bits_max) == (12, 14, 16, 16)
