@@ -153,7 +153,8 @@ def test_batch_is_a_gemm_dimension():
     assert s4.m == 4 * s1.m and s4.macs == 4 * s1.macs and s4.input_elems == 4 * s1.input_elems
     assert s4.weight_elems == s1.weight_elems
     for name, arr in [("bitfusion", array("bitfusion", 4, 4)), ("tiled", array("tiled", 4, 4, 4))]:
-        assert get_organisation(name).compute_cycles(s4, arr, 1, 1) == 4 * get_organisation(name).compute_cycles(s1, arr, 1, 1)
+        org = get_organisation(name)
+        assert org.compute_cycles(s4, arr, 1, 1) == 4 * org.compute_cycles(s1, arr, 1, 1)
 
 
 def test_skipping_is_refused_on_an_organisation_that_does_not_say_what_a_step_feeds():

@@ -13,7 +13,8 @@ from hwsim.errors import UserError
 from studies.runner import load_study_config, run_study
 
 # The papers' own figures (Sharma et al. ISCA 2018; Judd et al. MICRO 2016), typed here from the issue.
-PUBLISHED = {"bitfusion_vs_eyeriss": (3.9, 5.1), "bitfusion_vs_stripes": (2.6, 3.9), "stripes_vs_dadiannao": (1.92, None)}
+PUBLISHED = {"bitfusion_vs_eyeriss": (3.9, 5.1), "bitfusion_vs_stripes": (2.6, 3.9),
+             "stripes_vs_dadiannao": (1.92, None)}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_means_follow_from_the_per_network_ratios(papers):
         s = [n["speedup"] for n in rows]
         want = np.prod(s) ** (1 / len(s)) if r["mean"] == "geometric" else sum(s) / len(s)
         assert r["ours_speedup"] == pytest.approx(want)
-        off = abs(r["speedup_ratio"] - 1) > 0.25 or (r["energy_ratio"] is not None and abs(r["energy_ratio"] - 1) > 0.25)
+        off = abs(r["speedup_ratio"] - 1) > 0.25 or \
+            (r["energy_ratio"] is not None and abs(r["energy_ratio"] - 1) > 0.25)
         assert r["within_25pct"] == (not off)
         if off:
             assert len(r["why_ours_differs"]) > 40
