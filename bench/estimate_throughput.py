@@ -70,7 +70,7 @@ def main() -> None:
     t_loop = time.perf_counter() - t0
     assert all(l["cycles"] == many["cycles"][i] for i, l in enumerate(loop))
 
-    print(f"ResNet-18 ({len(names)} layers) on {hw.name}: {hw.array.rows}x{hw.array.cols} {hw.pe.kind} ({hw.array.dataflow})")
+    print(f"ResNet-18 ({len(names)} layers) on {hw.name}: {hw.array.rows}x{hw.array.cols} {hw.pe.kind} ({hw.array.layout})")
     print(f"vectorised : {args.configs:6d} configs in {t_vec:.3f} s = {args.configs / t_vec:10.0f} configs/s")
     print(f"per-config : {args.loop:6d} configs in {t_loop:.3f} s = {args.loop / t_loop:10.0f} configs/s")
     print(f"speed-up   : {(args.configs / t_vec) / (args.loop / t_loop):.0f}x; cycles range "

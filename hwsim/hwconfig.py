@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Mapping, get_args
 
 from . import typed_yaml
 from .dataflow.mapping import DATAFLOWS
+from .dataflow.organisations import ORGANISATIONS, get_organisation
 from .errors import HwConfigError
 from .pe import PE_KINDS, get_pe_kind
 from .typed_yaml import AtLeast, AtMost, InUnits, child
@@ -38,6 +39,7 @@ OPERANDS: tuple[str, ...] = get_args(Operand)
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
 PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
+OrganisationName = Literal[tuple(sorted(ORGANISATIONS))]
 
 
 class _DistinctOperands:
@@ -68,7 +70,14 @@ class PEConfig:
 class ArrayConfig:
     rows: Count
     cols: Count
-    dataflow: DataflowName         # registered dataflow name (hwsim.dataflow.mapping)
+    organisation: OrganisationName = "systolic"   # registered name (hwsim.dataflow.organisations)
+    dataflow: DataflowName | None = None          # systolic only: registered name (hwsim.dataflow.mapping)
+    reduce_lanes: Count | None = None             # tiled only: input channels a unit reduces per step
+
+    @property
+    def layout(self) -> str:
+        """The organisation, with its dataflow where it has one: 'systolic ws', 'bitfusion'."""
+        return self.organisation + (f" {self.dataflow}" if self.dataflow else "")
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,7 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     f = typed_yaml.build(HwConfigFile, data, source, HwConfigError)
     kind = get_pe_kind(f.pe.kind)
     kind.check_config(f.pe, child(source, "pe"))
+    get_organisation(f.array.organisation).check_config(f.array, child(source, "array"))
     clash = [n for n in f.memory.buffers if n in RESERVED_LEVEL_NAMES]
     if clash:
         raise HwConfigError(f"{child(source, 'memory.buffers')}.{clash[0]}: the name is reserved for the cost "

@@ -37,7 +37,7 @@ def text(hw: HwConfig, results: list[dict]) -> str:
     for r in results:
         t = r["total"]
         lines += ["", f"{hw.name} @ {hw.clock_hz / 1e6:g} MHz, {hw.array.rows}x{hw.array.cols} {hw.pe.kind} "
-                      f"({hw.array.dataflow}) - config {r['config']}", table(r["layers"]),
+                      f"({hw.array.layout}) - config {r['config']}", table(r["layers"]),
                   f"total: {t['cycles']} cycles, {t['latency_s'] * 1e3:.4f} ms, {t['energy_pj'] / 1e6:.3f} uJ per sample"]
     return "\n".join(lines)
 

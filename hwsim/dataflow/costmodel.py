@@ -1,10 +1,11 @@
 """Analytic cost of layers and whole networks on one accelerator: cycles per level and energy by component.
 
 Per layer at (w_bits, a_bits, out_bits):
-  compute  folds x step x (t + fill/drain)    (hwsim.dataflow.mapping, PE lanes/steps from hwsim.pe)
-  buffers  operand streams: each operand re-read once per fold along the spatial dimension that does
-           not index it; partial sums read and written at the accumulator width when the reduction
-           folds; plus fills from and drains to DRAM
+  compute  the array organisation's cycles (hwsim.dataflow.organisations; systolic: folds x step x
+           (t + fill/drain)), from the PE kind's lanes and cycles per step (hwsim.pe)
+  buffers  operand streams: each operand re-read as often as the organisation says (systolic: once per
+           fold along the spatial dimension that does not index it); partial sums read and written at
+           the accumulator width when the reduction folds; plus fills from and drains to DRAM
   DRAM     weights, inputs and outputs once, unless neither weights nor inputs fit their buffer share:
            then the cheaper of re-reading the inputs per weight chunk or the weights per input chunk
   cycles   of a level = its traffic / bandwidth; the layer's = the maximum (bound_by names it)
@@ -23,7 +24,8 @@ from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..pe import get_pe_kind
 from .layers import LayerShape
-from .mapping import ceil_div, compute_cycles, get_dataflow, operand_refetch
+from .mapping import ceil_div
+from .organisations import get_organisation
 
 ENERGY_PARTS = ("mac", "pe_local")
 
@@ -52,12 +54,10 @@ class PETables:
 
 def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     """Cycles per level, traffic (bits) and energy (pJ) of one layer; w, a, o ints or int arrays."""
-    df, R, C = get_dataflow(hw.array.dataflow), hw.array.rows, hw.array.cols
-    acc = hw.pe.accumulator_bits
+    org, acc = get_organisation(hw.array.organisation), hw.pe.accumulator_bits
     lanes, step = tab.lanes[w, a], tab.steps[w, a]
-    k_slots = ceil_div(s.k, lanes)
-    compute = s.groups * compute_cycles(df, R, C, s.m, k_slots, s.n, step)
-    f = operand_refetch(df, R, C, s.m, k_slots, s.n)
+    compute = org.compute_cycles(s, hw.array, lanes, step)
+    f = org.operand_refetch(s, hw.array, lanes)
 
     # on-chip operand streams (elements x bits)
     reads = {"inputs": s.groups * s.m * s.k * f["inputs"] * a,
@@ -90,7 +90,7 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
 
     parts = {"compute": compute, **level_cycles}
-    stack = np.stack([np.asarray(v) for v in parts.values()])
+    stack = np.stack(np.broadcast_arrays(*parts.values()))   # an organisation may give a level a plain int
     cycles = stack.max(axis=0)
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
     energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
