@@ -3,7 +3,7 @@ processes) against the single-process vectorised path, on the same space of ResN
 
     .venv/bin/python bench/sweep_throughput.py [--workers 2] [--configs 4000] [--rounds 3]
 
-The space: Bit Fusion's config with rows, cols, PE kind and dataflow swept (300 hardware points) x random
+The space: the TPU-like config with rows, cols, PE kind and dataflow swept (300 hardware points) x random
 per-layer bit configs of the zoo's ResNet-18 (hwsim.zoo, ImageNet shapes). Both paths run the same chunks through
 studies.sweep.engine.run_chunks and write the same Parquet files (into a fresh directory each round);
 rounds are interleaved, alternating which path goes first. One thread per process everywhere (set before
@@ -36,6 +36,7 @@ from studies.sweep.space import hw_points  # noqa: E402
 from studies.hw import hw_config_paths  # noqa: E402
 from hwsim.typed_yaml import read_yaml  # noqa: E402
 
+BASE = "tpu_int8"        # a systolic array, whose dataflow can be swept
 PARAMS = {"array.rows": [8, 16, 32, 64, 128], "array.cols": [8, 16, 32, 64, 128],
           "pe.kind": ["fused_bricks", "bit_serial_act", "bit_serial_both", "bit_parallel"],
           "array.dataflow": ["ws", "os", "is"]}
@@ -88,7 +89,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--chunk-points", type=int, default=50_000)
     args = p.parse_args()
-    base = hw_config_paths(["bitfusion"])[0]
+    base = hw_config_paths([BASE])[0]
     points = hw_points(PARAMS, read_yaml(base), base, "bench")
     net = resnet18(args.configs)
     chunks = plan_chunks(len(points), [net.n_configs], args.chunk_points)

@@ -33,8 +33,7 @@ from studies.sweep.run import SweepOptions, resolve, run_sweep
 from studies.sweep.space import SpaceError
 
 PARAMS = {"array.rows": [8, 16], "array.cols": {"start": 16, "stop": 32, "factor": 2},
-          "pe.kind": ["fused_bricks", "bit_serial_act"], "memory.buffers.wbuf.size": ["8 KiB", "64 KiB"],
-          "array.dataflow": ["ws", "os"]}
+          "pe.kind": ["fused_bricks", "bit_serial_act"], "memory.buffers.wbuf.size": ["8 KiB", "64 KiB"]}
 BITS = ["uniform", "random:5:3"]
 
 
@@ -69,27 +68,34 @@ def assert_same_table(a, b):
     np.testing.assert_array_equal(a.column("accuracy").to_numpy(), b.column("accuracy").to_numpy())
 
 
-def test_table_equals_a_plain_loop_over_the_single_config_estimate(tmp_path, ir_space, model_files):
-    # 7 points a chunk: chunks split a hardware point's configs, so the merge order is tested too
-    run_sweep(ir_space, tmp_path / "out", SweepOptions(serial=True, chunk_points=7, progress=False))
+def test_table_equals_a_plain_loop_over_the_single_config_estimate(tmp_path, model_files):
+    # the TPU-like systolic base, so the dataflow is swept too; 7 points a chunk: chunks split a hardware
+    # point's configs, so the merge order is tested too
+    space = write_space(tmp_path / "space.yaml", {
+        "array.rows": [8, 16], "array.cols": {"start": 16, "stop": 32, "factor": 2},
+        "pe.kind": ["bit_parallel", "bit_serial_act"], "memory.buffers.weight_buffer.size": ["8 KiB", "64 KiB"],
+        "array.dataflow": ["ws", "os"]}, networks=[{"ir": str(model_files[1]), "name": "tiny"}], base="tpu_int8")
+    run_sweep(space, tmp_path / "out", SweepOptions(serial=True, chunk_points=7, progress=False))
     got = table_of(tmp_path / "out").to_pylist()
     ir = model_files[2]
     configs = [c for spec in BITS for c in ir_bit_configs(ir, spec)]
-    base = yaml.safe_load(Path("hw_configs/bitfusion.yaml").read_text())
+    base = yaml.safe_load(Path("hw_configs/tpu_int8.yaml").read_text())
     want = []
     for i, (rows, cols, kind, wbuf, df) in enumerate(itertools.product(
-            [8, 16], [16, 32], ["fused_bricks", "bit_serial_act"], ["8 KiB", "64 KiB"], ["ws", "os"])):
+            [8, 16], [16, 32], ["bit_parallel", "bit_serial_act"], ["8 KiB", "64 KiB"], ["ws", "os"])):
         data = copy.deepcopy(base)
         data["array"].update(rows=rows, cols=cols, dataflow=df)
         data["pe"]["kind"] = kind
-        data["memory"]["buffers"]["wbuf"]["size"] = wbuf
+        data["memory"]["buffers"]["weight_buffer"]["size"] = wbuf
         hw = parse_hw_config(data, "edited.yaml")
         for j, r in enumerate(estimate_configs(ir, hw, configs)):
             by = {k: sum(layer["energy_by"][k] for layer in r["layers"]) for k in r["layers"][0]["energy_by"]}
             want.append({"hw_point": i, "bits_index": j, "bits": r["config"], "pe_kind": kind, "rows": rows,
-                         "cols": cols, "dataflow": df, "memory.buffers.wbuf.size": {"8 KiB": 65536, "64 KiB": 524288}[wbuf], "cycles": r["total"]["cycles"],
-                         "latency_s": r["total"]["latency_s"], "energy_pj": r["total"]["energy_pj"],
-                         **{f"energy_{k}_pj": v for k, v in by.items()}, "area_mm2": area_mm2(hw)["total"]})
+                         "cols": cols, "layout": f"systolic {df}",
+                         "memory.buffers.weight_buffer.size": {"8 KiB": 65536, "64 KiB": 524288}[wbuf],
+                         "cycles": r["total"]["cycles"], "latency_s": r["total"]["latency_s"],
+                         "energy_pj": r["total"]["energy_pj"], **{f"energy_{k}_pj": v for k, v in by.items()},
+                         "area_mm2": area_mm2(hw)["total"]})
     assert len(got) == len(want) == 32 * len(configs)
     for g, w in zip(got, want):
         assert {k: g[k] for k in w} == w          # exact: the same sums in the same order

@@ -82,7 +82,7 @@ def _per_point_column(values: list, repeat: int):
 def point_columns(p: HwPoint) -> dict:
     """The columns that are constant over one hardware point: its swept parameters, what it is, its area."""
     hw = p.hw
-    out = {"hw_point": p.index, **p.params, "pe_kind": hw.pe.kind, "dataflow": hw.array.dataflow,
+    out = {"hw_point": p.index, **p.params, "pe_kind": hw.pe.kind, "layout": hw.array.layout,
            "rows": hw.array.rows, "cols": hw.array.cols, "clock_mhz": hw.clock_hz / 1e6}
     if hw.area is not None:
         area = area_mm2(hw)
