@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Mapping, get_args
 
 from . import typed_yaml
 from .dataflow.mapping import DATAFLOWS
+from .dataflow.residency import TENSOR_POLICIES
 from .errors import HwConfigError
 from .pe import PE_KINDS, get_pe_kind
 from .typed_yaml import AtLeast, AtMost, InUnits, child
@@ -35,6 +36,7 @@ OPERANDS: tuple[str, ...] = get_args(Operand)
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
 PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
+TensorPolicyName = Literal[tuple(sorted(TENSOR_POLICIES))]
 
 
 class _DistinctOperands:
@@ -105,6 +107,7 @@ class HwConfigFile:
     memory: MemoryFile
     energy: dict[str, Picojoules]      # per-action energies in pJ: exactly the actions the PE kind names
     leakage_mw: Annotated[float, AtLeast(0.0), AtMost(1e9)] = 0.0
+    tensor_policy: TensorPolicyName = "layer_by_layer"   # hwsim/dataflow/residency.py
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class HwConfig:
     buffers: tuple[MemoryLevel, ...]   # on-chip levels; each operand is held by exactly one
     energy: Mapping[str, float]        # per-action energies in pJ (names the PE kind requires)
     leakage_mw: float
+    tensor_policy: str = "layer_by_layer"   # which ops are costed and which tensors stay on chip (residency.py)
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -185,7 +189,7 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
         raise HwConfigError(f"{where}: unknown key(s) {extra}; allowed: {sorted(kind.energy_actions)}")
     energy = {act: f.energy[act] for act in kind.energy_actions}
     return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram), buffers,
-                    energy, f.leakage_mw)
+                    energy, f.leakage_mw, f.tensor_policy)
 
 
 def load_hw_config(path: str | Path) -> HwConfig:
