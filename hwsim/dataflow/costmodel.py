@@ -131,15 +131,13 @@ class NetworkCost:
             raise UserError(f"{self.hw.name}: layer {layer!r}: PE kind {pe.kind!r} supports w_bits 1..{pe.w_bits_max} "
                             f"and a_bits 1..{pe.a_bits_max}, got w={w} a={a}")
 
-    def _walk(self, columns: Mapping) -> list[dict]:
-        """Every costed node's cost at `columns` (layer -> (w_bits, a_bits), ints or arrays), with the tensors
-        the policy keeps on chip taken off DRAM."""
+    def _node_costs(self, columns: Mapping):
+        """Every costed node's cost at `columns` (layer -> (w_bits, a_bits), ints or arrays), one at a time."""
         acc = self.hw.pe.accumulator_bits
         out_bits = {INPUT: self.graph.input_bits.resolve(columns, acc)}
         for n in self.graph.nodes:
             out_bits[n.name] = n.out_bits.resolve(columns, acc)
         elems = {INPUT: 0, **{n.name: n.out_elems for n in self.graph.nodes}}
-        costs = []
         for n in self.nodes:
             o = out_bits[n.name]
             if n.is_layer:
@@ -148,10 +146,14 @@ class NetworkCost:
                 c = layer_cost(n.shape, self.hw, self.tab, w, a, o)
             else:
                 c = elementwise_cost(n, self.hw, [elems[i] for i in n.inputs], [out_bits[i] for i in n.inputs], o)
-            costs.append({"node": n, "o": o, **c})
-        if self.policy.kept is not None:
-            costs = self._keep_on_chip(costs, columns)
-        return costs
+            yield {"node": n, "o": o, **c}
+
+    def _walk(self, columns: Mapping):
+        """The node costs with the tensors the policy keeps on chip taken off DRAM. Without such a policy
+        they stream: many configs' arrays are not held for every node at once (that would be slower)."""
+        if self.policy.kept is None:
+            return self._node_costs(columns)
+        return self._keep_on_chip(list(self._node_costs(columns)), columns)
 
     def _keep_on_chip(self, costs: list[dict], columns: Mapping) -> list[dict]:
         sizes = [c["node"].out_elems * c["o"] for c in costs]
