@@ -131,14 +131,22 @@ class NetworkCost:
             raise UserError(f"{self.hw.name}: layer {layer!r}: PE kind {pe.kind!r} supports w_bits 1..{pe.w_bits_max} "
                             f"and a_bits 1..{pe.a_bits_max}, got w={w} a={a}")
 
-    def _node_costs(self, columns: Mapping):
-        """Every costed node's cost at `columns` (layer -> (w_bits, a_bits), ints or arrays), one at a time."""
+    def _out_bits(self, columns: Mapping) -> dict:
+        """The width of every tensor (node output, and the network input) at `columns`."""
         acc = self.hw.pe.accumulator_bits
-        out_bits = {INPUT: self.graph.input_bits.resolve(columns, acc)}
+        out = {INPUT: self.graph.input_bits.resolve(columns, acc)}
         for n in self.graph.nodes:
-            out_bits[n.name] = n.out_bits.resolve(columns, acc)
+            out[n.name] = n.out_bits.resolve(columns, acc)
+        return out
+
+    def _walk(self, columns: Mapping):
+        """Every costed node's cost at `columns` (layer -> (w_bits, a_bits), ints or arrays), one at a time,
+        with the tensors the policy keeps on chip taken off DRAM. They stream: holding many configs' arrays
+        for every node at once is slower."""
+        out_bits = self._out_bits(columns)
+        saved = self._dram_saved(columns, out_bits) if self.policy.kept is not None else None
         elems = {INPUT: 0, **{n.name: n.out_elems for n in self.graph.nodes}}
-        for n in self.nodes:
+        for i, n in enumerate(self.nodes):
             o = out_bits[n.name]
             if n.is_layer:
                 w, a = columns[n.name]
@@ -146,33 +154,26 @@ class NetworkCost:
                 c = layer_cost(n.shape, self.hw, self.tab, w, a, o)
             else:
                 c = elementwise_cost(n, self.hw, [elems[i] for i in n.inputs], [out_bits[i] for i in n.inputs], o)
+            if saved is not None:
+                kept, read, write = saved[i]
+                c = {**(without_dram(c, self.hw, read, write) if np.any(read) or np.any(write) else c),
+                     "kept_on_chip": kept}
             yield {"node": n, "o": o, **c}
 
-    def _walk(self, columns: Mapping):
-        """The node costs with the tensors the policy keeps on chip taken off DRAM. Without such a policy
-        they stream: many configs' arrays are not held for every node at once (that would be slower)."""
-        if self.policy.kept is None:
-            return self._node_costs(columns)
-        return self._keep_on_chip(list(self._node_costs(columns)), columns)
-
-    def _keep_on_chip(self, costs: list[dict], columns: Mapping) -> list[dict]:
-        sizes = [c["node"].out_elems * c["o"] for c in costs]
-        last = [max((self._index[r] for r in self._readers[c["node"].name]), default=None) for c in costs]
+    def _dram_saved(self, columns: Mapping, out_bits: dict) -> list[tuple]:
+        """Per costed node: (its output stays on chip, DRAM bits it no longer reads, ... no longer writes)."""
+        sizes = [n.out_elems * out_bits[n.name] for n in self.nodes]
+        last = [max((self._index[r] for r in self._readers[n.name]), default=None) for n in self.nodes]
         buf = self.hw.buffer_for("inputs")
         kept = self.policy.kept(sizes, last, buf.size_bits // len(buf.holds))
-        saved_read = [0] * len(costs)
-        saved_write = [np.where(k, s, 0) for k, s in zip(kept, sizes)]
-        for i, c in enumerate(costs):
-            for r in self._readers[c["node"].name]:
+        saved_read = [0] * len(self.nodes)
+        for i, n in enumerate(self.nodes):
+            for r in self._readers[n.name]:
                 j = self._index[r]
-                reader = costs[j]["node"]
+                reader = self.nodes[j]
                 read = reader.shape.input_elems * columns[r][1] if reader.is_layer else sizes[i]
                 saved_read[j] = saved_read[j] + np.where(kept[i], read, 0)
-        out = []
-        for c, k, sr, sw in zip(costs, kept, saved_read, saved_write):
-            d = without_dram(c, self.hw, sr, sw) if np.any(sr) or np.any(sw) else c
-            out.append({**c, **d, "kept_on_chip": k})
-        return out
+        return [(k, sr, np.where(k, s, 0)) for k, sr, s in zip(kept, saved_read, sizes)]
 
     def layers(self, bits: Mapping[str, tuple[int, int]]) -> list[dict]:
         """Per-node costs of one config (layer -> (w_bits, a_bits)): every layer, and under a policy that

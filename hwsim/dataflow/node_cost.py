@@ -11,6 +11,8 @@ uses those published figures.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..hwconfig import HwConfig
@@ -54,10 +56,13 @@ def elementwise_cost(n: OpNode, hw: HwConfig, in_elems: list[int], in_bits: list
 
 def _finish(parts: dict, traffic: dict, energy: dict, hw: HwConfig) -> dict:
     """Cycles (the slowest level), what bounds them, leakage over that time and the energy total."""
-    stack = np.stack(np.broadcast_arrays(*parts.values()))
-    cycles = stack.max(axis=0)
+    values = list(parts.values())
+    cycles = functools.reduce(np.maximum, values)
+    first = len(values) - 1                    # the first level at the maximum, as argmax picks it
+    for k in range(len(values) - 2, -1, -1):
+        first = np.where(values[k] == cycles, k, first)
     energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
-    return {"cycles": cycles, "cycles_by": parts, "bound_by": np.array(list(parts))[stack.argmax(axis=0)],
+    return {"cycles": cycles, "cycles_by": parts, "bound_by": np.array(list(parts))[first],
             "traffic_bits": traffic, "energy_pj": sum(energy.values()), "energy_by": energy}
 
 
