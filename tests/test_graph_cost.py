@@ -141,3 +141,22 @@ def test_kept_tensors_lower_the_cost_of_a_zoo_network():
     every = NetworkCost(net.graph, hw("every_op")).total(bits)
     kept = NetworkCost(net.graph, hw("on_chip_when_fits")).total(bits)
     assert kept["energy_pj"] < every["energy_pj"] and kept["cycles"] <= every["cycles"]
+
+
+def test_an_ir_op_graph_costs_like_its_layers_under_layer_by_layer_and_every_op_under_every_op():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from irgen import GenParams, random_bits, random_ir
+    from hwsim.dataflow.graph import op_graph_from_ir, shapes_from_ir
+    ir = random_ir(GenParams(seed=3, channels=4, size=9, width=7, maxpool=True))
+    g = op_graph_from_ir(ir)
+    kinds = {n.kind for n in g.nodes}
+    assert {"conv", "linear", "add", "maxpool", "avgpool", "rescale"} <= kinds, kinds
+    bits = random_bits(ir, np.random.default_rng(1))
+    old = NetworkCost(shapes_from_ir(ir), hw()).layers(bits)
+    new = NetworkCost(g, hw()).layers(bits)
+    assert new == old
+    every = NetworkCost(g, hw("every_op")).layers(bits)
+    assert [r["name"] for r in every] == [n.name for n in g.nodes]
+    assert all(r["cycles"] > 0 for r in every)

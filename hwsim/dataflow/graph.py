@@ -160,6 +160,11 @@ class OpGraph:
         return cls(tuple(nodes), ActOf(first))
 
 
+# input elements one output element of an IR op reads (OpNode.window); 1 for the others
+_WINDOW = {"maxpool": lambda op, ins: op.attrs["kernel"] ** 2, "avgpool": lambda op, ins: ins[0][1] * ins[0][2],
+           "add": lambda op, ins: len(op.inputs)}
+
+
 def op_graph_from_ir(ir, batch: int = 1) -> OpGraph:
     """Every op of the IR as a node (a layer named by its layer, any other op by its op name); a flatten
     is a view, so its readers read its input's producer."""
@@ -176,8 +181,7 @@ def op_graph_from_ir(ir, batch: int = 1) -> OpGraph:
             continue
         ls = replace(kind.layer_shape(ir, op, ins), batch=batch) if kind.costed else None
         name = op.attrs["layer"] if kind.costed else op.name
-        window = {"maxpool": lambda: op.attrs["kernel"] ** 2, "avgpool": lambda: ins[0][1] * ins[0][2],
-                  "add": lambda: len(op.inputs)}.get(op.kind, lambda: 1)()
+        window = _WINDOW.get(op.kind, lambda op, ins: 1)(op, ins)
         nodes.append(OpNode(name, op.kind, tuple(made_by[t] for t in op.inputs), batch * int(np.prod(out)),
                             ir.tensors[op.output], ls, window))
         made_by[op.output] = name
