@@ -11,6 +11,10 @@ Per layer at (w_bits, a_bits, out_bits):
   energy   MACs x MAC energy + PE-local register bits + accesses x per-access energy + leakage x time
 Every formula takes ints or integer numpy arrays (one entry per config), so one code path serves a
 single config and the vectorised evaluation of many.
+
+A network (NetworkCost) is its op graph walked in order, the ops running one after another: the layers
+priced as above, the element-wise ops by node_cost.py, and the tensors that the hw config's tensor_policy
+keeps on chip taken off DRAM (residency.py).
 """
 from __future__ import annotations
 
