@@ -126,7 +126,7 @@ class NetworkCost:
                 if n.is_layer and src in made and made[src].out_elems != n.shape.input_elems:
                     raise ValueError(f"layer {n.name!r} reads {n.shape.input_elems} elements, "
                                      f"but {src!r} makes {made[src].out_elems}")
-        self._made = made
+        self._elems = {INPUT: 0, **{n.name: n.out_elems for n in self.graph.nodes}}
 
     def _check(self, w, a, layer: str) -> None:
         pe = self.hw.pe
@@ -144,12 +144,12 @@ class NetworkCost:
         return out
 
     def _walk(self, columns: Mapping):
-        """Every costed node's cost at `columns` (layer -> (w_bits, a_bits), ints or arrays), one at a time,
-        with the tensors the policy keeps on chip taken off DRAM. They stream: holding many configs' arrays
+        """(node, output width, cost) of every costed node at `columns` (layer -> (w_bits, a_bits), ints or
+        arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream: holding many configs' arrays
         for every node at once is slower."""
         out_bits = self._out_bits(columns)
         saved = self._dram_saved(columns, out_bits) if self.policy.kept is not None else None
-        elems = {INPUT: 0, **{n.name: n.out_elems for n in self.graph.nodes}}
+        elems = self._elems
         for i, n in enumerate(self.nodes):
             o = out_bits[n.name]
             if n.is_layer:
@@ -162,7 +162,7 @@ class NetworkCost:
                 kept, read, write = saved[i]
                 c = {**(without_dram(c, self.hw, read, write) if np.any(read) or np.any(write) else c),
                      "kept_on_chip": kept}
-            yield {"node": n, "o": o, **c}
+            yield n, o, c
 
     def _dram_saved(self, columns: Mapping, out_bits: dict) -> list[tuple]:
         """Per costed node: (its output stays on chip, DRAM bits it no longer reads, ... no longer writes)."""
@@ -187,11 +187,10 @@ class NetworkCost:
             raise UserError(f"config has no bits for layer {missing[0]!r}")
         columns = {s.name: tuple(int(v) for v in bits[s.name]) for s in self.shapes}
         out = []
-        for c in self._walk(columns):
-            n = c["node"]
+        for n, o, c in self._walk(columns):
             w, a = columns[n.name] if n.is_layer else (None, None)
             row = {"name": n.name, "kind": n.kind, "macs": n.shape.macs if n.is_layer else 0, "w_bits": w, "a_bits": a,
-                   "out_bits": int(c["o"]), "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
+                   "out_bits": int(o), "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
                    "cycles_by": {k: int(v) for k, v in c["cycles_by"].items()},
                    "traffic_bits": {k: int(v) for k, v in c["traffic_bits"].items()},
                    "energy_pj": float(c["energy_pj"]),
@@ -219,7 +218,7 @@ class NetworkCost:
         cycles = np.zeros(len(w_bits), np.int64)
         energy = np.zeros(len(w_bits))
         columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(self.shapes)}
-        for c in self._walk(columns):
+        for _, _, c in self._walk(columns):
             cycles += c["cycles"]
             energy += c["energy_pj"]
         return {"cycles": cycles, "energy_pj": energy, "latency_s": cycles / self.hw.clock_hz}
