@@ -139,3 +139,5 @@ def test_estimate_topology_and_onnx_from_the_cli(tmp_path, capsys):
     assert json.loads(out.read_text())["total"]["cycles"] > 0
     assert main(["estimate", "resnet18", "--topology", str(csv), "--hw", "hw_configs/stripes.yaml"]) == 2
     assert "exactly one of" in capsys.readouterr().err
+    assert main(["estimate", "resnet18", "--hw", "hw_configs/stripes.yaml", "--batch", "100000"]) == 2
+    assert "--batch: batch must be an integer in [1, 65536]" in capsys.readouterr().err

@@ -94,6 +94,7 @@ def payload(model: str, hw: HwConfig, results: list[dict], batch: int = 1) -> di
 
 
 def run(args) -> int:
+    zoo.check_batch(args.batch, "--batch")
     hw = load_hw_config(args.hw)
     label, net, ir = load_network(args)
     if net is not None:

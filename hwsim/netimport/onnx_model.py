@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError, excerpt
+from ..zoo import check_batch
 from ..zoo.builder import NetBuilder
 from ..zoo.network import ZooNet
 
@@ -46,6 +47,7 @@ def read_onnx(path: str | Path, batch: int = 1) -> ZooNet:
     except ImportError:
         raise OnnxImportError("reading an ONNX model needs the 'onnx' package (pip install onnx)") from None
     path = Path(path)
+    check_batch(batch, str(path))
     try:
         if path.stat().st_size > MAX_BYTES:
             raise OnnxImportError(f"{path}: larger than {MAX_BYTES >> 30} GiB")

@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from ..errors import UserError, excerpt
+from ..zoo import check_batch
 from ..zoo.builder import NetBuilder
 from ..zoo.network import ZooNet
 
@@ -41,10 +42,11 @@ def _int(value: str, where: str, column: str, lo: int = 1) -> int:
 
 def read_topology(path: str | Path, batch: int = 1) -> ZooNet:
     path = Path(path)
+    check_batch(batch, str(path))
     try:
         if path.stat().st_size > MAX_BYTES:
             raise TopologyError(f"{path}: larger than {MAX_BYTES >> 20} MiB; not a topology file")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")     # a spreadsheet may add a BOM
     except (OSError, UnicodeDecodeError) as e:
         raise TopologyError(f"{path}: cannot read the topology CSV: {e}") from None
     rows = [(i + 1, _fields(r)) for i, r in enumerate(csv.reader(io.StringIO(text)))]
