@@ -34,7 +34,8 @@ def test_topology_csv_layers_and_their_macs(tmp_path):
     ("", "empty"),
     ("Layer, H, W\nc, 1, 1,\n", "header"),
     (HEADER, "no layers"),
-    (HEADER + "c1, 8, 8, 3, 3, 4, x8, 1,\n", "t.csv:2: column 'Num Filter' must be an integer in [1, 1048576], got 'x8'"),
+    (HEADER + "c1, 8, 8, 3, 3, 4, x8, 1,\n",
+     "t.csv:2: column 'Num Filter' must be an integer in [1, 1048576], got 'x8'"),
     (HEADER + "c1, 8, 8, 3, 3, 4, 8,\n", "t.csv:2: expected 8 columns"),
     (HEADER + "c1, 8, 8, 3, 3, 4, 8, 1, 5\n", "t.csv:2: expected 8 columns"),
     (HEADER + "c1, 8, 8, 3, 3, 4, 8, 0,\n", "column 'Strides'"),
@@ -117,7 +118,8 @@ def test_estimate_a_zoo_network_from_the_cli(tmp_path, capsys):
     assert main(["estimate", "bitfusion-cifar10", "--hw", "hw_configs/bitfusion.yaml", "--config", "w4a4,published",
                  "--batch", "2", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert d["model"] == "bitfusion-cifar10" and d["batch"] == 2 and [c["config"] for c in d["configs"]] == ["W4A4", "bitfusion-cifar10-published"]
+    assert d["model"] == "bitfusion-cifar10" and d["batch"] == 2
+    assert [c["config"] for c in d["configs"]] == ["W4A4", "bitfusion-cifar10-published"]
     assert [l["name"] for l in d["layers"]] == [f"conv{i}" for i in range(1, 7)] + ["fc1", "fc2", "fc3"]
     assert d["layers"][0]["macs"] == 2 * 32 * 32 * 128 * 27 and d["layers"][1]["w_bits"] == 4
     pub = d["configs"][1]

@@ -145,8 +145,8 @@ class NetworkCost:
 
     def _walk(self, columns: Mapping):
         """(node, output width, cost) of every costed node at `columns` (layer -> (w_bits, a_bits), ints or
-        arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream: holding many configs' arrays
-        for every node at once is slower."""
+        arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream:
+        holding many configs' arrays for every node at once is slower."""
         out_bits = self._out_bits(columns)
         saved = self._dram_saved(columns, out_bits) if self.policy.kept is not None else None
         elems = self._elems

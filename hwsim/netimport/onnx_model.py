@@ -9,6 +9,7 @@ lists every unsupported op by type and node name.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +97,19 @@ def read_onnx(path: str | Path, batch: int = 1) -> ZooNet:
         _HANDLERS[node.op_type](ctx, node, node.name or f"{node.op_type.lower()}{i}", where)
     if not b.graph().nodes or not b.graph().shapes:
         raise OnnxImportError(f"{path}: no Conv, Gemm or MatMul layer to cost")
-    return ZooNet(path.stem, b.graph(), b.table(), f"ONNX model {path}", None, "an ONNX model's float graph gives no bit-widths")
+    return ZooNet(path.stem, b.graph(), b.table(), f"ONNX model {path}", None,
+                  "an ONNX model's float graph gives no bit-widths")
 
 
+@dataclass
 class _Context:
-    def __init__(self, path, b, tensor, consts, shapes, init_dims):
-        self.path, self.b, self.tensor, self.consts, self.shapes, self.init_dims = path, b, tensor, consts, shapes, init_dims
+    """What the op handlers share while the model's nodes are read in order."""
+    path: Path
+    b: NetBuilder
+    tensor: dict          # ONNX tensor name -> the builder's tensor it is (views and fused ops alias)
+    consts: set           # names of initializers and Constant outputs
+    shapes: dict          # ONNX tensor name -> its (inferred) value info
+    init_dims: dict       # initializer name -> its dimensions
 
     def act(self, name: str, where: str) -> str:
         if name not in self.tensor:

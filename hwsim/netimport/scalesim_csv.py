@@ -55,7 +55,8 @@ def read_topology(path: str | Path, batch: int = 1) -> ZooNet:
         raise TopologyError(f"{path}: empty; expected a header {', '.join(COLUMNS)} and one row per layer")
     line, header = rows[0]
     if [h.lower() for h in header] != [c.lower() for c in COLUMNS]:
-        raise TopologyError(f"{path}:{line}: the header must be {', '.join(COLUMNS)}; got {excerpt(', '.join(header), 200)}")
+        raise TopologyError(f"{path}:{line}: the header must be {', '.join(COLUMNS)}; "
+                            f"got {excerpt(', '.join(header), 200)}")
     if len(rows) == 1:
         raise TopologyError(f"{path}: no layers after the header")
     if len(rows) > MAX_LAYERS + 1:
