@@ -8,6 +8,8 @@ int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: i
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -40,16 +42,32 @@ class ExecResult:
     codes: dict[str, np.ndarray] = field(default_factory=dict)    # tensor -> values, when traced
     acc_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)   # layer -> (min, max) of acc + B
     overflows: list[Overflow] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)   # part -> wall seconds, when timed (execute(timed=True))
 
 
 class _Run:
     """One execution's context: the checked config and the width checks every op kind's execute shares."""
     INT32 = INT32
 
-    def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None):
+    def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None,
+                 timed: bool = False):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
         self.result = ExecResult(np.zeros(0, np.int32))
+        self.timed = timed
+
+    @contextmanager
+    def part(self, name: str):
+        """Adds the wall time of the block to result.seconds[name] when the run is timed (off by default)."""
+        if not self.timed:
+            yield
+            return
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            sec = self.result.seconds
+            sec[name] = sec.get(name, 0.0) + time.perf_counter() - t0
 
     def check(self, layer: str, lo: int, hi: int, lim: tuple[int, int], width: int) -> None:
         for v in (lo, hi):
@@ -86,22 +104,25 @@ class _Run:
 
 
 def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
-            overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None) -> ExecResult:
+            overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None,
+            timed: bool = False) -> ExecResult:
     """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring.
 
     `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
-    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value)."""
+    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value). `timed`: record wall
+    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
     bits = ir.config(config).bits
     ir.check_input(x_codes)
-    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl)
+    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
     for op in ir.ops:
-        env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
+        with run.part(op.kind):
+            env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
     run.result.logits = env[ir.output_name].astype(np.int32, copy=False)
     if trace:
         run.result.codes = dict(env)
