@@ -20,6 +20,7 @@ from .bits import BitConfig
 from .errors import UserError
 from .ir import IntModel, IRError
 from .ops import op_kind
+from .ops.prepared import prepared
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
 INT32 = (-(2**31), 2**31 - 1)
@@ -84,23 +85,31 @@ class _Run:
         axes = (0,) + tuple(range(2, acc.ndim))
         lo = acc.min(axis=axes).astype(np.int64) + bias
         hi = acc.max(axis=axes).astype(np.int64) + bias
+        self.check_acc_range(layer, lo, hi)
+        return lo, hi
+
+    def check_acc_range(self, layer: str, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Records and checks the range of acc + B from its per-channel (min, max)."""
         rng = (int(lo.min()), int(hi.max()))
         self.result.acc_ranges[layer] = rng
         self.check(layer, *rng, self.lim, self.acc_bits)
-        return lo, hi
 
     def requant(self, layer: str, acc: np.ndarray, r, out_bits: int, clamp: bool) -> np.ndarray:
-        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32."""
-        lo, hi = self.acc_plus_bias(layer, acc, r.bias)
-        if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
-            self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
-        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_bits - 1, clamp, r.frac)
+        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32.
+        The range comes out of the requant pass itself (no separate scan of acc)."""
+        p = prepared(r)
 
-    def check_rescaled(self, name: str, x: np.ndarray, r) -> None:
-        """A rescaled shortcut is an int32 intermediate: bound it from the codes' range."""
-        if x.size:
-            lo, hi = np.array([int(x.min())]), np.array([int(x.max())])
-            self.check(f"{name} (rescaled shortcut)", *K.rq_bounds(lo, hi, r.m0, r.shift), INT32, 32)
+        def checked(lo, hi):
+            if acc.size == 0:
+                return
+            self.check_acc_range(layer, lo, hi)
+            if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
+                self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, p.m0, p.shift, p.frac), INT32, 32)
+        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked)[0]
+
+    def check_rescaled(self, name: str, lo: int, hi: int, r) -> None:
+        """A rescaled shortcut is an int32 intermediate: bound it from the codes' range [lo, hi]."""
+        self.check(f"{name} (rescaled shortcut)", *K.rq_bounds([lo], [hi], r.m0, r.shift), INT32, 32)
 
 
 def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
