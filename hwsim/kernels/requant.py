@@ -40,6 +40,8 @@ def _requant(acc, bias, m0, shift, frac, xlim, lo, hi, clamp, out, bad, rng):
     acc viewed as (R, C, S); rng[r*C + c] = (min, max) of acc + bias over s (the executor's range check
     reads it, so no second pass over acc is needed).
 
+    Each row is checked from its range before it is computed (rq is monotone in x for a fixed M0, so the
+    extremes bound every value), which leaves the computing loop without branches (LLVM vectorises it).
     bad[r*C + c] records one offending value: flag 3 when acc + bias would leave int64, flag 1 when
     |x| > xlim[c] (the product would overflow int64), flag 2 for an unclamped result outside int32; out is
     then unspecified for that row."""
@@ -47,39 +49,42 @@ def _requant(acc, bias, m0, shift, frac, xlim, lo, hi, clamp, out, bad, rng):
     for t in prange(R * C):
         r = t // C
         c = t % C
+        row = acc[r, c]
+        if S == 0:
+            continue
+        amin = row.min()
+        amax = row.max()
         b = bias[c]
+        if (b > 0 and np.int64(amax) > 9223372036854775807 - b) or \
+                (b < 0 and np.int64(amin) < -9223372036854775807 - 1 - b):
+            bad[t, 0] = 3
+            bad[t, 1] = np.int64(amax) if b > 0 else np.int64(amin)
+            continue
+        xmin = np.int64(amin) + b
+        xmax = np.int64(amax) + b
+        rng[t, 0] = xmin
+        rng[t, 1] = xmax
         m = m0[c]
         sh = shift[c]
         f = frac[c]
         lim = xlim[c]
-        xmin = np.int64(9223372036854775807)
-        xmax = np.int64(-9223372036854775807 - 1)
+        if xmax > lim or xmin < -lim:
+            bad[t, 0] = 1
+            bad[t, 1] = xmax if xmax > lim else xmin
+            continue
+        if not clamp:
+            for y in (_rq(xmin, m, sh, f), _rq(xmax, m, sh, f)):
+                if y < -2147483648 or y > 2147483647:
+                    bad[t, 0] = 2
+                    bad[t, 1] = y
+            if bad[t, 0]:
+                continue
+        dst = out[r, c]
+        lo_c = lo if clamp else -2147483648
+        hi_c = hi if clamp else 2147483647
         for s in range(S):
-            a = np.int64(acc[r, c, s])
-            if (b > 0 and a > 9223372036854775807 - b) or (b < 0 and a < -9223372036854775807 - 1 - b):
-                bad[t, 0] = 3
-                bad[t, 1] = a
-                continue
-            x = a + b
-            xmin = min(xmin, x)
-            xmax = max(xmax, x)
-            if x > lim or x < -lim:
-                bad[t, 0] = 1
-                bad[t, 1] = x
-                continue
-            y = _rq(x, m, sh, f)
-            if clamp:
-                if y < lo:
-                    y = lo
-                elif y > hi:
-                    y = hi
-            elif y < -2147483648 or y > 2147483647:
-                bad[t, 0] = 2
-                bad[t, 1] = y
-                continue
-            out[r, c, s] = y
-        rng[t, 0] = xmin
-        rng[t, 1] = xmax
+            y = _rq(np.int64(row[s]) + b, m, sh, f)
+            dst[s] = min(max(y, lo_c), hi_c)
 
 
 def _per_channel(name: str, v, c: int, lo: int, hi: int, allow_zero: bool = False) -> np.ndarray:
