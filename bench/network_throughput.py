@@ -1,7 +1,8 @@
 """Whole-network images/s of the bit-exact simulator (`hwsim.executor.execute`) against torch fp32 eval.
 
-Networks (random weights, exported to the integer IR by quantnet.export, candidate bits 2..8 so that every
-uniform config exists): the digits meta-network (1x8x8 inputs, the default architecture) and a ResNet-20
+Networks (random weights, quantiser steps and BN statistics calibrated by one training-mode pass per
+benchmarked config on the benchmark's random input codes, exported to the integer IR by quantnet.export,
+candidate bits 2..8 so that every uniform config exists): the digits meta-network (1x8x8 inputs, the default architecture) and a ResNet-20
 CIFAR-10-shape meta-network (3x32x32, 3x3 BasicBlocks at 16/32/64). Configs: uniform W8A8, W4A4, W3A3,
 W2A2 (the stem and the classifier stay at 8 bits, as the model is built) and one random mixed config.
 The torch yardstick is a plain float nn.Module of the same shapes (conv, BatchNorm, ReLU, residual adds,
@@ -105,6 +106,17 @@ def configs(spec, names, seed: int) -> list[tuple[str, BitConfig]]:
     return out
 
 
+def calibrate(model, x: np.ndarray, cfgs) -> None:
+    """Quantiser steps and BN statistics from one training-mode pass per config (random weights, no
+    training): uncalibrated steps quantise the stem's weights to all zeros, and every later code with them."""
+    model.train()
+    with torch.no_grad():
+        for cfg in cfgs:
+            model.configure(cfg)
+            model(torch.from_numpy(x))
+    model.eval()
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -141,11 +153,11 @@ def breakdown(ir, cfg, x) -> dict[str, float]:
 def bench_network(key: str, args, rows: list, progress) -> None:
     torch.manual_seed(args.seed)
     model = build_model(NETWORKS[key], candidate_bits=CANDIDATES)
-    model.eval()
-    ir = export_model(model)
     a = model.arch
     rng = np.random.default_rng(args.seed)
     x = rng.integers(0, 256, (args.batch, a.in_channels, a.input_size, a.input_size), dtype=np.uint8)
+    calibrate(model, x, [cfg for _, cfg in configs(model.spec, sorted(set(args.configs + args.pe_configs)), args.seed)])
+    ir = export_model(model)
     ref = PlainResNet(a).eval()
     xf = torch.from_numpy(x.astype(np.float32) / 255.0)
     print(f"\n{key}: {len(ir.ops)} ops, batch {args.batch}")
