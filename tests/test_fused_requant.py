@@ -56,3 +56,13 @@ def test_add_round_clamp_matches_naive_at_boundaries(f):
 def test_add_round_clamp_refuses_wide_inputs():
     with pytest.raises(K.KernelInputError, match="at most 32-bit"):
         K.add_round_clamp(np.zeros(3, np.int64), np.zeros(3, np.int32), 0, 0, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int32, np.int64, np.uint64])
+def test_value_range_one_pass_matches_numpy(dtype):
+    from hwsim.kernels._check import value_range
+    info = np.iinfo(dtype)
+    a = RNG.integers(max(info.min, -(2**62)), min(info.max, 2**62), 1 << 15).astype(dtype)
+    a[123], a[-1] = info.min, min(info.max, 2**63 - 1)
+    assert value_range(a) == (int(a.min()), int(a.max()))
+    assert value_range(a[::2]) == (int(a[::2].min()), int(a[::2].max()))     # strided: the numpy route

@@ -106,3 +106,14 @@ def test_auto_takes_packed_for_sub_byte_codes(bits, want):
     q = 2 ** (bits - 1) - 1
     assert auto_method(OperandBounds(0, 2**bits - 1, -q, q, 16 * 9, 9), True) == want
     assert auto_method(OperandBounds(0, 2**bits - 1, -q, q, 64 * 9, 9), False) == "fp32"    # big layers: the GEMM
+
+
+@pytest.mark.parametrize("method", ["direct", "packed"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_direct_plane_buffers_are_reused_exactly(method, stride):
+    """Calls of one shape share a phase-plane buffer: a second call with other codes is still exact."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        x = rng.integers(0, 4, (2, 5, 9, 7)).astype(np.uint8)
+        w = _twos(rng, (6, 5, 3, 3), 2).astype(np.int8)
+        np.testing.assert_array_equal(K.conv2d_acc(x, w, stride, 1, 1, method), naive.conv2d(x, w, stride, 1, 1))
