@@ -10,8 +10,9 @@ average pool, linear) in eval mode under inference_mode, not the fake-quant mode
 
 For each (network, config) the two run interleaved, round by round (sim, torch, sim, torch, ...), after
 a warm-up that compiles every numba kernel; medians with min and max are reported. Thread counts are set
-explicitly for numba, torch and OpenBLAS (`--threads`), OpenMP waits made passive. `--breakdown` runs one
-more timed pass (execute(timed=True)) and prints where the simulator's time goes per op kind. The PE
+explicitly for numba, torch and OpenBLAS (`--threads`), OpenMP waits made passive. `--breakdown` runs five
+more timed passes (execute(timed=True)) and prints the median time of each part (op kinds; the conv's
+kernel and its requantisation apart). The PE
 simulator (hwsim/pe: the design's digit-plane arithmetic, counting cycles) is timed against the direct
 integer path the same way, at `--pe-batch` images.
 
@@ -137,17 +138,20 @@ def summary(ts: list[float], n: int) -> dict:
     return {"images_per_s": n / statistics.median(ts), "min_images_per_s": n / max(ts), "max_images_per_s": n / min(ts)}
 
 
-def breakdown(ir, cfg, x) -> dict[str, float]:
-    """Seconds per part of one timed execute; 'python and glue' is what the parts do not cover."""
-    t0 = time.perf_counter()
-    res = execute(ir, cfg, x, timed=True)
-    total = time.perf_counter() - t0
-    sec = dict(res.seconds)
-    conv = sec.pop("conv", 0.0)
-    kern, req = sec.get("conv: kernel", 0.0), sec.get("conv: requant and checks", 0.0)
-    sec["conv: python and glue"] = conv - kern - req
-    sec["executor: python and glue"] = total - conv - sum(v for k, v in sec.items() if not k.startswith("conv"))
-    return {"total": total, **sec}
+def breakdown(ir, cfg, x, passes: int = 5) -> dict[str, float]:
+    """Median seconds per part over `passes` timed executes; 'python and glue' is what the parts do not cover."""
+    rows = []
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        res = execute(ir, cfg, x, timed=True)
+        total = time.perf_counter() - t0
+        sec = dict(res.seconds)
+        conv = sec.pop("conv", 0.0)
+        kern, req = sec.get("conv: kernel", 0.0), sec.get("conv: requant and checks", 0.0)
+        sec["conv: python and glue"] = conv - kern - req
+        sec["executor: python and glue"] = total - conv - sum(v for k, v in sec.items() if not k.startswith("conv"))
+        rows.append({"total": total, **sec})
+    return {k: statistics.median(r.get(k, 0.0) for r in rows) for k in rows[0]}
 
 
 def bench_network(key: str, args, rows: list, progress) -> None:
