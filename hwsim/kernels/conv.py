@@ -2,8 +2,8 @@
 
 A call validates its operands, asks the planner (conv_plan.py) for a method proven exact on the operands'
 actual ranges, and runs that method's back-end from the registry (conv_methods.py): the direct float32
-conv (direct.py) and its packed variant (two output channels per float32), the float32 sgemm in exact chunks (gemm_fp32.py), or the int8 / int64 GEMMs
-(gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
+conv (direct.py) and its packed variant (two output channels per float32), the float32 sgemm in exact
+chunks (gemm_fp32.py), or the int8 / int64 GEMMs (gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
 (int32 when K*max|x|*max|w| fits int32, else int64), not on the method.
 """
 from __future__ import annotations
