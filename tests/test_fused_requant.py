@@ -53,9 +53,14 @@ def test_add_round_clamp_matches_naive_at_boundaries(f):
         assert (smin, smax) == (int(s.min()), int(s.max()))
 
 
-def test_add_round_clamp_refuses_wide_inputs():
-    with pytest.raises(K.KernelInputError, match="at most 32-bit"):
-        K.add_round_clamp(np.zeros(3, np.int64), np.zeros(3, np.int32), 0, 0, 1)
+def test_add_round_clamp_64_bit_operands_at_the_int64_limit():
+    """64-bit operands in [-2^62, 2^62 - 1] sum inside int64 (both extremes reached); one beyond is refused."""
+    a = np.array([2**62 - 1, -(2**62), 5], np.int64)
+    out, smin, smax = K.add_round_clamp(a, a, 0, -(2**31), 2**31 - 1)
+    assert out.tolist() == [2**31 - 1, -(2**31), 10] and (smin, smax) == (-(2**63), 2**63 - 2)
+    for v in (2**62, -(2**62) - 1):
+        with pytest.raises(K.KernelInputError, match="outside"):
+            K.add_round_clamp(np.array([v], np.int64), np.zeros(1, np.int32), 0, 0, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int32, np.int64, np.uint64])

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._check import KernelInputError, int_array, int_scalar
+from ._check import KernelInputError, int_array, int_scalar, value_range
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FRAC_BITS_MAX = 62
+SUM_LO, SUM_HI = -(2**62), 2**62 - 1    # a, b in [-2^62, 2^62 - 1]: a + b fits int64
 
 
 @njit(parallel=True, cache=True)
 def _add_round_clamp(a, b, f, lo, hi, out, rng):
-    """out[r, i] = clamp((a + b + 2^(f-1)) >> f, lo, hi) (f = 0: clamp(a + b)), the sum in int64 (inputs
-    are at most 32-bit, so it cannot wrap); rng[r] = (min, max) of a + b over row r."""
+    """out[r, i] = clamp((a + b + 2^(f-1)) >> f, lo, hi) (f = 0: clamp(a + b)), the sum in int64 (the
+    caller keeps a, b in [-2^62, 2^62 - 1], so it cannot wrap); rng[r] = (min, max) of a + b over row r."""
     R, S = a.shape
     half = np.int64(1) << (f - 1) if f > 0 else np.int64(0)
     for r in prange(R):
@@ -31,15 +32,19 @@ def _add_round_clamp(a, b, f, lo, hi, out, rng):
 
 
 def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: int) -> tuple[np.ndarray, int, int]:
-    """(int32 clamp((a + b + 2^(F-1)) >> F, lo, hi), min and max of a + b) for a, b of one shape, each an
-    integer array of at most 32 bits; F = frac_bits in [0, 62]; (0, 0) as the range when empty."""
+    """(int32 clamp((a + b + 2^(F-1)) >> F, lo, hi), min and max of a + b) for integer arrays a, b of one
+    shape (64-bit ones with values in [-2^62, 2^62 - 1], so the int64 sum cannot wrap); F = frac_bits in [0, 62];
+    (0, 0) as the range when empty."""
     a = int_array("a", a, (1, 2, 3, 4))
     b = int_array("b", b, (1, 2, 3, 4))
     if a.shape != b.shape:
         raise KernelInputError(f"add: shapes differ, a {a.shape} vs b {b.shape}")
     for name, v in (("a", a), ("b", b)):
-        if v.dtype.itemsize > 4:
-            raise KernelInputError(f"add: {name} must be at most 32-bit integers, got {v.dtype}")
+        if v.dtype.itemsize > 4:        # 64-bit operands: the int64 sum must not wrap
+            lo_v, hi_v = value_range(v)
+            if lo_v < SUM_LO or hi_v > SUM_HI:
+                raise KernelInputError(f"add: {name} holds values in [{lo_v}, {hi_v}], outside [-2^62, 2^62 - 1] "
+                                       f"(the int64 sum could wrap)")
     f = int_scalar("frac_bits", frac_bits, 0, FRAC_BITS_MAX)
     lo = int_scalar("lo", lo, INT32_MIN, INT32_MAX)
     hi = int_scalar("hi", hi, lo, INT32_MAX)
