@@ -16,6 +16,7 @@ from typing import Annotated, Literal, Mapping, get_args
 from . import typed_yaml
 from .dataflow.mapping import DATAFLOWS
 from .dataflow.organisations import ORGANISATIONS, get_organisation
+from .dataflow.residency import TENSOR_POLICIES
 from .errors import HwConfigError
 from .pe import PE_KINDS, get_pe_kind
 from .typed_yaml import AtLeast, AtMost, InUnits, child
@@ -40,6 +41,7 @@ OPERANDS: tuple[str, ...] = get_args(Operand)
 PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
 OrganisationName = Literal[tuple(sorted(ORGANISATIONS))]
+TensorPolicyName = Literal[tuple(sorted(TENSOR_POLICIES))]
 
 
 class _DistinctOperands:
@@ -128,6 +130,7 @@ class HwConfigFile:
     energy: dict[str, Picojoules]      # per-action energies in pJ: exactly the actions the PE kind names
     leakage_mw: Annotated[float, AtLeast(0.0), AtMost(1e9)] = 0.0
     area: AreaConfig | None = None     # optional: without it a design has no area figure
+    tensor_policy: TensorPolicyName = "layer_by_layer"   # hwsim/dataflow/residency.py
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class HwConfig:
     energy: Mapping[str, float]        # per-action energies in pJ (names the PE kind requires)
     leakage_mw: float
     area: AreaConfig | None = None
+    tensor_policy: str = "layer_by_layer"   # which ops are costed and which tensors stay on chip (residency.py)
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -213,7 +217,7 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
         raise HwConfigError(f"{child(source, 'area.sram_um2_per_bit')}: give the area per bit of at least one "
                             f"SRAM macro size")
     return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram), buffers,
-                    energy, f.leakage_mw, f.area)
+                    energy, f.leakage_mw, f.area, f.tensor_policy)
 
 
 def load_hw_config(path: str | Path) -> HwConfig:

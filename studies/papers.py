@@ -82,9 +82,11 @@ def side_bits(side: Side, bits: dict) -> dict[str, tuple[int, int]]:
     return {n: (side.w_bits or w, side.a_bits or a) for n, (w, a) in bits.items()}
 
 
-def run_side(side: Side, shapes, bits) -> dict:
+def run_side(side: Side, shapes, bits, counted: set[str]) -> dict:
+    """Cost of the whole network (each layer's output width is its reader's input width), summed over the
+    layers in `counted` only."""
     hw = load_hw_config(hw_config_paths([side.hardware])[0])
-    rows = NetworkCost(shapes, hw).layers(side_bits(side, bits))
+    rows = [r for r in NetworkCost(shapes, hw).layers(side_bits(side, bits)) if r["name"] in counted]
     memory = sum(r["cycles"] for r in rows if r["bound_by"] != "compute")
     return {"hw": hw, "cycles": sum(r["cycles"] for r in rows), "energy_pj": sum(r["energy_pj"] for r in rows),
             "memory_bound_share": memory / max(1, sum(r["cycles"] for r in rows)),
@@ -102,7 +104,8 @@ def compare(c: Comparison, batch: int) -> list[dict]:
         net = zoo.get(name, batch)
         shapes = [s for s in net.shapes if c.layers == "all" or s.kind == "conv"]
         bits = published_bits(net, c)
-        d, b = run_side(c.design, shapes, bits), run_side(c.baseline, shapes, bits)
+        counted = {s.name for s in shapes}
+        d, b = (run_side(side, net.shapes, bits, counted) for side in (c.design, c.baseline))
         rows.append({"comparison": c.name, "network": name, "layers": len(shapes),
                      "design": d["hw"].name, "baseline": b["hw"].name,
                      "design_cycles": d["cycles"], "baseline_cycles": b["cycles"],
