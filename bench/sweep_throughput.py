@@ -60,7 +60,7 @@ def resnet18(n_configs: int) -> NetworkData:
     w = np.array([[c.bits[n][0] for n in names] for c in cfgs], np.int64)
     a = np.array([[c.bits[n][1] for n in names] for c in cfgs], np.int64)
     avg = np.array([c.avg_bits(net.table) for c in cfgs])
-    return NetworkData("resnet18", tuple(net.shapes), ("random",) * n_configs, tuple(c.name for c in cfgs), w, a,
+    return NetworkData("resnet18", net.graph, ("random",) * n_configs, tuple(c.name for c in cfgs), w, a,
                        avg[:, 0], avg[:, 1], np.full(n_configs, np.nan), "")
 
 

@@ -18,7 +18,8 @@ from hwsim import zoo
 from hwsim.area import area_mm2
 from hwsim.bits import BitConfig
 from hwsim.dataflow.costmodel import NetworkCost
-from hwsim.dataflow.estimate import estimate_configs
+from hwsim.dataflow.estimate import estimate_configs, estimate_network
+from hwsim.netimport.scalesim_csv import read_topology
 from hwsim.hwconfig import parse_hw_config
 from hwsim.ir_io import save_ir
 from quantnet.checkpoint import save_checkpoint
@@ -118,6 +119,25 @@ def test_zoo_networks_are_costed_at_their_published_widths(tmp_path):
     assert [r["bits"] for r in got][:2] == ["bitfusion-lenet5-published", "W4A4"]
 
 
+def test_topology_files_are_costed_as_their_estimate(tmp_path):
+    csv = tmp_path / "two.csv"
+    csv.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                   "c1, 16, 16, 3, 3, 8, 16, 1,\nc2, 14, 14, 3, 3, 16, 32, 2,\n")
+    space = write_space(tmp_path / "s.yaml", {"array.cols": [16, 64]}, ["w4a4", "w8a8"],
+                        [{"topology": str(csv), "batch": 4}])
+    run_sweep(space, tmp_path / "out", SweepOptions(serial=True, progress=False))
+    got = [(r["network"], r["bits"], r["cycles"], r["energy_pj"]) for r in table_of(tmp_path / "out").to_pylist()]
+    net = read_topology(csv, 4)
+    want = []
+    for cols in (16, 64):
+        data = yaml.safe_load(Path("hw_configs/bitfusion.yaml").read_text())
+        data["array"]["cols"] = cols
+        for r in estimate_network(net, parse_hw_config(data, "edited.yaml"),
+                                  [(n, BitConfig.uniform(net.table, b, b)) for n, b in (("W4A4", 4), ("W8A8", 8))]):
+            want.append(("two", r["config"], r["total"]["cycles"], r["total"]["energy_pj"]))
+    assert got == want
+
+
 def test_bit_configs_too_wide_for_a_point_are_named(tmp_path, model_files):
     # w_bits_max 2 is a valid fused_bricks config, but no bit config runs on it (the first and last layers take 8)
     space = write_space(tmp_path / "s.yaml", {"pe.w_bits_max": [8, 2]}, networks=[{"ir": str(model_files[1])}])
@@ -168,7 +188,7 @@ def test_cli_refuses_a_bad_space_before_any_work(tmp_path, model_files, capsys):
     bad = tmp_path / "t.yaml"
     bad.write_text("hardware: {base: bitfusion}\nbits: [uniform]\nnetworks: [{ir: x.npz, checkpoint: y.pt}]\n")
     assert main(["sweep", str(bad), "--out", str(out), "--serial"]) == 2
-    assert "t.yaml: networks[0]: give exactly one of checkpoint, ir or zoo" in capsys.readouterr().err
+    assert "t.yaml: networks[0]: give exactly one of checkpoint, ir, zoo, topology or onnx" in capsys.readouterr().err
 
 
 def test_resume_after_an_interrupted_run_writes_no_duplicate_rows(tmp_path, ir_space, monkeypatch):

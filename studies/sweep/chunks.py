@@ -1,8 +1,8 @@
 """One chunk of a sweep: some hardware points x a run of one network's bit configs, costed into a table.
 
 Torch-free (workers import only this, hwsim, numpy and pyarrow). Each hardware point is one vectorised
-pass of the dataflow cost model over the chunk's configs, summing the layers in layer order as
-NetworkCost.total does, so a row equals the single-config estimate to the last bit.
+walk of the network's op graph by the dataflow cost model over the chunk's configs, summed in op order as
+NetworkCost.total sums it, so a row equals the single-config estimate to the last bit.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from hwsim.area import area_mm2
-from hwsim.dataflow.costmodel import NetworkCost, layer_cost
+from hwsim.dataflow.costmodel import NetworkCost
 
 from .points import HwPoint, NetworkData
 
@@ -48,17 +48,13 @@ def plan_chunks(n_hw: int, configs_per_network: Sequence[int], chunk_points: int
 
 
 def network_totals(cost: NetworkCost, w_bits: np.ndarray, a_bits: np.ndarray) -> dict:
-    """cycles, energy_pj and energy by component (pJ) of many configs ((n, n_layers) width arrays)."""
-    hw = cost.hw
+    """cycles, energy_pj and energy by component (pJ) of many configs ((n, n_layers) width arrays): the
+    walk NetworkCost.evaluate_many sums, in its order, with the components kept apart as well."""
     cycles = np.zeros(len(w_bits), np.int64)
     energy = np.zeros(len(w_bits))
     parts: dict[str, np.ndarray] = {}
     columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(cost.shapes)}
-    for i, s in enumerate(cost.shapes):
-        # one output width per config even where the layer's is fixed: layer_cost stacks its levels' cycles,
-        # and an outputs-only buffer under a dataflow that never refetches outputs would otherwise stay a scalar
-        o = np.broadcast_to(s.out_bits_var.resolve(columns, hw.pe.accumulator_bits), len(w_bits))
-        c = layer_cost(s, hw, cost.tab, w_bits[:, i], a_bits[:, i], o)
+    for _, _, c in cost._walk(columns):
         cycles += c["cycles"]
         energy += c["energy_pj"]
         for k, v in c["energy_by"].items():
@@ -102,7 +98,7 @@ def cost_chunk(net: NetworkData, points: Sequence[HwPoint], chunk: Chunk) -> pa.
     for p in points:
         for k, v in point_columns(p).items():
             fixed.setdefault(k, []).append(v)
-        t = network_totals(NetworkCost(net.shapes, p.hw), w, a)
+        t = network_totals(NetworkCost(net.graph, p.hw), w, a)
         row = {"cycles": t["cycles"], "latency_s": t["cycles"] / p.hw.clock_hz, "energy_pj": t["energy_pj"]}
         row |= {f"energy_{k}_pj": np.broadcast_to(np.asarray(v, np.float64), nb) for k, v in t["energy_by"].items()}
         for k, v in row.items():

@@ -10,7 +10,9 @@ from tqdm import tqdm
 
 from hwsim import zoo
 from hwsim.bits import BitConfig, BitConfigError
-from hwsim.dataflow.graph import shapes_from_ir
+from hwsim.dataflow.graph import op_graph_from_ir
+from hwsim.netimport.onnx_model import read_onnx
+from hwsim.netimport.scalesim_csv import read_topology
 from hwsim.errors import UserError
 from quantnet.config_spec import parse_config_spec
 
@@ -29,7 +31,15 @@ def load_network(entry: NetworkEntry, bits: tuple[str, ...], where: str) -> tupl
             zoo_net = zoo.get(entry.zoo, entry.batch)
         except UserError as e:
             raise SpaceError(f"{where}.zoo: {e}") from None
-        shapes, table, name = tuple(zoo_net.shapes), zoo_net.table, entry.zoo
+        graph, table, name = zoo_net.graph, zoo_net.table, entry.zoo
+    elif entry.topology is not None or entry.onnx is not None:
+        path = Path(entry.topology or entry.onnx)
+        read = read_topology if entry.topology is not None else read_onnx
+        try:
+            zoo_net = read(path, entry.batch)
+        except UserError as e:
+            raise SpaceError(f"{where}.{'topology' if entry.topology else 'onnx'}: {e}") from None
+        graph, table, name = zoo_net.graph, zoo_net.table, path.stem
     else:
         path = Path(entry.checkpoint or entry.ir)
         if not path.is_file():
@@ -42,9 +52,9 @@ def load_network(entry: NetworkEntry, bits: tuple[str, ...], where: str) -> tupl
             from quantnet.export import load_int_model   # torch: only where an IR or checkpoint is read
 
             ir = load_int_model(path)
-        shapes, table = tuple(shapes_from_ir(ir)), ir.table
+        graph, table = op_graph_from_ir(ir, entry.batch), ir.table
         name = path.parent.name if path.stem == "checkpoint" else path.stem   # runs/meta/checkpoint.pt: meta
-    names = [s.name for s in shapes]
+    names = [s.name for s in graph.shapes]
     specs, configs, seen = [], [], set()
     for spec in bits:
         try:
@@ -59,7 +69,7 @@ def load_network(entry: NetworkEntry, bits: tuple[str, ...], where: str) -> tupl
     w = np.array([[c.bits[n][0] for n in names] for _, c in configs], np.int64).reshape(len(configs), len(names))
     a = np.array([[c.bits[n][1] for n in names] for _, c in configs], np.int64).reshape(len(configs), len(names))
     avg = np.array([c.avg_bits(table) for _, c in configs]).reshape(len(configs), 2)
-    return NetworkData(entry.name or name, shapes, tuple(specs), tuple(n for n, _ in configs), w, a,
+    return NetworkData(entry.name or name, graph, tuple(specs), tuple(n for n, _ in configs), w, a,
                        avg[:, 0], avg[:, 1], np.full(len(configs), np.nan), ""), (net, [c for _, c in configs])
 
 

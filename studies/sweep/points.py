@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.dataflow.layers import LayerShape
+from hwsim.dataflow.graph import OpGraph
 from hwsim.hwconfig import HwConfig
 
 
@@ -25,7 +25,7 @@ class HwPoint:
 class NetworkData:
     """All a chunk needs of one network: shipped once to every worker."""
     name: str
-    shapes: tuple[LayerShape, ...]
+    graph: OpGraph                    # the ops in order, layers with their shapes (NetworkCost walks it)
     bits_spec: tuple[str, ...]        # per config: the spec that named it (uniform, random:100:1, a file)
     bits_name: tuple[str, ...]
     w_bits: np.ndarray                # int64 (n_configs, n_layers), layers in shape order
@@ -34,6 +34,10 @@ class NetworkData:
     avg_a_bits: np.ndarray
     accuracy: np.ndarray              # per config; NaN where not measured
     accuracy_source: str              # "" where not measured
+
+    @property
+    def shapes(self):
+        return self.graph.shapes
 
     @property
     def n_configs(self) -> int:

@@ -53,7 +53,9 @@ class NetworkEntry:
     checkpoint: str | None = None      # a meta-network checkpoint (accuracy can be measured on it)
     ir: str | None = None              # or an exported integer model (.npz)
     zoo: str | None = None             # or a zoo network by name (hwsim.zoo: resnet18, vgg16, ...)
-    batch: Annotated[int, AtLeast(1)] = 1   # zoo networks: samples per run
+    topology: str | None = None        # or a SCALE-Sim topology CSV
+    onnx: str | None = None            # or an ONNX model's layer shapes
+    batch: Annotated[int, AtLeast(1)] = 1   # samples per run (an IR, zoo or imported network)
     name: str | None = None            # default: the zoo name or the file's stem
     accuracy: Literal["none", "torch", "simulator"] = "none"
     samples: Annotated[int, AtLeast(1)] | None = 200
@@ -76,11 +78,11 @@ def load_space(path: str | Path) -> SpaceFile:
     if not space.networks:
         raise SpaceError(f"{path}: networks: the list is empty; name at least one network")
     for i, n in enumerate(space.networks):
-        if sum(v is not None for v in (n.checkpoint, n.ir, n.zoo)) != 1:
-            raise SpaceError(f"{path}: networks[{i}]: give exactly one of checkpoint, ir or zoo")
+        if sum(v is not None for v in (n.checkpoint, n.ir, n.zoo, n.topology, n.onnx)) != 1:
+            raise SpaceError(f"{path}: networks[{i}]: give exactly one of checkpoint, ir, zoo, topology or onnx")
         if n.accuracy != "none" and n.checkpoint is None:
             raise SpaceError(f"{path}: networks[{i}].accuracy: {n.accuracy!r} needs a checkpoint (the meta-network "
-                             f"measures accuracy); an IR or a zoo network is costed only")
+                             f"measures accuracy); other networks are costed only")
     return space
 
 
