@@ -113,9 +113,10 @@ def sides_hw(c: Comparison) -> tuple[dict, dict]:
 
 
 def area_columns(prefix: str, hw) -> dict:
-    a = area_mm2(hw)
-    return {f"{prefix}_array": f"{hw.array.rows}x{hw.array.cols}", f"{prefix}_area_mm2": a["total"],
-            f"{prefix}_array_area_mm2": array_area_mm2(a)}
+    """The array's shape and its area (mm^2, total and PE array); no area for a config without `area:`."""
+    a = area_mm2(hw) if hw.area is not None else None
+    return {f"{prefix}_array": f"{hw.array.rows}x{hw.array.cols}", f"{prefix}_area_mm2": a and a["total"],
+            f"{prefix}_array_area_mm2": a and array_area_mm2(a)}
 
 
 def run_side(side: Side, hw, shapes, bits, counted: set[str]) -> dict:
@@ -168,7 +169,8 @@ def sizes_row(c: Comparison) -> dict:
     """What was compared: each side's array and area (mm^2) as compared, and as published."""
     design_hw, baseline_hw = sides_hw(c)
     n = c.normalise
-    out = {"normalise": f"equal {n.match} area, {n.scaled} scaled along {n.dimension}" if n else "none"}
+    out = {"normalise": f"equal {n.match} area, {n.scaled} scaled along {n.dimension}" if n else "none",
+           "normalise_source": n.why if n else ""}
     for prefix, hw in (("design", design_hw["compared"]), ("baseline", baseline_hw["compared"]),
                        ("design_published", design_hw["published"]), ("baseline_published", baseline_hw["published"])):
         out |= area_columns(prefix, hw)

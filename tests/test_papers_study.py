@@ -100,3 +100,21 @@ def test_summary_names_the_arrays_and_areas_compared(papers):
             "design_published_array", "baseline_published_array", "design_published_area_mm2",
             "baseline_published_area_mm2", "ours_speedup_published_arrays",
             "ours_energy_reduction_published_arrays"} <= set(header)
+
+
+def test_a_design_without_area_runs_unresized_and_cannot_be_resized(tmp_path):
+    import yaml
+    d = yaml.safe_load(open("hw_configs/dadiannao.yaml").read())
+    del d["area"]
+    path = tmp_path / "noarea.yaml"
+    path.write_text(yaml.safe_dump(d))
+    cfg = load_study_config("papers")
+    stripes = next(c for c in cfg.comparisons if c.name == "stripes_vs_dadiannao")
+    plain = dataclasses.replace(stripes, baseline=dataclasses.replace(stripes.baseline, hardware=str(path)))
+    run_study("papers", out=tmp_path / "a", progress=False, cfg=dataclasses.replace(cfg, comparisons=(plain,)))
+    row = json.loads((tmp_path / "a" / "summary.json").read_text())[0]
+    assert row["baseline_area_mm2"] is None and row["baseline_array"] == "1x256" and row["design_area_mm2"] > 0
+    resized = dataclasses.replace(plain, normalise=dataclasses.replace(
+        next(c for c in cfg.comparisons if c.normalise).normalise, scaled="design"))
+    with pytest.raises(UserError, match=r"noarea\.yaml: no `area:` section"):
+        run_study("papers", out=tmp_path / "b", progress=False, cfg=dataclasses.replace(cfg, comparisons=(resized,)))
