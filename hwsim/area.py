@@ -2,16 +2,19 @@
 
 A PE is built from what its kind computes with at its widest operands (w_bits_max x a_bits_max):
   multipliers  n_digits(w_max, dw) * n_digits(a_max, da) / steps of (dw x da)-bit multipliers, i.e. the
-               digit multipliers that work in one cycle (1 full one, 1 bit-plane AND row, 16 Bit Fusion bricks)
+               digit multipliers that work in one cycle (1 full one, 1 bit-plane AND row, 16 Bit Fusion bricks),
+               once per input channel it reduces in a step (array.reduce_lanes of a tiled unit, else 1)
   adders       an adder tree over the multipliers and, when a step takes several cycles, a shift-add, at
                partial_sum_bits; plus one accumulator adder at accumulator_bits
-  registers    both operands, the partial sum and the accumulator
+  registers    both operands of each lane, the partial sum and the accumulator
+  scratchpads  the area section's pe_regfile_bits as flip-flops and pe_sram_bits as one SRAM macro
 as the energy model prices its actions (multiplier area ~ w*a, adder area ~ width). Each buffer is one SRAM
 macro, its area per bit interpolated in log2(size) between the listed macro sizes (the end figures
 beyond them). DRAM is off chip and not counted.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,20 +25,25 @@ from .pe import get_pe_kind
 from .pe.base import n_digits
 
 UM2_PER_MM2 = 1e6
-PE_PARTS = ("pe_multipliers", "pe_adders", "pe_registers")
+PE_PARTS = ("pe_multipliers", "pe_adders", "pe_registers", "pe_scratchpads")
 
 
 def pe_parts_um2(hw: HwConfig, area: AreaConfig) -> dict[str, float]:
-    """um^2 of one PE's multipliers, adders and registers."""
+    """um^2 of one PE's multipliers, adders and registers, and its scratchpads where it has any."""
     pe, kind = hw.pe, get_pe_kind(hw.pe.kind)
     W, A = pe.w_bits_max, pe.a_bits_max
     da, dw = kind.digits(pe, W, A)
     steps = kind.steps(pe, W, A)
-    mults = n_digits(W, dw) * n_digits(A, da) / steps
+    lanes = hw.array.reduce_lanes or 1
+    mults = lanes * n_digits(W, dw) * n_digits(A, da) / steps
     tree_adders = mults - 1 + (1 if steps > 1 else 0)
-    return {"pe_multipliers": mults * area.mult_8b_um2 * dw * da / 64.0,
-            "pe_adders": (tree_adders * pe.partial_sum_bits + pe.accumulator_bits) * area.add_32b_um2 / 32.0,
-            "pe_registers": (W + A + pe.partial_sum_bits + pe.accumulator_bits) * area.reg_um2_per_bit}
+    out = {"pe_multipliers": mults * area.mult_8b_um2 * dw * da / 64.0,
+           "pe_adders": (tree_adders * pe.partial_sum_bits + pe.accumulator_bits) * area.add_32b_um2 / 32.0,
+           "pe_registers": (lanes * (W + A) + pe.partial_sum_bits + pe.accumulator_bits) * area.reg_um2_per_bit}
+    if area.pe_regfile_bits or area.pe_sram_bits:
+        out["pe_scratchpads"] = area.pe_regfile_bits * area.reg_um2_per_bit + \
+            (sram_um2(area, area.pe_sram_bits) if area.pe_sram_bits else 0.0)
+    return out
 
 
 def sram_um2(area: AreaConfig, size_bits: int) -> float:
@@ -57,3 +65,27 @@ def area_mm2(hw: HwConfig) -> dict[str, float]:
         out[b.name] = sram_um2(area, b.size_bits) / UM2_PER_MM2
     out["total"] = sum(out.values())
     return out
+
+
+def array_area_mm2(area: dict[str, float]) -> float:
+    """The PE array's share of an area_mm2() result (buffers excluded)."""
+    return sum(area.get(k, 0.0) for k in PE_PARTS)
+
+
+def scaled_to_area(hw: HwConfig, target_mm2: float, dimension: str = "cols", match: str = "total") -> HwConfig:
+    """`hw` with its array resized along `dimension` ('rows' or 'cols') so that its area (`match`: 'total',
+    the buffers kept as they are, or 'array', the PE array alone) comes nearest `target_mm2`: within half a
+    row's or column's area of it, as whole PEs are added or removed."""
+    if dimension not in ("rows", "cols") or match not in ("total", "array"):
+        raise HwConfigError(f"{hw.source}: cannot scale along {dimension!r} to match {match!r} area; "
+                            f"use rows/cols and total/array")
+    a = area_mm2(hw)
+    array = array_area_mm2(a)
+    fixed = a["total"] - array if match == "total" else 0.0
+    other = hw.array.cols if dimension == "rows" else hw.array.rows
+    per_line = array / (hw.array.rows * hw.array.cols) * other      # one row's or column's PEs
+    if target_mm2 - fixed < per_line / 2:
+        raise HwConfigError(f"{hw.source}: a {match} area of {target_mm2:.3f} mm^2 leaves no room for one "
+                            f"{dimension[:-1]} of PEs ({per_line:.4f} mm^2) beside {fixed:.3f} mm^2 of buffers")
+    n = max(1, round((target_mm2 - fixed) / per_line))
+    return dataclasses.replace(hw, array=dataclasses.replace(hw.array, **{dimension: n}))

@@ -34,7 +34,7 @@ Width = Annotated[int, AtLeast(1), AtMost(64)]
 SquareMicrons = Annotated[float, AtLeast(0.0), AtMost(1e9)]
 # Names the cost and area results use for their own entries beside each buffer's (costmodel.py, area.py).
 RESERVED_LEVEL_NAMES = ("compute", "dram", "mac", "pe_local", "pe_multipliers", "pe_adders", "pe_registers",
-                        "total")
+                        "pe_scratchpads", "total")
 Operand = Literal["weights", "inputs", "outputs"]
 OPERANDS: tuple[str, ...] = get_args(Operand)
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
@@ -117,6 +117,10 @@ class AreaConfig:
     add_32b_um2: SquareMicrons       # a 32-bit integer adder; a b-bit one scales by b/32
     reg_um2_per_bit: SquareMicrons   # one flip-flop
     sram_um2_per_bit: dict[SizeBits, SquareMicrons]   # an SRAM macro's area per bit by macro size
+    # A PE's own storage beyond its operand registers (Eyeriss's scratchpads): flip-flop bits and bits of
+    # one small SRAM macro per PE. Area only: their accesses are priced by energy.reg_pj_per_bit.
+    pe_regfile_bits: Annotated[int, AtLeast(0)] = 0
+    pe_sram_bits: Annotated[int, AtLeast(0)] = 0
 
 
 @dataclass(frozen=True)

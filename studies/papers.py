@@ -8,6 +8,10 @@ Stripes keeps 16-bit weights). Speed-up is the baseline's cycles over the design
 papers compare; the ratio at each design's own clock is shown beside it), energy reduction the
 baseline's energy over the design's; a paper's mean (geometric or arithmetic) over the networks is
 set against the published one, with the reason for any gap.
+
+The papers compare at equal area and frequency: a comparison's `normalise` resizes one side's PE array
+(hwsim.area.scaled_to_area, along one dimension, buffers and clock kept) until its area matches the other's,
+as the paper states which side it sized. The ratios of the published arrays as they are stand beside.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from hwsim import zoo
+from hwsim.area import area_mm2, array_area_mm2, scaled_to_area
 from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
@@ -45,6 +50,16 @@ class Published:
 
 
 @dataclass(frozen=True)
+class Normalise:
+    """Equal area: `scaled`'s array is resized along `dimension` until its area (`match`: the whole design,
+    or the PE array alone) equals the other side's."""
+    scaled: Literal["design", "baseline"]
+    dimension: Literal["rows", "cols"] = "cols"
+    match: Literal["total", "array"] = "total"
+    why: str = ""                          # the paper's words on which side it sized
+
+
+@dataclass(frozen=True)
 class Comparison:
     name: str
     design: Side
@@ -54,6 +69,7 @@ class Comparison:
     layers: Literal["all", "conv"] = "all"            # Stripes reports convolutional layers only
     a_profiles: dict[str, tuple[int, ...]] | None = None   # network -> activation bits of its conv layers in order
     gap_reason: str = ""                   # why ours differs from the paper (written from the table and model)
+    normalise: Normalise | None = None     # None: the published arrays as they are
 
 
 @dataclass(frozen=True)
@@ -82,10 +98,30 @@ def side_bits(side: Side, bits: dict) -> dict[str, tuple[int, int]]:
     return {n: (side.w_bits or w, side.a_bits or a) for n, (w, a) in bits.items()}
 
 
-def run_side(side: Side, shapes, bits, counted: set[str]) -> dict:
-    """Cost of the whole network (each layer's output width is its reader's input width), summed over the
-    layers in `counted` only."""
-    hw = load_hw_config(hw_config_paths([side.hardware])[0])
+def sides_hw(c: Comparison) -> tuple[dict, dict]:
+    """(design, baseline) as published and as compared: {'published': HwConfig, 'compared': HwConfig}, the
+    compared one resized to the other side's area where the comparison normalises."""
+    hw = [load_hw_config(hw_config_paths([s.hardware])[0]) for s in (c.design, c.baseline)]
+    compared = list(hw)
+    if c.normalise is not None:
+        n = c.normalise
+        i = 0 if n.scaled == "design" else 1
+        other = area_mm2(hw[1 - i])
+        target = other["total"] if n.match == "total" else array_area_mm2(other)
+        compared[i] = scaled_to_area(hw[i], target, n.dimension, n.match)
+    return tuple({"published": p, "compared": q} for p, q in zip(hw, compared))
+
+
+def area_columns(prefix: str, hw) -> dict:
+    """The array's shape and its area (mm^2, total and PE array); no area for a config without `area:`."""
+    a = area_mm2(hw) if hw.area is not None else None
+    return {f"{prefix}_array": f"{hw.array.rows}x{hw.array.cols}", f"{prefix}_area_mm2": a and a["total"],
+            f"{prefix}_array_area_mm2": a and array_area_mm2(a)}
+
+
+def run_side(side: Side, hw, shapes, bits, counted: set[str]) -> dict:
+    """Cost of the whole network on `hw` (each layer's output width is its reader's input width), summed
+    over the layers in `counted` only."""
     rows = [r for r in NetworkCost(shapes, hw).layers(side_bits(side, bits)) if r["name"] in counted]
     memory = sum(r["cycles"] for r in rows if r["bound_by"] != "compute")
     return {"hw": hw, "cycles": sum(r["cycles"] for r in rows), "energy_pj": sum(r["energy_pj"] for r in rows),
@@ -99,13 +135,20 @@ def mean(values, kind: str) -> float:
 
 
 def compare(c: Comparison, batch: int) -> list[dict]:
+    design_hw, baseline_hw = sides_hw(c)
     rows = []
     for name in c.networks:
         net = zoo.get(name, batch)
         shapes = [s for s in net.shapes if c.layers == "all" or s.kind == "conv"]
         bits = published_bits(net, c)
         counted = {s.name for s in shapes}
-        d, b = (run_side(side, net.shapes, bits, counted) for side in (c.design, c.baseline))
+        d, b = (run_side(side, hw["compared"], net.shapes, bits, counted)
+                for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
+        if c.normalise is None:
+            dp, bp = d, b
+        else:
+            dp, bp = (run_side(side, hw["published"], net.shapes, bits, counted)
+                      for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
         rows.append({"comparison": c.name, "network": name, "layers": len(shapes),
                      "design": d["hw"].name, "baseline": b["hw"].name,
                      "design_cycles": d["cycles"], "baseline_cycles": b["cycles"],
@@ -116,8 +159,22 @@ def compare(c: Comparison, batch: int) -> list[dict]:
                      "design_memory_bound_pct": 100 * d["memory_bound_share"],
                      "baseline_memory_bound_pct": 100 * b["memory_bound_share"],
                      "design_mac_energy_pct": 100 * d["mac_energy_share"],
-                     "baseline_mac_energy_pct": 100 * b["mac_energy_share"]})
+                     "baseline_mac_energy_pct": 100 * b["mac_energy_share"],
+                     "speedup_published_arrays": bp["cycles"] / dp["cycles"],
+                     "energy_reduction_published_arrays": bp["energy_pj"] / dp["energy_pj"]})
     return rows
+
+
+def sizes_row(c: Comparison) -> dict:
+    """What was compared: each side's array and area (mm^2) as compared, and as published."""
+    design_hw, baseline_hw = sides_hw(c)
+    n = c.normalise
+    out = {"normalise": f"equal {n.match} area, {n.scaled} scaled along {n.dimension}" if n else "none",
+           "normalise_source": n.why if n else ""}
+    for prefix, hw in (("design", design_hw["compared"]), ("baseline", baseline_hw["compared"]),
+                       ("design_published", design_hw["published"]), ("baseline_published", baseline_hw["published"])):
+        out |= area_columns(prefix, hw)
+    return out
 
 
 def summary_row(c: Comparison, rows: list[dict]) -> dict:
@@ -131,6 +188,10 @@ def summary_row(c: Comparison, rows: list[dict]) -> dict:
             "published_energy_reduction": p.energy_reduction,
             "ours_energy_reduction": ours_e if p.energy_reduction is not None else None,
             "energy_ratio": ours_e / p.energy_reduction if p.energy_reduction else None,
+            "ours_speedup_published_arrays": mean([r["speedup_published_arrays"] for r in rows], p.mean),
+            "ours_energy_reduction_published_arrays": mean([r["energy_reduction_published_arrays"] for r in rows],
+                                                           p.mean),
+            **sizes_row(c),
             "within_25pct": within, "source": p.source, "why_ours_differs": c.gap_reason}
 
 
@@ -170,11 +231,13 @@ def main(cfg: PapersConfig, out_dir, checkpoint: str | None = None, progress: bo
         summary.append(summary_row(c, rows))
     out.table("summary", summary, "Published and reproduced means",
               "Per comparison: the paper's mean speed-up and energy reduction over its networks, ours on the same "
-              "networks at the published widths (same clock), their ratio, whether both are within ±25%, and why ours "
-              "differs.")
+              "networks at the published widths (same clock, one side's array resized to equal area where the paper "
+              "compares so), their ratio, whether both are within ±25%, the arrays and areas (mm², 45 nm) compared and "
+              "published, our means on the published arrays as they are, and why ours differs.")
     out.table("networks", per_network, "Per network",
               "Cycles (per batch), energy (µJ per batch), speed-up (same clock and each design's own clock), energy "
-              "reduction, the share of cycles bound by a memory level and of energy spent in MACs.", show_rows=60)
+              "reduction, the share of cycles bound by a memory level and of energy spent in MACs; the last two "
+              "columns are the ratios on the published arrays as they are.", show_rows=60)
     _plot(out, summary)
     out.summary = "; ".join(f"{r['comparison']}: speed-up {r['ours_speedup']:.2f}x (paper {r['published_speedup']}x)"
                             + (f", energy {r['ours_energy_reduction']:.2f}x (paper {r['published_energy_reduction']}x)"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from pathlib import Path
 
-from hwsim.area import area_mm2
+from hwsim.area import area_mm2, scaled_to_area
 from hwsim.hwconfig import HwConfigError, load_hw_config, parse_hw_config
 
 
@@ -65,3 +65,43 @@ def test_config_without_area_says_so():
     hw = load_hw_config("hw_configs/bitfusion.yaml")
     with pytest.raises(HwConfigError, match=r"bitfusion\.yaml: no `area:` section"):
         area_mm2(dataclasses.replace(hw, area=None))
+
+
+def test_eyeriss_pe_carries_its_scratchpads():
+    a = area_mm2(load_hw_config("hw_configs/eyeriss.yaml"))
+    n = 12 * 14
+    # ifmap 12 x 16b + psum 24 x 16b as flip-flops, filter 224 x 16b as SRAM at the 8 KiB per-bit figure
+    assert a["pe_scratchpads"] == pytest.approx(n * ((12 + 24) * 16 * 4.522 + 224 * 16 * 0.865) / 1e6)
+    assert a["pe_multipliers"] == pytest.approx(n * 282 * 4 / 1e6)            # one 16 x 16 multiplier
+    assert "pe_scratchpads" not in area_mm2(load_hw_config("hw_configs/bitfusion.yaml"))
+
+
+def test_tiled_unit_has_one_multiplier_per_reduced_channel():
+    a = area_mm2(load_hw_config("hw_configs/dadiannao.yaml"))
+    # 256 units x 16 lanes of 16 x 16 multipliers (16 tiles x 16 x 16 in DaDianNao); a 15-adder tree at 32
+    # bits plus the 32-bit accumulator; 16 x (16 + 16) operand bits, 32 + 32 psum and accumulator bits
+    assert a["pe_multipliers"] == pytest.approx(256 * 16 * 282 * 4 / 1e6)
+    assert a["pe_adders"] == pytest.approx(256 * 16 * 137 / 1e6)
+    assert a["pe_registers"] == pytest.approx(256 * (16 * 32 + 64) * 4.522 / 1e6)
+
+
+def test_scaled_to_area_by_hand():
+    hw = load_hw_config("hw_configs/bitfusion.yaml")
+    a = area_mm2(hw)
+    array = a["pe_multipliers"] + a["pe_adders"] + a["pe_registers"]
+    # one more array's worth of area: twice the columns, buffers unchanged
+    assert scaled_to_area(hw, a["total"] + array, "cols").array.cols == 64
+    # the array alone matched: half the array's area is half the rows
+    assert scaled_to_area(hw, array / 2, "rows", match="array").array.rows == 8
+    # between whole columns the nearest is taken, within half a column's area (16 units) of the target
+    column = array / 32
+    target = a["total"] + 10.3 * column
+    s = scaled_to_area(hw, target, "cols")
+    assert s.array.cols == 42 and s.array.rows == 16
+    assert abs(area_mm2(s)["total"] - target) <= column / 2
+
+
+def test_scaled_to_area_refuses_a_target_below_the_buffers():
+    hw = load_hw_config("hw_configs/bitfusion.yaml")
+    with pytest.raises(HwConfigError, match=r"bitfusion\.yaml: a total area of 0\.500 mm\^2 leaves no room for one col"):
+        scaled_to_area(hw, 0.5, "cols")
