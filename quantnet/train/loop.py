@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import time
 import warnings
 from collections import defaultdict
@@ -34,7 +35,7 @@ from ..data import Dataset, batches, load_dataset
 from ..evaluate import accuracy_configured
 from ..layers import QConv2d, QLinear
 from ..models import MetaResNet, build_model
-from .augment import default_shift, random_shift
+from .augment import default_shift, random_flip, random_shift
 from .calibrate import calibrate_bn, calibration_configs
 from .bn_init import warm_start_untrained_bns
 from .config import StageConfig, TrainConfig, TrainConfigError, save_config
@@ -141,6 +142,11 @@ def _local_gradients(net, last: bool):
     return net.no_sync() if isinstance(net, DistributedDataParallel) and not last else nullcontext()
 
 
+def _bits_text(bc: BitConfig | None) -> str:
+    """Every layer's w/a bits, e.g. '8/8 2/3 ...' ('fp': the float net)."""
+    return "fp" if bc is None else " ".join(f"{w}/{a}" for w, a in bc.bits.values())
+
+
 def _check_finite(loss: torch.Tensor, where: str) -> None:
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged: loss is {loss.item()} at {where}; nothing was saved for this "
@@ -178,6 +184,8 @@ class Trainer:
         sums, correct, seen = defaultdict(float), defaultdict(int), defaultdict(int)
         shift = cfg.augment_shift if cfg.augment_shift is not None else default_shift(cfg.data)
         x_train = random_shift(self.data.x_train, shift, rng)
+        if cfg.augment_flip:
+            x_train = random_flip(x_train, rng)
         self.net.train()
         lr = p = 0.0
         drawn = []
@@ -192,7 +200,7 @@ class Trainer:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
-            drawn.append([[kind, bc.name if bc else "fp"] for kind, bc in subnets])
+            drawn.append([[kind, _bits_text(bc)] for kind, bc in subnets])
             opt.zero_grad(set_to_none=True)
             for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T, self.net):
                 _check_finite(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
@@ -217,7 +225,8 @@ class Trainer:
         if self.subnet_log is not None:
             self.subnet_log.mkdir(parents=True, exist_ok=True)
             with (self.subnet_log / f"rank{self.ranks.rank}.jsonl").open("a") as f:
-                f.write(json.dumps({"epochs_done": epochs_done, "subnets": drawn}) + "\n")
+                f.write(json.dumps({"rank": self.ranks.rank, "pid": os.getpid(), "epochs_done": epochs_done,
+                                    "subnets": drawn}) + "\n")
         self.ranks.check_lockstep(text, f"sub-networks in epoch {epochs_done + 1}")
 
     def _summed_over_ranks(self, sums: dict, correct: dict, seen: dict) -> tuple[dict, dict, dict]:
