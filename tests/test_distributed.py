@@ -33,7 +33,7 @@ optim: {name: sgd, lr: 0.05, warmup_epochs: 0}
 """
 TINY = COMMON + """\
 stages:
-  - {name: a, kind: act, epochs: 1}
+  - {name: a, kind: act, epochs: 2}
   - {name: b, kind: mixed, epochs: 2, subnets: [max, min, random], distill: true}
 """
 # Float training has no rounding of activations to codes: there, the 1-vs-2-process difference stays at float
@@ -43,7 +43,7 @@ FLOAT = COMMON + """\
 stages:
   - {name: f, kind: float, epochs: 2}
 """
-EPOCHS = 3
+EPOCHS = 4
 RUN_FILES = {".lock", "config.yaml", "metrics.jsonl", "checkpoint.pt", "train_state.pt"}
 
 
@@ -168,7 +168,8 @@ def test_killed_two_rank_run_resumes_from_its_last_checkpoint(runs, tmp_path):
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.time() - t0 < 300
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)          # the launcher and both ranks at once, like a lost machine
+    os.killpg(proc.pid, signal.SIGKILL)          # the launcher and both ranks at once, like a lost machine;
+    # mostly within stage a's 2nd epoch, so the optimiser's momentum must come back too
     proc.wait(timeout=60)
     done = read_checkpoint(part / "checkpoint.pt")["extra"]["epochs_done"]
     assert 1 <= done < EPOCHS
