@@ -6,8 +6,9 @@ e.g. --set stages.2.epochs=10 --set optim.warmup_epochs=0.
 
 Data parallel: `--nproc N` (or `torchrun --nproc-per-node N -m bitmixer.cli train ...`) trains with N
 processes (DistributedDataParallel; gloo on CPU, nccl with --device cuda, one GPU per process). batch_size
-stays the global batch: each process takes its shard of every batch, and the run trains the same
-weights as one process would, up to float rounding. Process 0 alone writes DIR.
+stays the global batch: each process takes its shard of every batch, and every step makes the update one
+process would make on the whole batch, up to float rounding (which rounding activations to codes can
+amplify over many steps). Process 0 alone writes DIR.
 """
 from __future__ import annotations
 
