@@ -6,21 +6,9 @@ import pickle
 import numpy as np
 import pytest
 
+from cifar_files import write_cifar as _write_cifar
+
 from quantnet.data import DataError, load_cifar10, load_dataset, load_mnist
-
-
-def _write_cifar(root, n=6, seed=0):
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, n)]
-        with open(root / name, "wb") as f:
-            pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                         b"filenames": [b"x.png"] * n}, f, protocol=2)
-        batches[name] = (data, labels)
-    return batches
 
 
 def test_cifar10_reads_python_pickle_batches(tmp_path):

@@ -3,15 +3,23 @@
 Writes DIR/checkpoint.pt, DIR/config.yaml (the resolved configuration), DIR/metrics.jsonl (one
 record per epoch). Flags override fields of the file; `--set KEY.PATH=VALUE` reaches any field,
 e.g. --set stages.2.epochs=10 --set optim.warmup_epochs=0.
+
+Data parallel: `--nproc N` (or `torchrun --nproc-per-node N -m bitmixer.cli train ...`) trains with N
+processes (DistributedDataParallel; gloo on CPU, nccl with --device cuda, one GPU per process). batch_size
+stays the global batch: each process takes its shard of every batch, and every step makes the update one
+process would make on the whole batch, up to float rounding (which rounding activations to codes can
+amplify over many steps). Process 0 alone writes DIR.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from hwsim.errors import UserError
 
 from quantnet.train import RunDir, load_config, train
+from ..launch import launch
 from .common import format_table
 
 # flag -> config key; the value is passed through YAML like --set.
@@ -21,8 +29,8 @@ _FIELD_FLAGS = [("model", "model", "registered model name"), ("width", "width", 
                 ("bn_mode", "bn_mode", "transitional | switchable | shared"),
                 ("candidate_bits", "candidate_bits", "comma-separated bit-widths, e.g. 2,3,4 (or 4 for an LSQ baseline)"),
                 ("seed", "seed", "seed of initialisation, shuffling and sub-network draws"),
-                ("device", "device", "cpu | cuda"), ("lr", "optim.lr", "base learning rate"),
-                ("batch_size", "batch_size", "batch size"), ("threads", "threads", "torch CPU threads (0: default)"),
+                ("device", "device", "cpu | cuda (with --nproc N: one GPU per process)"), ("lr", "optim.lr", "base learning rate"),
+                ("batch_size", "batch_size", "global batch size (split across --nproc processes)"), ("threads", "threads", "torch CPU threads (0: default)"),
                 ("teacher", "distill.teacher", "inplace | checkpoint"),
                 ("teacher_checkpoint", "distill.checkpoint", "checkpoint of a float teacher")]
 
@@ -37,6 +45,10 @@ def register(sub) -> None:
     p.add_argument("--granularity", default=None, help="layer | block: per-layer or per-block bits in mixed stages")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override any config field (repeatable)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N data-parallel processes on this machine (default 1)")
+    p.add_argument("--subnet-log", default=None, metavar="DIR",
+                   help="each process appends the sub-networks it draws to DIR/rank<R>.jsonl (lockstep checks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -51,6 +63,13 @@ def overrides_from(args) -> list[str]:
 
 
 def run(args) -> int:
+    if args.nproc < 1:
+        raise UserError(f"--nproc must be >= 1, got {args.nproc}")
+    world = os.environ.get("WORLD_SIZE")
+    if world is None and args.nproc > 1:
+        return launch(args.argv, args.nproc)
+    if world is not None and args.nproc > 1 and str(args.nproc) != world:
+        raise UserError(f"--nproc {args.nproc} but this process is one of WORLD_SIZE={world} (torchrun); give one")
     overrides = overrides_from(args)
     if args.resume:
         if args.config or overrides or args.granularity:
@@ -64,7 +83,9 @@ def run(args) -> int:
             extra = [f"stages.{i}.granularity={args.granularity}" for i in range(n) if cfg.stages[i].kind == "mixed"]
             cfg = load_config(args.config, overrides + extra)
     t0 = time.perf_counter()
-    last = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    last = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, subnet_log=args.subnet_log)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     rows = [{"metric": k, "value": v} for k, v in last.items() if k.startswith("test_acc/")]
     if rows:
         print(format_table(rows, [("metric", "final", ""), ("value", "top-1", ".4f")]))

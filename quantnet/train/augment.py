@@ -1,8 +1,10 @@
-"""Training-time data augmentation on 8-bit input codes: random translation (pad + crop).
+"""Training-time data augmentation on 8-bit input codes: random translation (pad + crop) and
+horizontal flips.
 
 Each image moves by (dy, dx), each drawn uniformly from [-shift, shift], and the pixels it uncovers
-are code 0 (the digits' background). Codes are copied, never rescaled or rounded, so the network
-still sees exactly the 8-bit inputs the integer contract describes.
+are code 0 (the digits' background; black, as torchvision's RandomCrop(padding=4) pads CIFAR images
+before normalising them). Codes are copied, never rescaled or rounded, so the network still sees
+exactly the 8-bit inputs the integer contract describes.
 """
 from __future__ import annotations
 
@@ -33,4 +35,12 @@ def random_shift(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndar
             if len(idx):
                 # output pixel (i, j) reads input (i - dy, j - dx): the content moves by (+dy, +dx)
                 out[idx] = padded[idx, :, shift - dy:shift - dy + h, shift - dx:shift - dx + w]
+    return out
+
+
+def random_flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x: N x C x H x W codes. A copy with each image mirrored left-right with probability 1/2."""
+    flip = rng.random(len(x)) < 0.5
+    out = x.copy()
+    out[flip] = x[flip, :, :, ::-1]
     return out

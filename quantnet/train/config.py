@@ -127,6 +127,7 @@ class TrainConfig:
     eval_every: int = 1                    # evaluate on the test split every N epochs (and at each stage end)
     augment_shift: int | None = None       # random translation of training images by up to N pixels (0: off;
                                            # None: the data set's default, augment.DEFAULT_SHIFT: 1 on digits)
+    augment_flip: bool = False             # mirror each training image left-right with probability 1/2
     calibrate_bn: bool = True              # recompute BN statistics with the final weights (calibrate.py)
     calibration_configs: int = 128         # random per-layer configs in that pass (when the last stage is mixed)
     optim: OptimConfig = field(default_factory=OptimConfig)

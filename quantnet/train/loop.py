@@ -3,18 +3,29 @@
 Determinism: the model is initialised from torch.manual_seed(seed); each epoch's shuffling and
 sub-network draws come from numpy's default_rng([seed, epoch]), so a resumed run repeats exactly
 what the uninterrupted run would have done.
+
+Data parallel (distributed.py): every rank draws that same stream and trains its shard of each global
+batch through DistributedDataParallel, with batch statistics of the global batch (global_batch.py) and
+each shard's loss weighted by its share of the batch, so the averaged gradient is the one-process
+gradient of the global batch. Rank 0 alone evaluates, calibrates BN and writes the run directory.
 """
 from __future__ import annotations
 
+import gc
+import json
 import math
+import os
 import time
+import warnings
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hwsim.bits import BitConfig
@@ -24,11 +35,13 @@ from ..data import Dataset, batches, load_dataset
 from ..evaluate import accuracy_configured
 from ..layers import QConv2d, QLinear
 from ..models import MetaResNet, build_model
-from .augment import default_shift, random_shift
+from .augment import default_shift, random_flip, random_shift
 from .calibrate import calibrate_bn, calibration_configs
 from .bn_init import warm_start_untrained_bns
 from .config import StageConfig, TrainConfig, TrainConfigError, save_config
+from .global_batch import local_statistics, use_global_batch_statistics
 from .distill import FrozenTeacher, distill_loss, soft_targets
+from .distributed import PeerStopped, Ranks
 from .rundir import ResumeError, RunDir
 from .sampling import p_deviate, sample_subnets, stage_bits
 from .schedule import lr_at
@@ -102,22 +115,36 @@ def evaluate_stage(model: MetaResNet, stage: StageConfig, x: np.ndarray, y: np.n
 
 
 def subnet_losses(model: MetaResNet, stage: StageConfig, subnets, xb: torch.Tensor, yb: torch.Tensor,
-                  teacher=None, temperature: float = 1.0):
+                  teacher=None, temperature: float = 1.0, net=None):
     """Yield (kind, config, logits, loss) per sub-network, in order; the caller back-propagates each
     loss before the next forward (gradients accumulate, one graph alive at a time).
 
     Without distillation every sub-network learns from the labels. With it, a `teacher` callable
     (frozen float net) gives every sub-network its targets; without one the first sub-network (the
     highest-bit one) learns from the labels and its detached soft outputs teach the others.
+
+    `net` runs the forward (default: the model); a DistributedDataParallel net averages gradients across
+    ranks on the last sub-network's backward only, the earlier ones accumulating locally.
     """
     targets = soft_targets(teacher(xb), temperature) if stage.distill and teacher is not None else None
     for i, (kind, bc) in enumerate(subnets):
         select(model, stage.mode, bc)
-        logits = model(xb)
+        with _local_gradients(net, last=i == len(subnets) - 1):
+            logits = (net or model)(xb)
         loss = distill_loss(logits, targets, temperature) if targets is not None else F.cross_entropy(logits, yb)
         yield kind, bc, logits, loss
         if stage.distill and teacher is None and i == 0:
             targets = soft_targets(logits, temperature)
+
+
+def _local_gradients(net, last: bool):
+    """DDP reads this at the forward: all but the step's last backward keep their gradients local."""
+    return net.no_sync() if isinstance(net, DistributedDataParallel) and not last else nullcontext()
+
+
+def _bits_text(bc: BitConfig | None) -> str:
+    """Every layer's w/a bits, e.g. '8/8 2/3 ...' ('fp': the float net)."""
+    return "fp" if bc is None else " ".join(f"{w}/{a}" for w, a in bc.bits.values())
 
 
 def _check_finite(loss: torch.Tensor, where: str) -> None:
@@ -128,21 +155,25 @@ def _check_finite(loss: torch.Tensor, where: str) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out: str | Path, progress: bool = True):
-        self.cfg, self.run, self.progress = cfg, RunDir(Path(out)), progress
-        if cfg.device == "cuda" and not torch.cuda.is_available():
-            raise TrainConfigError("device: 'cuda' requested but torch sees no CUDA device")
-        self.device = torch.device(cfg.device)
+    def __init__(self, cfg: TrainConfig, out: str | Path, progress: bool = True, subnet_log: str | Path | None = None):
+        """subnet_log: a directory where each rank appends the sub-networks it draws (rank<R>.jsonl)."""
+        self.cfg, self.run = cfg, RunDir(Path(out))
+        self.ranks = Ranks.from_env()
+        self.progress = progress and self.ranks.main
+        self.subnet_log = Path(subnet_log) if subnet_log is not None else None
+        self.device = self.ranks.device(cfg.device)   # a clear error when CUDA is asked for but absent
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.data = load_dataset(cfg.data, cfg.data_dir)
+        self.ranks.check_batches(len(self.data.y_train), cfg.batch_size)
         self.model = build_for(cfg, self.data).to(self.device)
+        self.net = self.model      # what runs the training forward: the model, or its DDP wrapper
         self.teacher = FrozenTeacher(cfg.distill.checkpoint, self.device) \
             if cfg.distill.teacher == "checkpoint" and any(s.distill for s in cfg.stages) else None
 
     # ---- one epoch ----------------------------------------------------------------------------
     def _epoch(self, pos: StagePosition, opt: torch.optim.Optimizer, epochs_done: int) -> dict:
-        cfg, stage, model = self.cfg, pos.stage, self.model
+        cfg, stage, model, ranks = self.cfg, pos.stage, self.model, self.ranks
         rng = np.random.default_rng([cfg.seed, epochs_done])
         n = len(self.data.y_train)
         steps = math.ceil(n / cfg.batch_size)
@@ -151,25 +182,34 @@ class Trainer:
         sums, correct, seen = defaultdict(float), defaultdict(int), defaultdict(int)
         shift = cfg.augment_shift if cfg.augment_shift is not None else default_shift(cfg.data)
         x_train = random_shift(self.data.x_train, shift, rng)
-        model.train()
+        if cfg.augment_flip:
+            x_train = random_flip(x_train, rng)
+        self.net.train()
         lr = p = 0.0
+        drawn = []
         for step, (xb, yb) in enumerate(batches(x_train, self.data.y_train, cfg.batch_size, True, rng)):
-            xb, yb = xb.to(self.device), yb.to(self.device)
+            # this rank's shard; its mean loss weighs len/n_global * world, so the DDP average is the batch mean
+            share = ranks.shard(len(yb))
+            weight = (share.stop - share.start) * ranks.world / len(yb)
+            xb, yb = xb[share].to(self.device), yb[share].to(self.device)
             k = pos.epoch * steps + step
             lr = lr_at(base_lr, k, steps, stage.epochs, cfg.optim.warmup_epochs, cfg.optim.schedule)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
+            drawn.append([[kind, _bits_text(bc)] for kind, bc in subnets])
             opt.zero_grad(set_to_none=True)
-            for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T):
+            for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T, self.net):
                 _check_finite(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
                                     f"(sub-network {kind}, {bc.name if bc else 'fp'})")
-                (loss / len(subnets)).backward()
+                (loss / len(subnets) * weight).backward()
                 sums[kind] += float(loss.detach()) * len(yb)
                 correct[kind] += int((logits.detach().argmax(1) == yb).sum())
                 seen[kind] += len(yb)
             opt.step()
+        self._record_draws(epochs_done, drawn)
+        sums, correct, seen = self._summed_over_ranks(sums, correct, seen)
         rec = {"lr": lr, "loss": sum(sums.values()) / sum(seen.values())}
         if stage.kind == "mixed":
             rec["p_deviate"] = p
@@ -177,6 +217,25 @@ class Trainer:
             rec[f"loss/{kind}"] = sums[kind] / seen[kind]
             rec[f"train_acc/{kind}"] = correct[kind] / seen[kind]
         return rec
+
+    def _record_draws(self, epochs_done: int, drawn: list) -> None:
+        text = json.dumps(drawn)
+        if self.subnet_log is not None:
+            self.subnet_log.mkdir(parents=True, exist_ok=True)
+            with (self.subnet_log / f"rank{self.ranks.rank}.jsonl").open("a") as f:
+                f.write(json.dumps({"rank": self.ranks.rank, "pid": os.getpid(), "epochs_done": epochs_done,
+                                    "subnets": drawn}) + "\n")
+        self.ranks.check_lockstep(text, f"sub-networks in epoch {epochs_done + 1}")
+
+    def _summed_over_ranks(self, sums: dict, correct: dict, seen: dict) -> tuple[dict, dict, dict]:
+        """The epoch's loss and accuracy sums over all ranks' shards (kinds come in the same order on all)."""
+        if not self.ranks.active:
+            return sums, correct, seen
+        kinds = list(seen)
+        total = self.ranks.sum([d[k] for d in (sums, correct, seen) for k in kinds])
+        n = len(kinds)
+        return (dict(zip(kinds, total[:n])), {k: int(v) for k, v in zip(kinds, total[n:2 * n])},
+                {k: int(v) for k, v in zip(kinds, total[2 * n:])})
 
     def _check_weights(self, where: str) -> None:
         for name, t in list(self.model.named_parameters()) + list(self.model.named_buffers()):
@@ -187,22 +246,64 @@ class Trainer:
 
     # ---- the run ------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
-        with self.run.lock():
-            return self._fit(resume)
+        self.ranks.start(self.device)
+        try:
+            if self.ranks.main:
+                with self.run.lock():
+                    last = self._fit(resume)
+            else:
+                last = self._fit(resume)
+            self.ranks.all_ok(True)   # the others wait for rank 0's last save before the group closes
+            return last
+        finally:
+            if self.net is not self.model:   # DDP's reducer must go before its process group, or exit hangs
+                self.net = self.model
+                gc.collect()
+            self.ranks.stop()
+
+    def _open(self, resume: bool) -> tuple[int, dict | None]:
+        """(epochs done, optimiser state) to start from. Rank 0 checks and prepares the run directory (the
+        others wait for its word, so one failure stops all); then every rank reads the same checkpoint."""
+        cfg, run, ranks = self.cfg, self.run, self.ranks
+        failure = None
+        if ranks.main:
+            try:
+                if resume:
+                    run.load_for_resume()       # validates; trims metrics of an epoch never saved
+                elif run.has_run():
+                    raise ResumeError(f"{run.root} already holds a training run; pass --resume to continue it "
+                                      f"or choose another --out")
+                else:
+                    run.root.mkdir(parents=True, exist_ok=True)
+                    save_config(cfg, run.config)
+            except Exception as e:   # noqa: BLE001 - re-raised below, after telling the other ranks
+                failure = e
+        if not ranks.all_ok(failure is None):
+            if failure is not None:
+                raise failure
+            raise PeerStopped(f"rank {ranks.rank}: rank 0 could not open {run.root}; it reports why")
+        if not resume:
+            return 0, None
+        payload, state = run.load_for_resume(trim=False)
+        self.model.load_state_dict(payload["state_dict"])
+        return int(state["epochs_done"]), state["optimizer"]
+
+    def _wrap(self) -> None:
+        """The training forward of a multi-rank run: global-batch BN statistics, gradients averaged by DDP.
+        find_unused_parameters: a sub-network leaves the other widths' step sizes and BN entries unused;
+        all ranks draw the same sub-networks, so a parameter is unused on every rank or on none."""
+        if self.ranks.active and self.net is self.model:
+            use_global_batch_statistics(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            with warnings.catch_warnings():   # torch 2.13 renames broadcast_buffers; older ones know only it
+                warnings.filterwarnings("ignore", "`broadcast_buffers`", FutureWarning)
+                self.net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True,
+                                                   broadcast_buffers=False)
 
     def _fit(self, resume: bool) -> dict:
-        cfg, run, model = self.cfg, self.run, self.model
-        epochs_done, opt_state = 0, None
-        if resume:
-            payload, state = run.load_for_resume()
-            model.load_state_dict(payload["state_dict"])
-            epochs_done, opt_state = int(state["epochs_done"]), state["optimizer"]
-        else:
-            if run.has_run():
-                raise ResumeError(f"{run.root} already holds a training run; pass --resume to continue it "
-                                  f"or choose another --out")
-            run.root.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, run.config)
+        cfg, run, model, main = self.cfg, self.run, self.model, self.ranks.main
+        epochs_done, opt_state = self._open(resume)
+        self._wrap()
         last: dict = {}
         bar = tqdm(total=cfg.total_epochs, initial=epochs_done, desc="train", unit="epoch", disable=not self.progress)
         try:
@@ -219,6 +320,8 @@ class Trainer:
                     rec = self._epoch(here, opt, epochs_done)
                     self._check_weights(f"stage {pos.stage.name!r} epoch {e + 1}")
                     epochs_done += 1
+                    if not main:   # the other ranks go on to the next epoch; rank 0 joins them when done
+                        continue
                     if epochs_done == cfg.total_epochs and cfg.calibrate_bn:
                         rec["bn_calibrated"] = self._calibrate(pos.stage)
                     if epochs_done % cfg.eval_every == 0 or e + 1 == pos.stage.epochs:
@@ -241,7 +344,8 @@ class Trainer:
         anchors, others = calibration_configs(self.model, stage.mode, bits, n, stage.granularity,
                                               seed=10_000 + self.cfg.seed,
                                               include_float=any(s.kind == "float" for s in self.cfg.stages))
-        return calibrate_bn(self.model, anchors, self.data.x_train, self.device, others)
+        with local_statistics(self.model):   # rank 0 alone: whole batches, as one process would
+            return calibrate_bn(self.model, anchors, self.data.x_train, self.device, others)
 
     def _extra(self, pos: StagePosition, stage_epoch: int, epochs_done: int) -> dict:
         return {"data": self.cfg.data, "data_dir": self.cfg.data_dir, "stage": pos.stage.name,
@@ -249,6 +353,8 @@ class Trainer:
                 "train_config": self.cfg.to_dict()}
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or continue) training into `out`; returns the last epoch's metrics record."""
-    return Trainer(cfg, out, progress).fit(resume)
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          subnet_log: str | Path | None = None) -> dict:
+    """Run (or continue) training into `out`; returns the last epoch's metrics record (rank 0's is complete).
+    Under torchrun (WORLD_SIZE > 1 in the environment) this process is one rank of a data-parallel run."""
+    return Trainer(cfg, out, progress, subnet_log).fit(resume)

@@ -92,8 +92,9 @@ class RunDir:
         self.state_next.replace(self.state)
 
     # ---- resuming --------------------------------------------------------------------------
-    def load_for_resume(self) -> tuple[dict, dict]:
-        """(checkpoint payload, train state) of the last finished epoch; metrics trimmed to match."""
+    def load_for_resume(self, trim: bool = True) -> tuple[dict, dict]:
+        """(checkpoint payload, train state) of the last finished epoch; metrics trimmed to match (unless
+        `trim` is False: a rank other than the writer only reads)."""
         states = [p for p in (self.state_next, self.state) if p.exists()]
         if not self.checkpoint.exists() or not states:
             raise ResumeError(f"{self.root}: nothing to resume (needs checkpoint.pt and train_state.pt from a "
@@ -108,7 +109,8 @@ class RunDir:
                 raise ResumeError(f"{p}: not a readable training state ({type(e).__name__})") from None
             got = state.get("epochs_done") if isinstance(state, dict) else "?"
             if got == done:
-                self._trim_metrics(done)
+                if trim:
+                    self._trim_metrics(done)
                 return payload, state
             found.append(f"{p.name} epoch {got}")
         raise ResumeError(f"{self.root}: checkpoint.pt (epoch {done}) and {', '.join(found)} disagree")
