@@ -35,6 +35,7 @@ from quantnet.data import load_dataset
 from quantnet.evaluate import accuracy
 from quantnet.export import export_model
 from quantnet.fracbits.assign import box_configs, fill_path, hard_assign
+from quantnet.fracbits.climb import climb
 from quantnet.fracbits.costs import cost_table, extreme_configs
 from quantnet.fracbits.search import SearchSettings, search_frozen, task_loss
 from quantnet.fracbits.widths import FracWidths
@@ -42,11 +43,30 @@ from studies.greedy import greedy_path
 from studies.hw import hw_config_paths
 
 
-def all_configs(spec):
-    """Every integer config of the switchable widths."""
+ENUMERATE_UP_TO = 100_000      # configs; a larger space is sampled (a 9-width net has 3^9 = 19683)
+
+
+def random_fitting(spec, total, target, n, rng, draws=2_000_000, chunk=20_000):
+    """(configs, how many fit): n configs drawn uniformly, without repeats, among the integer configs
+    whose cost is within `target`. A small space is enumerated; a large one is drawn from uniformly and
+    the draws that fit are kept (then 'how many fit' is those found in `draws` draws, a lower bound)."""
     w = FracWidths(spec)
-    return [w.config(np.array(v, np.float64), f"c{i}")
-            for i, v in enumerate(itertools.product(*[v.candidates for v in w.vars]))]
+    cands = [np.asarray(v.candidates, np.float64) for v in w.vars]
+    if np.prod([len(c) for c in cands], dtype=np.float64) <= ENUMERATE_UP_TO:
+        configs = [w.config(np.array(v, np.float64), f"c{i}") for i, v in enumerate(itertools.product(*cands))]
+        fits = np.flatnonzero(np.array([total(c.bits) for c in configs]) <= target)
+        return [configs[i] for i in rng.choice(fits, min(n, len(fits)), replace=False)], len(fits)
+    found: dict[tuple, object] = {}
+    for _ in range(0, draws, chunk):
+        vals = np.stack([c[rng.integers(len(c), size=chunk)] for c in cands], 1)
+        for v in vals:
+            cfg = w.config(v, f"r{len(found)}")
+            key = tuple(v)
+            if key not in found and total(cfg.bits) <= target:
+                found[key] = cfg
+        if len(found) >= n:
+            break
+    return list(found.values())[:n], len(found)
 
 
 def main() -> None:
@@ -58,6 +78,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=SearchSettings.steps)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--climb", type=int, default=SearchSettings.climb, help="local-search moves after the rounding")
+    ap.add_argument("--separate-widths", action="store_true", help="the paper's separate λ_w, λ_a per layer")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -66,7 +88,8 @@ def main() -> None:
     ds = load_dataset(extra.get("data", "digits"), extra.get("data_dir"))
     spec = model.spec
     shapes = shapes_from_ir(export_model(model))
-    settings = SearchSettings(steps=args.steps, seed=args.seed, threads=args.threads)
+    settings = SearchSettings(steps=args.steps, seed=args.seed, threads=args.threads,
+                              per_layer=not args.separate_widths, climb=args.climb)
     cache: dict = {}
 
     def acc(cfg) -> float:
@@ -79,7 +102,6 @@ def main() -> None:
         r = search_frozen(model, table, target, ds.x_train, ds.y_train, settings, progress=False, name=name)
         return r
 
-    configs = all_configs(spec)
     bitops = cost_table("bitops", spec)
     b_lo, b_hi = (bitops.total(c.bits) for c in extreme_configs(spec))
     rng = np.random.default_rng(args.seed)
@@ -95,7 +117,6 @@ def main() -> None:
             return model_cost.total(cfg.bits)["energy_pj"]
 
         lo, hi = (table.total(c.bits) for c in extreme_configs(spec))
-        energy_all = np.array([table.total(c.bits) for c in configs])
         t0 = time.perf_counter()
         gpath = greedy_path(spec, lambda cs: np.array([table.total(c.bits) for c in cs]),
                             lambda cs: np.array([acc(c) for c in cs]), stop_cost=lo + min(args.fractions) * (hi - lo))
@@ -104,16 +125,16 @@ def main() -> None:
             target = lo + f * (hi - lo)
             fe = search(table, target, "fracbits-energy")
             fb = search(bitops, b_lo + f * (b_hi - b_lo), "fracbits-bitops")
-            wb = FracWidths(spec)
+            wb = FracWidths(spec, per_layer=settings.per_layer)
             wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
             fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
             fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
                 box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
-            fb_cfg = fb_cands[int(np.argmin([task_loss(model, c, ds.x_train, ds.y_train) for c in fb_cands]))]
-            fits = np.flatnonzero(energy_all <= target)
-            pick = rng.choice(fits, min(args.random, len(fits)), replace=False)
-            rand_acc = [acc(configs[i]) for i in pick]
-            rand_loss = [task_loss(model, configs[i], ds.x_train, ds.y_train) for i in pick]
+            fb_cfg, _ = climb(wb, fb_cands, lambda c: task_loss(model, c, ds.x_train, ds.y_train), table.total, target,
+                              settings.climb)
+            pick, n_fit = random_fitting(spec, table.total, target, args.random, rng)
+            rand_acc = [acc(c) for c in pick]
+            rand_loss = [task_loss(model, c, ds.x_train, ds.y_train) for c in pick]
             g = next(((c, cost, a) for c, cost, a in gpath if cost <= target), None)
             row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
                    "lowest_pj": lo, "highest_pj": hi,
@@ -123,7 +144,7 @@ def main() -> None:
                    "bitops_rounded_acc": acc(fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
                    "bitops_energy_pj": measured(fb_cfg), "bitops_acc": acc(fb_cfg), "bitops_seconds": fb.seconds,
                    "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
-                   "random_fitting": int(len(fits)), "random_n": int(len(pick)),
+                   "random_fitting": int(n_fit), "random_n": int(len(pick)),
                    "random_best_acc": float(max(rand_acc)), "random_mean_acc": float(np.mean(rand_acc)),
                    "random_by_train_loss_acc": float(rand_acc[int(np.argmin(rand_loss))]),
                    "greedy_energy_pj": None if g is None else measured(g[0]),
