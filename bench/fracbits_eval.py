@@ -46,7 +46,20 @@ from studies.hw import hw_config_paths
 ENUMERATE_UP_TO = 100_000      # configs; a larger space is sampled (a 9-width net has 3^9 = 19683)
 
 
-def random_fitting(spec, total, target, n, rng, draws=2_000_000, chunk=20_000):
+def totals(table, w: FracWidths, vals: np.ndarray) -> np.ndarray:
+    """The table's cost of many configs at once (rows of λ values at candidates), for screening."""
+    def col(ref, grid):
+        if isinstance(ref, tuple):
+            return np.full(len(vals), grid.index(ref[0]))
+        return np.searchsorted(np.asarray(grid), vals[:, ref])
+    out = np.zeros(len(vals))
+    for l in table.layers:
+        o = col((l.o[0],), l.o) if l.out_of is None else col(w.a_ref[l.out_of], l.o)
+        out += l.values[col(w.w_ref[l.name], l.w), col(w.a_ref[l.name], l.a), o]
+    return out
+
+
+def random_fitting(spec, table, target, n, rng, draws=2_000_000, chunk=100_000):
     """(configs, how many fit): n configs drawn uniformly, without repeats, among the integer configs
     whose cost is within `target`. A small space is enumerated; a large one is drawn from uniformly and
     the draws that fit are kept (then 'how many fit' is those found in `draws` draws, a lower bound)."""
@@ -54,15 +67,15 @@ def random_fitting(spec, total, target, n, rng, draws=2_000_000, chunk=20_000):
     cands = [np.asarray(v.candidates, np.float64) for v in w.vars]
     if np.prod([len(c) for c in cands], dtype=np.float64) <= ENUMERATE_UP_TO:
         configs = [w.config(np.array(v, np.float64), f"c{i}") for i, v in enumerate(itertools.product(*cands))]
-        fits = np.flatnonzero(np.array([total(c.bits) for c in configs]) <= target)
+        fits = np.flatnonzero(np.array([table.total(c.bits) for c in configs]) <= target)
         return [configs[i] for i in rng.choice(fits, min(n, len(fits)), replace=False)], len(fits)
     found: dict[tuple, object] = {}
     for _ in range(0, draws, chunk):
         vals = np.stack([c[rng.integers(len(c), size=chunk)] for c in cands], 1)
-        for v in vals:
-            cfg = w.config(v, f"r{len(found)}")
+        for v in vals[totals(table, w, vals) <= target]:
             key = tuple(v)
-            if key not in found and total(cfg.bits) <= target:
+            cfg = w.config(v, f"r{len(found)}")
+            if key not in found and table.total(cfg.bits) <= target:
                 found[key] = cfg
         if len(found) >= n:
             break
@@ -80,6 +93,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--climb", type=int, default=SearchSettings.climb, help="local-search moves after the rounding")
     ap.add_argument("--separate-widths", action="store_true", help="the paper's separate λ_w, λ_a per layer")
+    ap.add_argument("--fracbits-only", action="store_true", help="skip the random and greedy baselines")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -118,7 +132,7 @@ def main() -> None:
 
         lo, hi = (table.total(c.bits) for c in extreme_configs(spec))
         t0 = time.perf_counter()
-        gpath = greedy_path(spec, lambda cs: np.array([table.total(c.bits) for c in cs]),
+        gpath = [] if args.fracbits_only else greedy_path(spec, lambda cs: np.array([table.total(c.bits) for c in cs]),
                             lambda cs: np.array([acc(c) for c in cs]), stop_cost=lo + min(args.fractions) * (hi - lo))
         t_greedy = time.perf_counter() - t0
         for f in args.fractions:
@@ -131,22 +145,23 @@ def main() -> None:
             fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
                 box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
             fb_cfg, _ = climb(wb, fb_cands, lambda c: task_loss(model, c, ds.x_train, ds.y_train), table.total, target,
-                              settings.climb)
-            pick, n_fit = random_fitting(spec, table.total, target, args.random, rng)
+                              settings.climb, settings.climb_evals)
+            pick, n_fit = ([], 0) if args.fracbits_only else random_fitting(spec, table, target, args.random, rng)
             rand_acc = [acc(c) for c in pick]
             rand_loss = [task_loss(model, c, ds.x_train, ds.y_train) for c in pick]
             g = next(((c, cost, a) for c, cost, a in gpath if cost <= target), None)
             row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
                    "lowest_pj": lo, "highest_pj": hi,
                    "fracbits_energy_pj": measured(fe.config), "fracbits_acc": acc(fe.config),
-                   "fracbits_seconds": fe.seconds, "rounded_energy_pj": measured(fe.rounded),
+                   "fracbits_seconds": fe.seconds, "fracbits_scored": fe.candidates, "rounded_energy_pj": measured(fe.rounded),
                    "rounded_acc": acc(fe.rounded), "bitops_rounded_energy_pj": measured(fb_rounded),
                    "bitops_rounded_acc": acc(fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
                    "bitops_energy_pj": measured(fb_cfg), "bitops_acc": acc(fb_cfg), "bitops_seconds": fb.seconds,
                    "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
                    "random_fitting": int(n_fit), "random_n": int(len(pick)),
-                   "random_best_acc": float(max(rand_acc)), "random_mean_acc": float(np.mean(rand_acc)),
-                   "random_by_train_loss_acc": float(rand_acc[int(np.argmin(rand_loss))]),
+                   "random_best_acc": max(rand_acc, default=float("nan")),
+                   "random_mean_acc": float(np.mean(rand_acc)) if pick else float("nan"),
+                   "random_by_train_loss_acc": rand_acc[int(np.argmin(rand_loss))] if pick else float("nan"),
                    "greedy_energy_pj": None if g is None else measured(g[0]),
                    "greedy_acc": None if g is None else g[2], "greedy_seconds": t_greedy}
             rows.append(row)

@@ -105,6 +105,9 @@ def test_climb_follows_the_loss_to_its_best_config_within_the_budget(model):
         return float(np.abs(_index_steps(widths, goal, c)).sum())
     got, scored = climb(widths, [start, far], loss, table.total, target, rounds=2 * n)
     assert got.bits == goal.bits and scored > 2
+    for cap in (2, 5, 9):                                    # scoring stops at the cap, moves stay downhill
+        got, scored = climb(widths, [start, far], loss, table.total, target, 2 * n, max_scored=cap)
+        assert scored == cap and loss(got) <= loss(far)
     for rounds in (1, 2, 3):                                 # a minimum is never left
         assert climb(widths, [goal], loss, table.total, target, rounds)[0].bits == goal.bits
     got, _ = climb(widths, [start, far], loss, table.total, target, rounds=0)

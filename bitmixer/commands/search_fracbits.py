@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--climb", type=int, default=_DEFAULTS.climb,
                    help=f"then at most N local-search moves (one width up or down, or a trade between two) to a "
                         f"config of lower training loss within the budget (default {_DEFAULTS.climb}; 0: none)")
+    p.add_argument("--climb-evals", type=int, default=_DEFAULTS.climb_evals,
+                   help=f"the local search scores at most N configs, each a pass over the training samples "
+                        f"(default {_DEFAULTS.climb_evals})")
     p.add_argument("--separate-widths", action="store_true",
                    help="the paper's separate λ for weights and activations (default: one λ per layer, w = a, the "
                         "configs a meta-network is trained on)")
@@ -57,7 +60,7 @@ def register(sub) -> None:
 def run(args) -> int:
     settings = SearchSettings(steps=args.steps, lr=args.lr, kappa=args.kappa, batch_size=args.batch_size,
                               distill=args.distill, seed=args.seed, threads=args.threads, select=not args.no_select,
-                              climb=args.climb, per_layer=not args.separate_widths)
+                              climb=args.climb, climb_evals=args.climb_evals, per_layer=not args.separate_widths)
     e2e = None
     if args.end_to_end:
         e2e = EndToEndSettings(search_steps=args.e2e_steps, finetune_steps=args.finetune_steps, lam_lr=args.lr,

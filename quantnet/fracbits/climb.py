@@ -46,11 +46,12 @@ def neighbours(widths: FracWidths, cfg: BitConfig, total: Callable[[Mapping[str,
 
 def climb(widths: FracWidths, starts: list[BitConfig], loss: Callable[[BitConfig], float],
           total: Callable[[Mapping[str, tuple[int, int]]], float], target: float, rounds: int,
-          known: dict | None = None) -> tuple[BitConfig, int]:
+          max_scored: int | None = None) -> tuple[BitConfig, int]:
     """(config, configs scored): from the start of lowest loss (the first on a tie), up to `rounds` moves
-    to the fitting neighbour of lowest loss, each only if it is lower than the current config's.
-    `known` caches losses by config (its bits)."""
-    seen = {} if known is None else known
+    to the fitting neighbour of lowest loss, each only if it is lower than the current config's. Once
+    `max_scored` configs have been scored (the starts always are), a round stops at the first neighbour
+    not yet scored and moves only among those that were."""
+    seen: dict[tuple, float] = {}
 
     def scored(c: BitConfig) -> float:
         key = tuple(sorted(c.bits.items()))
@@ -58,16 +59,22 @@ def climb(widths: FracWidths, starts: list[BitConfig], loss: Callable[[BitConfig
             seen[key] = loss(c)
         return seen[key]
 
+    def room(c: BitConfig) -> bool:
+        return max_scored is None or len(seen) < max_scored or tuple(sorted(c.bits.items())) in seen
+
     losses = [scored(c) for c in starts]
     k = int(np.argmin(losses))
     cur, cur_loss = starts[k], losses[k]
     for _ in range(rounds):
-        nb = neighbours(widths, cur, total, target)
+        nb = []
+        for c in neighbours(widths, cur, total, target):
+            if not room(c):
+                break
+            nb.append((scored(c), c))
         if not nb:
             break
-        losses = [scored(c) for c in nb]
-        k = int(np.argmin(losses))
-        if losses[k] >= cur_loss:
+        best_loss, best = min(nb, key=lambda t: t[0])
+        if best_loss >= cur_loss:
             break
-        cur, cur_loss = nb[k], losses[k]
+        cur, cur_loss = best, best_loss
     return cur, len(seen)

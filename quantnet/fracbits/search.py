@@ -51,17 +51,19 @@ class SearchSettings:
     threads: int = 1              # torch CPU threads (0: torch's default)
     select: bool = True           # after the hard assignment, choose among nearby configs by training loss
     climb: int = 8                # then at most this many local-search moves by training loss (climb.py; 0: none)
+    climb_evals: int = 200        # scoring at most this many configs (each a pass over the training samples)
     per_layer: bool = True        # one λ per layer for its weights and input (w = a), as the meta-network trains;
                                   # False: the paper's separate λ_w and λ_a
 
     def __post_init__(self):
         bad = {k: v for k, v, ok in (("steps", self.steps, self.steps >= 1), ("lr", self.lr, self.lr > 0),
                                      ("kappa", self.kappa, self.kappa >= 0), ("climb", self.climb, self.climb >= 0),
+                                     ("climb_evals", self.climb_evals, self.climb_evals >= 1),
                                      ("batch_size", self.batch_size, self.batch_size >= 1),
                                      ("distill", self.distill, 0 <= self.distill <= 1)) if not ok}
         if bad:
             raise UserError(f"FracBits search settings out of range: {bad} (steps, batch_size >= 1; lr > 0; "
-                            f"kappa, climb >= 0; distill in [0, 1])")
+                            f"kappa, climb >= 0; climb_evals >= 1; distill in [0, 1])")
 
 
 @dataclass
@@ -118,7 +120,7 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
             candidates += [c for c in box_configs(widths, widths.values(), table.total, table.total(rounded.bits),
                                                   target, name) if tuple(c.bits.items()) not in seen]
             cfg, scored = climb(widths, candidates, lambda c: task_loss(model, c, x, y), table.total, target,
-                                s.climb)
+                                s.climb, s.climb_evals)
         return SearchResult(cfg, rounded, scored, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
                             traj, time.perf_counter() - t0)
     finally:
