@@ -82,6 +82,15 @@ def random_fitting(spec, table, target, n, rng, draws=2_000_000, chunk=100_000):
     return list(found.values())[:n], len(found)
 
 
+def opt(f, cfg):
+    """f(cfg), or None where that measurement was skipped."""
+    return None if cfg is None else f(cfg)
+
+
+def show(v, scale=1.0) -> str:
+    return "-" if v is None else f"{v / scale:.4f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
@@ -92,8 +101,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--climb", type=int, default=SearchSettings.climb, help="local-search moves after the rounding")
+    ap.add_argument("--climb-evals", type=int, default=SearchSettings.climb_evals, help="configs the local search scores")
     ap.add_argument("--separate-widths", action="store_true", help="the paper's separate λ_w, λ_a per layer")
     ap.add_argument("--fracbits-only", action="store_true", help="skip the random and greedy baselines")
+    ap.add_argument("--no-extras", action="store_true",
+                    help="skip the BitOps-penalty search and the random configs' training loss (a large network)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -103,7 +115,8 @@ def main() -> None:
     spec = model.spec
     shapes = shapes_from_ir(export_model(model))
     settings = SearchSettings(steps=args.steps, seed=args.seed, threads=args.threads,
-                              per_layer=not args.separate_widths, climb=args.climb)
+                              per_layer=not args.separate_widths, climb=args.climb,
+                              climb_evals=args.climb_evals)
     cache: dict = {}
 
     def acc(cfg) -> float:
@@ -138,37 +151,41 @@ def main() -> None:
         for f in args.fractions:
             target = lo + f * (hi - lo)
             fe = search(table, target, "fracbits-energy")
-            fb = search(bitops, b_lo + f * (b_hi - b_lo), "fracbits-bitops")
-            wb = FracWidths(spec, per_layer=settings.per_layer)
-            wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
-            fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
-            fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
-                box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
-            fb_cfg, _ = climb(wb, fb_cands, lambda c: task_loss(model, c, ds.x_train, ds.y_train), table.total, target,
-                              settings.climb, settings.climb_evals)
+            if args.no_extras:
+                fb_cfg = fb_rounded = fb = None
+            else:
+                fb = search(bitops, b_lo + f * (b_hi - b_lo), "fracbits-bitops")
+                wb = FracWidths(spec, per_layer=settings.per_layer)
+                wb.lam.data = torch.tensor([fb.lam[n] for n in wb.names], dtype=torch.float64)
+                fb_rounded, off = hard_assign(wb, table.total, target, "fracbits-bitops")
+                fb_cands = fill_path(wb, fb_rounded, wb.values() + off, table.total, target) + \
+                    box_configs(wb, wb.values(), table.total, table.total(fb_rounded.bits), target)
+                fb_cfg, _ = climb(wb, fb_cands, lambda c: task_loss(model, c, ds.x_train, ds.y_train), table.total, target,
+                                  settings.climb, settings.climb_evals)
             pick, n_fit = ([], 0) if args.fracbits_only else random_fitting(spec, table, target, args.random, rng)
             rand_acc = [acc(c) for c in pick]
-            rand_loss = [task_loss(model, c, ds.x_train, ds.y_train) for c in pick]
+            rand_loss = [] if args.no_extras else [task_loss(model, c, ds.x_train, ds.y_train) for c in pick]
             g = next(((c, cost, a) for c, cost, a in gpath if cost <= target), None)
             row = {"accelerator": hw.name, "pe_kind": hw.pe.kind, "fraction": f, "budget_pj": target,
                    "lowest_pj": lo, "highest_pj": hi,
                    "fracbits_energy_pj": measured(fe.config), "fracbits_acc": acc(fe.config),
                    "fracbits_seconds": fe.seconds, "fracbits_scored": fe.candidates, "rounded_energy_pj": measured(fe.rounded),
-                   "rounded_acc": acc(fe.rounded), "bitops_rounded_energy_pj": measured(fb_rounded),
-                   "bitops_rounded_acc": acc(fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
-                   "bitops_energy_pj": measured(fb_cfg), "bitops_acc": acc(fb_cfg), "bitops_seconds": fb.seconds,
-                   "bitops_bits": {k: list(v) for k, v in fb_cfg.bits.items()},
+                   "rounded_acc": acc(fe.rounded), "bitops_rounded_energy_pj": opt(measured, fb_rounded),
+                   "bitops_rounded_acc": opt(acc, fb_rounded), "fracbits_bits": {k: list(v) for k, v in fe.config.bits.items()},
+                   "bitops_energy_pj": opt(measured, fb_cfg), "bitops_acc": opt(acc, fb_cfg),
+                   "bitops_seconds": None if fb is None else fb.seconds,
+                   "bitops_bits": None if fb_cfg is None else {k: list(v) for k, v in fb_cfg.bits.items()},
                    "random_fitting": int(n_fit), "random_n": int(len(pick)),
                    "random_best_acc": max(rand_acc, default=float("nan")),
                    "random_mean_acc": float(np.mean(rand_acc)) if pick else float("nan"),
-                   "random_by_train_loss_acc": rand_acc[int(np.argmin(rand_loss))] if pick else float("nan"),
+                   "random_by_train_loss_acc": rand_acc[int(np.argmin(rand_loss))] if rand_loss else float("nan"),
                    "greedy_energy_pj": None if g is None else measured(g[0]),
                    "greedy_acc": None if g is None else g[2], "greedy_seconds": t_greedy}
             rows.append(row)
             print(f"{hw.name:10s} {f:.2f}: budget {target / 1e6:.4f} uJ | fracbits[energy] {row['fracbits_energy_pj'] / 1e6:.4f} uJ "
                   f"acc {row['fracbits_acc']:.4f} ({fe.seconds:.1f} s; paper rounding {row['rounded_energy_pj'] / 1e6:.4f} uJ "
-                  f"acc {row['rounded_acc']:.4f}) | fracbits[bitops] {row['bitops_energy_pj'] / 1e6:.4f} uJ "
-                  f"acc {row['bitops_acc']:.4f} (rounding {row['bitops_rounded_acc']:.4f}) | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
+                  f"acc {row['rounded_acc']:.4f}) | fracbits[bitops] {show(row['bitops_energy_pj'], 1e6)} uJ "
+                  f"acc {show(row['bitops_acc'])} (rounding {show(row['bitops_rounded_acc'])}) | random best/mean of {len(pick)} {row['random_best_acc']:.4f}/"
                   f"{row['random_mean_acc']:.4f}, picked by train loss {row['random_by_train_loss_acc']:.4f} | greedy "
                   + ("-" if g is None else f"{row['greedy_energy_pj'] / 1e6:.4f} uJ acc {row['greedy_acc']:.4f}"), flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
