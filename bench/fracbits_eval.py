@@ -14,7 +14,8 @@ uniform config's energy) this measures, on the test samples `bitmixer eval` uses
 and the wall time of each search (torch threads: --threads; the machine's load is printed).
 
     .venv/bin/python bench/fracbits_eval.py CKPT [--hw stripes bitfusion] [--fractions 0.25 0.5 0.75]
-        [--random 100] [--steps 150] [--json out.json]
+        [--random 100] [--steps 150] [--separate-widths] [--climb N] [--fracbits-only] [--no-extras]
+        [--json out.json]
 """
 from __future__ import annotations
 
