@@ -249,7 +249,8 @@ def ckpt(model, tmp_path_factory):
 def test_search_command_writes_a_config_that_eval_and_estimate_take(ckpt, model, shapes, tmp_path, capsys):
     out = tmp_path / "s"
     rc = main(["search", "fracbits", str(ckpt), "--cost", "energy", "--hw", str(HW_DIR / "stripes.yaml"),
-               "--budget", "0.5", "--out", str(out), "--steps", "12", "--no-progress", "--json", str(out / "s.json")])
+               "--budget", "0.5", "--out", str(out), "--steps", "12", "--climb-evals", "12", "--no-progress",
+               "--json", str(out / "s.json")])
     assert rc == 0
     text = capsys.readouterr().out
     assert "J against a budget of" in text and "top-1" in text

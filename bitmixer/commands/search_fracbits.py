@@ -36,6 +36,15 @@ def register(sub) -> None:
     p.add_argument("--no-select", action="store_true",
                    help="keep the paper's hard assignment as it is (default: choose by training loss among it and "
                         "the configs around λ that spend the budget it left)")
+    p.add_argument("--climb", type=int, default=_DEFAULTS.climb,
+                   help=f"then at most N local-search moves (one width up or down, or a trade between two) to a "
+                        f"config of lower training loss within the budget (default {_DEFAULTS.climb}; 0: none)")
+    p.add_argument("--climb-evals", type=int, default=_DEFAULTS.climb_evals,
+                   help=f"the local search scores at most N configs, each a pass over the training samples "
+                        f"(default {_DEFAULTS.climb_evals})")
+    p.add_argument("--separate-widths", action="store_true",
+                   help="the paper's separate λ for weights and activations (default: one λ per layer, w = a, the "
+                        "configs a meta-network is trained on)")
     p.add_argument("--end-to-end", action="store_true",
                    help="the paper's use, from a float checkpoint: weights train with λ, then are fine-tuned at the "
                         "chosen config (writes DIR/checkpoint.pt)")
@@ -50,7 +59,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     settings = SearchSettings(steps=args.steps, lr=args.lr, kappa=args.kappa, batch_size=args.batch_size,
-                              distill=args.distill, seed=args.seed, threads=args.threads, select=not args.no_select)
+                              distill=args.distill, seed=args.seed, threads=args.threads, select=not args.no_select,
+                              climb=args.climb, climb_evals=args.climb_evals, per_layer=not args.separate_widths)
     e2e = None
     if args.end_to_end:
         e2e = EndToEndSettings(search_steps=args.e2e_steps, finetune_steps=args.finetune_steps, lam_lr=args.lr,

@@ -1,5 +1,9 @@
 """FracBits on a trained meta-network: the network stays frozen, only λ trains.
 
+By default a layer's weights and input share one λ (widths.py, `per_layer`): a meta-network is
+trained on configs with w = a per layer, and its configs with w != a are points worse on average
+(their BN transitions were never trained), so the search stays where the network was trained.
+
 loss = task loss + κ·|cost(λ)/target − 1|, task loss = cross-entropy (optionally mixed with the KL
 divergence from the widest config's logits, weight `distill`). λ starts at the widest widths (as the
 paper), Adam with a cosine-decayed step, projected back into [min, max] after every step. Then the
@@ -7,7 +11,8 @@ hard assignment (assign.py) rounds λ to an integer config within the budget. Wi
 the paper) that config is only the first candidate: with it, the configs on the way of spending the
 budget its rounding left (assign.fill_path) and every config with each width at one of the two
 candidates around its λ that costs between it and the budget (assign.box_configs); the one with the
-lowest training loss is kept. A meta-network's accuracy is far from monotone in each width (its BN
+lowest training loss is kept, and from it a local search (climb.py) moves to a fitting neighbour of
+lower training loss while there is one (at most `climb` moves). A meta-network's accuracy is far from monotone in each width (its BN
 entries per transition differ in quality: configs next to each other differ by points), and the
 training loss of an integer config ranks them well; the choice never sees the test samples.
 """
@@ -29,6 +34,7 @@ from hwsim.bits import BitConfig
 from ..data import batches
 from ..models import MetaResNet
 from .assign import box_configs, fill_path, hard_assign
+from .climb import climb
 from .penalty import CostPenalty
 from .qfrac import fractional
 from .widths import FracWidths
@@ -44,22 +50,27 @@ class SearchSettings:
     seed: int = 0
     threads: int = 1              # torch CPU threads (0: torch's default)
     select: bool = True           # after the hard assignment, choose among nearby configs by training loss
+    climb: int = 8                # then at most this many local-search moves by training loss (climb.py; 0: none)
+    climb_evals: int = 200        # scoring at most this many configs (each a pass over the training samples)
+    per_layer: bool = True        # one λ per layer for its weights and input (w = a), as the meta-network trains;
+                                  # False: the paper's separate λ_w and λ_a
 
     def __post_init__(self):
         bad = {k: v for k, v, ok in (("steps", self.steps, self.steps >= 1), ("lr", self.lr, self.lr > 0),
-                                     ("kappa", self.kappa, self.kappa >= 0),
+                                     ("kappa", self.kappa, self.kappa >= 0), ("climb", self.climb, self.climb >= 0),
+                                     ("climb_evals", self.climb_evals, self.climb_evals >= 1),
                                      ("batch_size", self.batch_size, self.batch_size >= 1),
                                      ("distill", self.distill, 0 <= self.distill <= 1)) if not ok}
         if bad:
             raise UserError(f"FracBits search settings out of range: {bad} (steps, batch_size >= 1; lr > 0; "
-                            f"kappa >= 0; distill in [0, 1])")
+                            f"kappa, climb >= 0; climb_evals >= 1; distill in [0, 1])")
 
 
 @dataclass
 class SearchResult:
     config: BitConfig
     rounded: BitConfig             # the paper's hard assignment alone
-    candidates: int                # how many configs `select` chose among
+    candidates: int                # how many configs `select` scored by training loss
     target: float                  # in the table's unit
     cost: float                    # of the integer config, from the table (= the cost model's figure)
     offset: float                  # of the hard assignment
@@ -77,7 +88,7 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
         torch.set_num_threads(s.threads)
     frozen = []
     try:
-        widths = FracWidths(model.spec)
+        widths = FracWidths(model.spec, per_layer=s.per_layer)
         penalty = CostPenalty(table, widths)
         widest = widths.config(np.array([max(v.candidates) for v in widths.vars]), "widest")
         frozen = [p for p in model.parameters() if p.requires_grad]
@@ -102,14 +113,15 @@ def search_frozen(model: MetaResNet, table: CostTable, target: float, x: np.ndar
                 task = (1 - s.distill) * task + s.distill * kl
             traj.append({"step": step, **penalised_step(opt, sched, widths, penalty, task, target, s.kappa)})
         rounded, offset = hard_assign(widths, table.total, target, name)
-        cfg, candidates = rounded, [rounded]
+        cfg, scored = rounded, 1
         if s.select:
             candidates = fill_path(widths, rounded, widths.values() + offset, table.total, target)
             seen = {tuple(c.bits.items()) for c in candidates}
             candidates += [c for c in box_configs(widths, widths.values(), table.total, table.total(rounded.bits),
                                                   target, name) if tuple(c.bits.items()) not in seen]
-            cfg = candidates[int(np.argmin([task_loss(model, c, x, y) for c in candidates]))]
-        return SearchResult(cfg, rounded, len(candidates), target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
+            cfg, scored = climb(widths, candidates, lambda c: task_loss(model, c, x, y), table.total, target,
+                                s.climb, s.climb_evals)
+        return SearchResult(cfg, rounded, scored, target, table.total(cfg.bits), offset, dict(zip(widths.names, widths.values().tolist())),
                             traj, time.perf_counter() - t0)
     finally:
         for p in frozen:

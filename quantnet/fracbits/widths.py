@@ -1,7 +1,10 @@
 """Learnable fractional bit-widths λ, one per switchable weight and one per switchable activation tensor.
 
 A layer reading the same tensor as another (a shortcut and its block's first conv) shares that
-layer's activation λ. Between two neighbouring candidate widths c_i <= λ <= c_{i+1}, λ mixes them
+layer's activation λ. With `per_layer`, a layer's weights and input share one λ ("<layer>.wa"), so
+every config has w = a per layer: the configs a meta-network is trained on (BitConfig.random draws
+one width per layer), whose BN entries saw training; the paper's separate λ_w, λ_a also reach
+configs with w != a, whose transitions were only calibrated. Between two neighbouring candidate widths c_i <= λ <= c_{i+1}, λ mixes them
 with p = (λ - c_i) / (c_{i+1} - c_i) (with consecutive integers, the paper's p = λ - ⌊λ⌋); at a
 candidate the mix is that width alone. Fixed layers keep their one width.
 """
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 
 from hwsim.bits import BitConfig, LayerTable
+from hwsim.errors import UserError
 
 Mix = list[tuple[int, torch.Tensor | float]]   # [(width, weight)], weights sum to 1
 
@@ -44,8 +48,9 @@ def round_to(values: np.ndarray, cands: Sequence[int]) -> np.ndarray:
 class FracWidths(nn.Module):
     """λ of a network's switchable layers; `w_ref` / `a_ref` give each layer's width as a λ index or a fixed int."""
 
-    def __init__(self, spec: LayerTable, init: float | None = None):
+    def __init__(self, spec: LayerTable, init: float | None = None, per_layer: bool = False):
         super().__init__()
+        self.per_layer = per_layer
         self.spec = spec
         self.vars: list[WidthVar] = []
         self.w_ref: dict[str, int | tuple[int]] = {}
@@ -53,7 +58,13 @@ class FracWidths(nn.Module):
         for l in spec.layers:
             self.w_ref[l.name] = self._add(f"{l.name}.w", l.w_choices)
         for l in spec.layers:
-            self.a_ref[l.name] = self.a_ref[l.a_tied_to] if l.a_tied_to else self._add(f"{l.name}.a", l.a_choices)
+            if l.a_tied_to:
+                self.a_ref[l.name] = self.a_ref[l.a_tied_to]
+            elif per_layer and l.a_choices == l.w_choices and not isinstance(self.w_ref[l.name], tuple):
+                self.a_ref[l.name] = self.w_ref[l.name]
+                self.vars[self.w_ref[l.name]] = WidthVar(f"{l.name}.wa", tuple(int(c) for c in l.w_choices))
+            else:
+                self.a_ref[l.name] = self._add(f"{l.name}.a", l.a_choices)
         start = [max(v.candidates) if init is None else float(np.clip(init, min(v.candidates), max(v.candidates)))
                  for v in self.vars]
         self.lam = nn.Parameter(torch.tensor(start, dtype=torch.float64))
@@ -87,10 +98,13 @@ class FracWidths(nn.Module):
 
     def at_config(self, cfg: BitConfig) -> np.ndarray:
         """The λ vector that lies exactly at an integer config's widths."""
-        out = np.zeros(len(self.vars))
+        out = np.full(len(self.vars), np.nan)
         for refs, width in ((self.w_ref, cfg.w), (self.a_ref, cfg.a)):
             for name, ref in refs.items():
                 if not isinstance(ref, tuple):
+                    if not np.isnan(out[ref]) and out[ref] != width(name):
+                        raise UserError(f"config {cfg.name!r}: {self.vars[ref].name} would be both {int(out[ref])} "
+                                        f"and {width(name)} bits (layer {name!r}); one λ holds one width")
                     out[ref] = width(name)
         return out
 
