@@ -2,7 +2,6 @@
 nested IR against the same network exported with explicit per-width codes (executor and torch reference)."""
 import hashlib
 import json
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -14,14 +13,7 @@ from hwsim.ir_validate import validate
 from hwsim.nested_codes import NestedCodesError, derive
 from quantnet.intref import run_reference, weight_codes
 from tests.irgen import GenParams, random_bits, random_input, random_ir, uniform_bits
-
-
-def brute(q: int, big: int, small: int) -> int:
-    """q / 2^(big - small) rounded half away from zero with exact fractions, saturated to +-(2^(small-1) - 1)."""
-    x = Fraction(q, 2 ** (big - small))
-    mag = int(abs(x) + Fraction(1, 2))   # floor(|x| + 1/2)
-    qp = 2 ** (small - 1) - 1
-    return max(-qp, min(qp, mag if q >= 0 else -mag))
+from tests.naive import nested_code
 
 
 def _every_code(bits: int) -> np.ndarray:
@@ -34,7 +26,7 @@ def test_every_code_of_every_width_matches_brute_force(big):
     q = _every_code(big)
     op = Op("w", "conv", ("x",), "y", weights={big: q}, weight_codes="nested")
     for small in range(2, big + 1):
-        want = [brute(int(v), big, small) for v in q]
+        want = [nested_code(int(v), big, small) for v in q]
         assert derive(q, big, small).tolist() == want
         assert weight_codes(op, small).tolist() == want
 
@@ -53,19 +45,26 @@ def test_widening_or_out_of_range_is_refused():
         derive(np.zeros(2, np.int8), 3, 4)
 
 
+def nested_ir(seed: int):
+    """A random IR whose weighted ops store only their widest codes."""
+    ir = random_ir(GenParams(seed=seed, identity=seed % 2 == 0, maxpool=seed % 3 == 0, size=5, width=5))
+    for op in ir.ops:
+        if op.weights:
+            op.weights = {max(op.weights): op.weights[max(op.weights)]}
+            op.weight_codes = "nested"
+    return validate(ir)
+
+
 def _twins(seed: int):
     """(per-width IR whose narrower codes are brute-force derived from the widest, the same IR nested)."""
     per = random_ir(GenParams(seed=seed, identity=seed % 2 == 0, maxpool=seed % 3 == 0, size=5, width=5))
-    nested = random_ir(GenParams(seed=seed, identity=seed % 2 == 0, maxpool=seed % 3 == 0, size=5, width=5))
-    for a, b in zip(per.ops, nested.ops):
+    for a in per.ops:
         if a.weights:
             big = max(a.weights)
             q = a.weights[big]
             for small in a.weights:
-                a.weights[small] = np.array([brute(int(v), big, small) for v in q.ravel()], np.int8).reshape(q.shape)
-            b.weights = {big: q.copy()}
-            b.weight_codes = "nested"
-    return validate(per), validate(nested)
+                a.weights[small] = np.array([nested_code(int(v), big, small) for v in q.ravel()], np.int8).reshape(q.shape)
+    return validate(per), nested_ir(seed)
 
 
 @pytest.mark.parametrize("seed", range(6))
