@@ -153,7 +153,8 @@ class WeightQuantizer(_SteppedQuantizer):
         if not self.nested:
             return super().step(b)
         wide = self.candidates[-1]
-        return self.steps[str(wide)] * 2 ** (wide - b)
+        # the widest step is returned as the parameter itself: initialisation copies into it
+        return self.steps[str(wide)] if b == wide else self.steps[str(wide)] * 2 ** (wide - b)
 
     def _init_step(self, v: torch.Tensor) -> None:
         if not self.nested:

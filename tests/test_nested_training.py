@@ -27,6 +27,18 @@ def _trained_quantizer(nested: bool) -> tuple[WeightQuantizer, torch.Tensor]:
     return q.eval(), w
 
 
+def test_first_use_at_a_narrow_width_initialises_the_widest_step():
+    torch.manual_seed(0)
+    w = torch.randn(3, 2, 3, 3)
+    q = WeightQuantizer(w.shape, (2, 3, 4), nested=True)
+    q.set_bits(2)
+    q.train()
+    q(w)
+    want = w.abs().flatten(1).mean(1) * 2 / 7 ** 0.5   # LSQ's init at the widest width: 2 mean|w| / sqrt(Qp)
+    assert torch.allclose(q.steps["4"].detach().flatten(), want, rtol=1e-5)
+    assert bool(q.initialised[2]) and not bool(q.initialised[0])
+
+
 def test_nested_codes_and_fake_quant_follow_the_widest_codes():
     q, w = _trained_quantizer(nested=True)
     wide = q.codes(w, 4).numpy().astype(np.int8)
