@@ -20,6 +20,8 @@ def domain(ir: IntModel, var: BitsVar, where: str) -> tuple[int, ...]:
 
 
 def table_layer(ir: IntModel, name: str, where: str):
+    if not isinstance(name, str):
+        raise IRError(f"{where}: layer {excerpt(name)} is not a layer name")
     try:
         return ir.table[name]
     except BitsError as e:
