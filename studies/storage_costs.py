@@ -20,11 +20,25 @@ def _mean(values) -> float:
     return float(np.mean(list(values)))
 
 
+def weight_reads(cost: NetworkCost, layers, config: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    """Weight elements read from the weight buffer per inference, per layer below its widest width, from the
+    cost model: its weight-buffer traffic grows by (reads + the fill) bits per extra weight bit while the
+    weights fit their buffer (the on_the_fly regime's condition), so reads = traffic step - elements."""
+    level = cost.hw.buffer_for("weights").name
+    wider = {n: ((w + 1, a) if any(l.name == n and w < max(l.choices) for l in layers) else (w, a))
+             for n, (w, a) in config.items()}
+    lo, hi = cost.layers(config), cost.layers(wider)
+    elems = {l.name: l.elems for l in layers}
+    return {x["name"]: (y["traffic_bits"][level] - x["traffic_bits"][level]) - elems[x["name"]]
+            if y["w_bits"] != x["w_bits"] else 0 for x, y in zip(lo, hi)}
+
+
 def price(shapes, hw, choices: Mapping[str, Sequence[int]], configs: Sequence[Mapping[str, tuple[int, int]]]) -> dict:
     """Per strategy: footprint, and per feasible regime the line (per-inference pJ, pJ per switch) and the
     switch's cycles, averaged over `configs` visited in turn."""
     layers = weight_layers(shapes, choices)
-    base = _mean(NetworkCost(shapes, hw).total(c)["energy_pj"] for c in configs)
+    cost = NetworkCost(shapes, hw)
+    base = _mean(cost.total(c)["energy_pj"] for c in configs)
     w = [{n: b[0] for n, b in c.items()} for c in configs]
     moves = list(zip(w, w[1:] + w[:1])) if len(w) > 1 else []
     out = {"design": hw.name, "base_pj": base, "weight_share_bits": weight_share_bits(hw), "strategies": {}}
@@ -32,8 +46,9 @@ def price(shapes, hw, choices: Mapping[str, Sequence[int]], configs: Sequence[Ma
         lines = {}
         for r in regimes(layers, name, hw):
             sw = [switch_cost(layers, name, hw, r, a, b) for a, b in moves]
-            lines[r] = {"per_inference_pj": base + _mean(per_inference_delta(layers, name, hw, r, c)["energy_pj"]
-                                                         for c in w),
+            reads = [weight_reads(cost, layers, c) if r == "on_the_fly" else None for c in configs]
+            lines[r] = {"per_inference_pj": base + _mean(per_inference_delta(layers, name, hw, r, c, n)["energy_pj"]
+                                                         for c, n in zip(w, reads)),
                         "switch_pj": _mean(s["energy_pj"] for s in sw) if sw else 0.0,
                         "switch_cycles": _mean(s["cycles"] for s in sw) if sw else 0.0,
                         "switch_dram_bits": _mean(s["dram_bits"] for s in sw) if sw else 0.0}

@@ -39,7 +39,7 @@ def test_footprints(net):
 
 def test_regimes_follow_the_weight_buffer(net, hw):
     assert regimes(net, "per_width", hw) == ("copy", "stream")       # 1224 > 1200
-    assert regimes(net, "nested", hw) == ("resident", "copy", "stream")   # 544 + 544 <= 1200
+    assert regimes(net, "nested", hw) == ("resident", "copy", "on_the_fly", "stream")   # 544 + 544 <= 1200
     assert regimes(net, "master8", hw) == ("copy", "stream")         # 1088 + 544 > 1200
 
 
@@ -55,6 +55,7 @@ OLD, NEW = {"a": 4, "b": 4}, {"a": 2, "b": 3}
     # 1088 read (136 pJ) + 336 written (84 pJ) + 136 * (0.2 + 0.1) = 40.8 pJ re-quantising
     ("master8", "resident", 0, 1088, 336, 45, 260.8),
     ("nested", "stream", 0, 0, 0, 0, 0.0),
+    ("nested", "on_the_fly", 0, 0, 0, 0, 0.0),
 ])
 def test_switch_cost_by_hand(net, hw, name, regime, dram, rd, wr, cycles, pj):
     c = switch_cost(net, name, hw, regime, OLD, NEW)
@@ -75,6 +76,12 @@ def test_per_inference_delta_by_hand(net, hw):
     d = per_inference_delta(net, "nested", hw, "stream", NEW)
     assert d["dram_bits"] == 208 and d["energy_pj"] == pytest.approx(261.7)
     assert per_inference_delta(net, "per_width", hw, "stream", NEW)["energy_pj"] == 0
+    # on the fly, 288 and 64 weight reads: 288*2 + 64*1 = 640 extra buffer bits (80 pJ), 352 adds of 4 bits
+    # (4.4 pJ), less the saved fetch and fill (420 pJ)
+    d = per_inference_delta(net, "nested", hw, "on_the_fly", NEW, {"a": 288, "b": 64})
+    assert d["energy_pj"] == pytest.approx(80 + 4.4 - 420)
+    with pytest.raises(WeightStorageError, match="weight reads"):
+        per_inference_delta(net, "nested", hw, "on_the_fly", NEW)
 
 
 def test_crossover():
@@ -91,3 +98,22 @@ def test_unknown_names_are_refused(net, hw):
         switch_cost(net, "nested", hw, "cache", OLD, NEW)
     with pytest.raises(WeightStorageError, match="layer 'c' has no weight width choices"):
         weight_layers([LayerShape("c", "linear", 2, 2, 1, 1, 1, 0, 1, 1, 1, "acc")], {})
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_weight_reads_from_the_cost_model_match_the_mapping(net, dataflow):
+    """The study's reads (a step of the cost model's weight-buffer traffic) against the mapping's refetch
+    count: groups * k * n * refetch of the weights, for the layers below their widest width."""
+    from hwsim.dataflow.costmodel import NetworkCost, PETables
+    from hwsim.dataflow.mapping import ceil_div, get_dataflow, operand_refetch
+    from studies.storage_costs import weight_reads
+
+    shapes = [LayerShape("a", "conv", 1, 8, 3, 3, 1, 1, 1, 4, 4, "a:b"), LayerShape("b", "linear", 16, 4, 1, 1, 1, 0, 1, 1, 1, "acc")]
+    hw = parse_hw_config({**HW, "array": {"rows": 2, "cols": 2, "dataflow": dataflow}}, "tiny")
+    cost = NetworkCost(shapes, hw)
+    reads = weight_reads(cost, net, {"a": (2, 8), "b": (4, 2)})
+    tab = PETables.build(hw)
+    s = shapes[0]
+    f = operand_refetch(get_dataflow(dataflow), 2, 2, s.m, ceil_div(s.k, int(tab.lanes[2, 8])), s.n)
+    assert reads == {"a": s.groups * s.k * s.n * f["weights"], "b": 0}
+    assert reads["a"] == 72 * (1 if dataflow == "ws" else 8)   # os: weights again for each of 16 / 2 row folds

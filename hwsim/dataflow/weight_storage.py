@@ -17,6 +17,9 @@ Regimes, per design (a strategy takes the cheapest it can fit, at each switching
             codes from DRAM, converts them, writes the copy; inferences between switches save as above
   stream    nothing is kept: as the cost model assumes, weights are fetched every inference, at the source
             width (the extra bits over b and the conversion are paid per inference); a switch is free
+  on_the_fly  nested only: the widest codes alone fit the buffer and are derived between the buffer and the
+            PEs at every weight read (rtl/nested_weight.v is combinational): the DRAM fetch is saved as when
+            resident, each weight read costs B - b extra buffer bits and one B-bit add; a switch is free
 Energy per inference at period P = cost model's energy - saved + extra + switch / P. A switch's cycles: its
 traffic over each level's bandwidth, the slowest level (the cost model's rule); the conversion streams with
 the buffer. Counts in bits; per-access and per-op energies from the design's config (pJ).
@@ -30,7 +33,7 @@ from ..errors import UserError
 from ..hwconfig import HwConfig
 from .layers import LayerShape
 
-REGIMES = ("resident", "copy", "stream")
+REGIMES = ("resident", "copy", "stream", "on_the_fly")
 
 
 class WeightStorageError(UserError):
@@ -110,6 +113,8 @@ def regimes(layers: Sequence[WeightLayer], name: str, hw: HwConfig) -> tuple[str
         out.append("resident")
     if widest <= cap:
         out.append("copy")
+    if name == "nested" and f["store_bits"] <= cap:
+        out.append("on_the_fly")
     return tuple(out) + ("stream",)
 
 
@@ -132,7 +137,7 @@ def switch_cost(layers: Sequence[WeightLayer], name: str, hw: HwConfig, regime: 
     conv = 0.0
     for l in layers:
         b = new[l.name]
-        if regime == "stream" or b == old[l.name]:
+        if regime in ("stream", "on_the_fly") or b == old[l.name]:
             continue
         if not s.converts and regime == "resident":
             continue                      # the b-bit array is already on chip
@@ -145,13 +150,21 @@ def switch_cost(layers: Sequence[WeightLayer], name: str, hw: HwConfig, regime: 
 
 
 def per_inference_delta(layers: Sequence[WeightLayer], name: str, hw: HwConfig, regime: str,
-                        bits: Mapping[str, int]) -> dict:
+                        bits: Mapping[str, int], weight_reads: Mapping[str, int] | None = None) -> dict:
     """Energy (pJ) to add to the cost model's per-inference figure at `bits` (layer -> w_bits): negative
     (the saved weight fetch and buffer fill) when weights stay on chip, the extra source bits and the
-    conversion when they stream."""
+    conversion when they stream; on_the_fly also pays, per weight read from the buffer (`weight_reads`:
+    layer -> reads per inference, from the cost model), the extra bits and the derivation."""
     s = strategy(name)
     buf, d = hw.buffer_for("weights"), hw.dram
     fetched = sum(l.elems * bits[l.name] for l in layers)
+    if regime == "on_the_fly":
+        if weight_reads is None:
+            raise WeightStorageError("the on_the_fly regime needs the weight reads per inference of each layer")
+        extra = sum(weight_reads[l.name] * (max(l.choices) - bits[l.name]) for l in layers)
+        conv = sum(weight_reads[l.name] * s.convert_pj(hw, l.choices) for l in layers if bits[l.name] < max(l.choices))
+        saved = d.energy_pj(fetched, 0) + buf.energy_pj(0, fetched)
+        return {"dram_bits": -fetched, "energy_pj": buf.energy_pj(extra, 0) + conv - saved}
     if regime != "stream":
         return {"dram_bits": -fetched, "energy_pj": -(d.energy_pj(fetched, 0) + buf.energy_pj(0, fetched))}
     extra = sum(l.elems * (s.source_bits(l.choices, bits[l.name]) - bits[l.name]) for l in layers)
