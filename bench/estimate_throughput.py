@@ -1,5 +1,6 @@
 """Throughput of the dataflow cost model: whole-network ResNet-18 configs per second on one accelerator,
-vectorised (one numpy pass over many configs) beside the per-config loop.
+vectorised (one numpy pass over many configs) beside the per-config loop; then the same on the zoo's
+ResNet-18 op graph (224x224, adds and pools costed, tensors kept on chip when they fit).
 
     .venv/bin/python bench/estimate_throughput.py [--hw hw_configs/bitfusion.yaml] [--configs 20000]
 """
@@ -8,8 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import dataclasses
+
 import numpy as np
 import torch
+
+import hwsim.zoo as zoo
 
 from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.dataflow.layers import LayerShape
@@ -70,12 +75,24 @@ def main() -> None:
     t_loop = time.perf_counter() - t0
     assert all(l["cycles"] == many["cycles"][i] for i, l in enumerate(loop))
 
-    print(f"ResNet-18 ({len(names)} layers) on {hw.name}: {hw.array.rows}x{hw.array.cols} {hw.pe.kind} ({hw.array.dataflow})")
+    print(f"ResNet-18 ({len(names)} layers) on {hw.name}: {hw.array.rows}x{hw.array.cols} {hw.pe.kind} ({hw.array.layout})")
     print(f"vectorised : {args.configs:6d} configs in {t_vec:.3f} s = {args.configs / t_vec:10.0f} configs/s")
     print(f"per-config : {args.loop:6d} configs in {t_loop:.3f} s = {args.loop / t_loop:10.0f} configs/s")
     print(f"speed-up   : {(args.configs / t_vec) / (args.loop / t_loop):.0f}x; cycles range "
           f"{many['cycles'].min()}..{many['cycles'].max()}, energy {many['energy_pj'].min() / 1e6:.1f}.."
           f"{many['energy_pj'].max() / 1e6:.1f} uJ per image")
+
+    net = zoo.get("resnet18")
+    graph_cost = NetworkCost(net.graph, dataclasses.replace(hw, tensor_policy="on_chip_when_fits"))
+    rng = np.random.default_rng(0)
+    Wg = rng.choice([2, 4, 8], (args.configs, len(net.shapes)))
+    Ag = rng.choice([2, 4, 8], (args.configs, len(net.shapes)))
+    graph_cost.evaluate_many(Wg[:10], Ag[:10])
+    t0 = time.perf_counter()
+    graph_cost.evaluate_many(Wg, Ag)
+    t_graph = time.perf_counter() - t0
+    print(f"op graph   : {args.configs:6d} configs in {t_graph:.3f} s = {args.configs / t_graph:10.0f} configs/s "
+          f"(zoo ResNet-18 224x224, {len(net.graph.nodes)} ops, on_chip_when_fits)")
 
 
 if __name__ == "__main__":

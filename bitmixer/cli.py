@@ -10,8 +10,8 @@ from hwsim import __version__
 from hwsim.errors import UserError
 
 # Subcommand modules, in the order `bitmixer --help` lists them.
-COMMANDS = ["eval", "train", "ablation", "export", "vectors", "verify", "estimate", "simulate", "study", "search", "report",
-            "demo"]
+COMMANDS = ["eval", "train", "ablation", "export", "vectors", "verify", "estimate", "simulate", "study", "sweep",
+            "search", "report", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

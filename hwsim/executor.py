@@ -8,6 +8,8 @@ int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: i
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -18,6 +20,7 @@ from .bits import BitConfig
 from .errors import UserError
 from .ir import IntModel, IRError
 from .ops import op_kind
+from .ops.prepared import prepared
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
 INT32 = (-(2**31), 2**31 - 1)
@@ -40,16 +43,32 @@ class ExecResult:
     codes: dict[str, np.ndarray] = field(default_factory=dict)    # tensor -> values, when traced
     acc_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)   # layer -> (min, max) of acc + B
     overflows: list[Overflow] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)   # part -> wall seconds, when timed (execute(timed=True))
 
 
 class _Run:
     """One execution's context: the checked config and the width checks every op kind's execute shares."""
     INT32 = INT32
 
-    def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None):
+    def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None,
+                 timed: bool = False):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
         self.result = ExecResult(np.zeros(0, np.int32))
+        self.timed = timed
+
+    @contextmanager
+    def part(self, name: str):
+        """Adds the wall time of the block to result.seconds[name] when the run is timed (off by default)."""
+        if not self.timed:
+            yield
+            return
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            sec = self.result.seconds
+            sec[name] = sec.get(name, 0.0) + time.perf_counter() - t0
 
     def check(self, layer: str, lo: int, hi: int, lim: tuple[int, int], width: int) -> None:
         for v in (lo, hi):
@@ -66,42 +85,53 @@ class _Run:
         axes = (0,) + tuple(range(2, acc.ndim))
         lo = acc.min(axis=axes).astype(np.int64) + bias
         hi = acc.max(axis=axes).astype(np.int64) + bias
+        self.check_acc_range(layer, lo, hi)
+        return lo, hi
+
+    def check_acc_range(self, layer: str, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Records and checks the range of acc + B from its per-channel (min, max)."""
         rng = (int(lo.min()), int(hi.max()))
         self.result.acc_ranges[layer] = rng
         self.check(layer, *rng, self.lim, self.acc_bits)
-        return lo, hi
 
     def requant(self, layer: str, acc: np.ndarray, r, out_bits: int, clamp: bool) -> np.ndarray:
-        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32."""
-        lo, hi = self.acc_plus_bias(layer, acc, r.bias)
-        if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
-            self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, r.m0, r.shift, r.frac), INT32, 32)
-        return K.requantize(acc, r.bias, r.m0, r.shift, 0, 2**out_bits - 1, clamp, r.frac)
+        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32.
+        The range comes out of the requant pass itself (no separate scan of acc)."""
+        p = prepared(r)
 
-    def check_rescaled(self, name: str, x: np.ndarray, r) -> None:
-        """A rescaled shortcut is an int32 intermediate: bound it from the codes' range."""
-        if x.size:
-            lo, hi = np.array([int(x.min())]), np.array([int(x.max())])
-            self.check(f"{name} (rescaled shortcut)", *K.rq_bounds(lo, hi, r.m0, r.shift), INT32, 32)
+        def checked(lo, hi):
+            if acc.size == 0:
+                return
+            self.check_acc_range(layer, lo, hi)
+            if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
+                self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, p.m0, p.shift, p.frac), INT32, 32)
+        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked)[0]
+
+    def check_rescaled(self, name: str, lo: int, hi: int, r) -> None:
+        """A rescaled shortcut is an int32 intermediate: bound it from the codes' range [lo, hi]."""
+        self.check(f"{name} (rescaled shortcut)", *K.rq_bounds([lo], [hi], r.m0, r.shift), INT32, 32)
 
 
 def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_codes: np.ndarray, acc_bits: int = 32,
-            overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None) -> ExecResult:
+            overflow: str = "raise", trace: bool = False, conv_impl: ConvImpl | None = None,
+            timed: bool = False) -> ExecResult:
     """Logits (int32) of the IR at a config on input codes (N, C, H, W); see the module docstring.
 
     `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
-    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value)."""
+    layer -> (w_bits, a_bits), checked here (IRError naming the layer and value). `timed`: record wall
+    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
     bits = ir.config(config).bits
     ir.check_input(x_codes)
-    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl)
+    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
     for op in ir.ops:
-        env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
+        with run.part(op.kind):
+            env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
     run.result.logits = env[ir.output_name].astype(np.int32, copy=False)
     if trace:
         run.result.codes = dict(env)

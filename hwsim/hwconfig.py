@@ -15,6 +15,8 @@ from typing import Annotated, Literal, Mapping, get_args
 
 from . import typed_yaml
 from .dataflow.mapping import DATAFLOWS
+from .dataflow.organisations import ORGANISATIONS, get_organisation
+from .dataflow.residency import TENSOR_POLICIES
 from .errors import HwConfigError
 from .pe import PE_KINDS, get_pe_kind
 from .typed_yaml import AtLeast, AtMost, InUnits, child
@@ -28,13 +30,18 @@ Count = Annotated[int, AtLeast(1)]
 Picojoules = Annotated[float, AtLeast(0.0), AtMost(1e6)]
 # The simulator adds partial sums and accumulators in int64, so no modelled width may exceed 64 bits.
 Width = Annotated[int, AtLeast(1), AtMost(64)]
-# Names the cost results use for their own entries beside each buffer's (hwsim/dataflow/costmodel.py).
-RESERVED_LEVEL_NAMES = ("compute", "dram", "mac", "pe_local")
+# um^2 of one part: a whole 45 nm die is ~1e8 um^2, so 1e9 bounds every part with room to spare.
+SquareMicrons = Annotated[float, AtLeast(0.0), AtMost(1e9)]
+# Names the cost and area results use for their own entries beside each buffer's (costmodel.py, area.py).
+RESERVED_LEVEL_NAMES = ("compute", "dram", "mac", "pe_local", "pe_multipliers", "pe_adders", "pe_registers",
+                        "total")
 Operand = Literal["weights", "inputs", "outputs"]
 OPERANDS: tuple[str, ...] = get_args(Operand)
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
 PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
+OrganisationName = Literal[tuple(sorted(ORGANISATIONS))]
+TensorPolicyName = Literal[tuple(sorted(TENSOR_POLICIES))]
 
 
 class _DistinctOperands:
@@ -65,7 +72,14 @@ class PEConfig:
 class ArrayConfig:
     rows: Count
     cols: Count
-    dataflow: DataflowName         # registered dataflow name (hwsim.dataflow.mapping)
+    organisation: OrganisationName = "systolic"   # registered name (hwsim.dataflow.organisations)
+    dataflow: DataflowName | None = None          # systolic only: registered name (hwsim.dataflow.mapping)
+    reduce_lanes: Count | None = None             # tiled only: input channels a unit reduces per step
+
+    @property
+    def layout(self) -> str:
+        """The organisation, with its dataflow where it has one: 'systolic ws', 'bitfusion'."""
+        return self.organisation + (f" {self.dataflow}" if self.dataflow else "")
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,16 @@ class MemoryFile:
 
 
 @dataclass(frozen=True)
+class AreaConfig:
+    """Silicon area of the parts the array is built from, at one process node (hwsim/area.py sums them)."""
+    node_nm: Annotated[int, AtLeast(1)]
+    mult_8b_um2: SquareMicrons       # an 8x8-bit integer multiplier; a w x a one scales by w*a/64
+    add_32b_um2: SquareMicrons       # a 32-bit integer adder; a b-bit one scales by b/32
+    reg_um2_per_bit: SquareMicrons   # one flip-flop
+    sram_um2_per_bit: dict[SizeBits, SquareMicrons]   # an SRAM macro's area per bit by macro size
+
+
+@dataclass(frozen=True)
 class HwConfigFile:
     """One hardware config file, key for key."""
     name: str
@@ -105,6 +129,8 @@ class HwConfigFile:
     memory: MemoryFile
     energy: dict[str, Picojoules]      # per-action energies in pJ: exactly the actions the PE kind names
     leakage_mw: Annotated[float, AtLeast(0.0), AtMost(1e9)] = 0.0
+    area: AreaConfig | None = None     # optional: without it a design has no area figure
+    tensor_policy: TensorPolicyName = "layer_by_layer"   # hwsim/dataflow/residency.py
 
 
 @dataclass(frozen=True)
@@ -132,6 +158,8 @@ class HwConfig:
     buffers: tuple[MemoryLevel, ...]   # on-chip levels; each operand is held by exactly one
     energy: Mapping[str, float]        # per-action energies in pJ (names the PE kind requires)
     leakage_mw: float
+    area: AreaConfig | None = None
+    tensor_policy: str = "layer_by_layer"   # which ops are costed and which tensors stay on chip (residency.py)
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -166,6 +194,7 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     f = typed_yaml.build(HwConfigFile, data, source, HwConfigError)
     kind = get_pe_kind(f.pe.kind)
     kind.check_config(f.pe, child(source, "pe"))
+    get_organisation(f.array.organisation).check_config(f.array, child(source, "array"))
     clash = [n for n in f.memory.buffers if n in RESERVED_LEVEL_NAMES]
     if clash:
         raise HwConfigError(f"{child(source, 'memory.buffers')}.{clash[0]}: the name is reserved for the cost "
@@ -184,8 +213,11 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     if extra:
         raise HwConfigError(f"{where}: unknown key(s) {extra}; allowed: {sorted(kind.energy_actions)}")
     energy = {act: f.energy[act] for act in kind.energy_actions}
+    if f.area is not None and not f.area.sram_um2_per_bit:
+        raise HwConfigError(f"{child(source, 'area.sram_um2_per_bit')}: give the area per bit of at least one "
+                            f"SRAM macro size")
     return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram), buffers,
-                    energy, f.leakage_mw)
+                    energy, f.leakage_mw, f.area, f.tensor_policy)
 
 
 def load_hw_config(path: str | Path) -> HwConfig:

@@ -52,6 +52,14 @@ def add_clamp(a, b, lo: int, hi: int) -> np.ndarray:
     return np.clip(np.asarray(a, np.int64) + np.asarray(b, np.int64), lo, hi)
 
 
+def add_round_clamp(a, b, frac_bits: int, lo: int, hi: int) -> np.ndarray:
+    """clamp(floor((a + b) / 2^F + 1/2), lo, hi) on Python ints (F = 0: clamp(a + b))."""
+    f = frac_bits
+    out = [min(max((int(u) + int(v) + (2 ** (f - 1) if f else 0)) // 2**f, lo), hi)
+           for u, v in zip(np.ravel(a), np.ravel(b))]
+    return np.array(out, np.int64).reshape(np.shape(a))
+
+
 def maxpool2d(x, k: int, s: int, p: int) -> np.ndarray:
     x = np.pad(np.asarray(x, np.int64), ((0, 0), (0, 0), (p, p), (p, p)))
     N, C, H, W = x.shape

@@ -58,7 +58,12 @@ def edit(path, value):
     (("energy", "mult_8b_pj"), None, r"f\.yaml: energy: missing energy for action\(s\) \['mult_8b_pj'\]"),
     (("energy", "add_32b_pj"), "cheap", r"f\.yaml: energy\.add_32b_pj: expected a finite number"),
     (("energy", "mult_4b_pj"), 0.05, r"f\.yaml: energy: unknown key\(s\) \['mult_4b_pj'\]; allowed: \['add_32b_pj'"),
-    (("array", "colour"), "red", r"f\.yaml: array\.colour: unknown key; allowed here: \['cols', 'dataflow', 'rows'\]"),
+    (("array", "colour"), "red", r"f\.yaml: array\.colour: unknown key; allowed here: \['cols', 'dataflow', 'organisation', "
+                            r"'reduce_lanes', 'rows'\]"),
+    (("array", "organisation"), "mesh", r"array\.organisation: 'mesh' is not one of \['bitfusion', 'row_stationary'"),
+    (("array", "dataflow"), "ws", r"f\.yaml: array\.dataflow: organisation 'bitfusion' does not use it; remove it"),
+    (("array", "organisation"), "systolic", r"f\.yaml: array\.dataflow: organisation 'systolic' needs it"),
+    (("array", "organisation"), "tiled", r"f\.yaml: array\.reduce_lanes: organisation 'tiled' needs it"),
     (("clock_mhz",), None, r"f\.yaml: clock_mhz: missing"),
     (("memory", "buffers", "obuf", "holds"), ["outputs", "weights"], r"operand 'weights' must be held by exactly one"),
     (("memory", "buffers", "obuf", "holds"), ["psums"], r"obuf\.holds\[0\]: 'psums' is not one of \['weights'"),

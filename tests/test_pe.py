@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hwsim.dataflow.mapping import DATAFLOWS, fold_plan
+from hwsim.dataflow.layers import LayerShape
+from hwsim.dataflow.mapping import DATAFLOWS
+from hwsim.dataflow.organisations import ORGANISATIONS
 from hwsim.hwconfig import load_hw_config
 from hwsim.pe import PE_KINDS
 from hwsim.pe.digits import split_digits
 from hwsim.pe.sim import PEOverflow, PESimulator
 
-CONFIGS = ["tpu_int8", "stripes", "loom", "bitfusion"]
+# every shipped design
+CONFIGS = sorted(p.stem for p in Path("hw_configs").glob("*.yaml"))
 
 
 def direct_conv(x, w, stride, padding, groups):
@@ -94,11 +98,11 @@ def test_zero_plane_skipping_saves_only_on_zero_planes(name):
     assert s.counts["full"].cycles == s.counts["full"].cycles_no_skip
     ce = s.counts["even"]
     assert ce.cycles < ce.cycles_no_skip
-    # the streamed part shrinks by exactly one plane in four; fill/drain is paid in full
+    # the streamed part shrinks by exactly one plane in four; fill/drain (if any) is paid in full
     kind = PE_KINDS[cfg.pe.kind]
-    df = DATAFLOWS[cfg.array.dataflow]
-    plan = fold_plan(df, cfg.array.rows, cfg.array.cols, 16, 36, 8)
-    fill = plan.folds * kind.steps(cfg.pe, 4, 4) * df.fill_drain(cfg.array.rows, cfg.array.cols)
+    plan = ORGANISATIONS[cfg.array.organisation].step_plan(LayerShape("l", "conv", 4, 8, 3, 3, 1, 0, 1, 6, 6, "acc"),
+                                                           cfg.array, kind.lanes(cfg.pe, 4, 4))
+    fill = plan.overhead_steps * kind.steps(cfg.pe, 4, 4)
     assert 4 * (ce.cycles_no_skip - ce.cycles) == ce.cycles_no_skip - fill
 
 
@@ -131,7 +135,8 @@ def test_pe_kinds_and_dataflows_register_by_name():
     class LoomCopy(BitSerialBoth):
         name = "loom_copy"
 
-    base = dataclasses.replace(hw("loom"), array=dataclasses.replace(hw("loom").array, dataflow="os"))
+    base = dataclasses.replace(hw("loom"), array=dataclasses.replace(hw("loom").array, organisation="systolic",
+                                                                     dataflow="os", reduce_lanes=None))
     copy = dataclasses.replace(base, pe=dataclasses.replace(base.pe, kind="loom_copy"),
                                array=dataclasses.replace(base.array, dataflow="os_copy"))
     register_pe_kind(LoomCopy())

@@ -77,5 +77,6 @@ def test_published_bits_where_the_paper_gives_them():
 def test_unknown_name_and_bad_batch_are_user_errors():
     with pytest.raises(UserError, match="resnet18"):
         zoo.get("resnet19")
-    with pytest.raises(UserError, match="batch"):
-        zoo.get("resnet18", batch=0)
+    for bad in (0, True, 2.0, zoo.MAX_BATCH + 1):
+        with pytest.raises(UserError, match="batch"):
+            zoo.get("resnet18", batch=bad)

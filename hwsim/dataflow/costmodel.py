@@ -1,16 +1,21 @@
 """Analytic cost of layers and whole networks on one accelerator: cycles per level and energy by component.
 
 Per layer at (w_bits, a_bits, out_bits):
-  compute  folds x step x (t + fill/drain)    (hwsim.dataflow.mapping, PE lanes/steps from hwsim.pe)
-  buffers  operand streams: each operand re-read once per fold along the spatial dimension that does
-           not index it; partial sums read and written at the accumulator width when the reduction
-           folds; plus fills from and drains to DRAM
+  compute  the array organisation's cycles (hwsim.dataflow.organisations; systolic: folds x step x
+           (t + fill/drain)), from the PE kind's lanes and cycles per step (hwsim.pe)
+  buffers  operand streams: each operand re-read as often as the organisation says (systolic: once per
+           fold along the spatial dimension that does not index it); partial sums read and written at
+           the accumulator width when the reduction folds; plus fills from and drains to DRAM
   DRAM     weights, inputs and outputs once, unless neither weights nor inputs fit their buffer share:
            then the cheaper of re-reading the inputs per weight chunk or the weights per input chunk
   cycles   of a level = its traffic / bandwidth; the layer's = the maximum (bound_by names it)
   energy   MACs x MAC energy + PE-local register bits + accesses x per-access energy + leakage x time
 Every formula takes ints or integer numpy arrays (one entry per config), so one code path serves a
 single config and the vectorised evaluation of many.
+
+A network (NetworkCost) is its op graph walked in order, the ops running one after another: the layers
+priced as above, the element-wise ops by node_cost.py, and the tensors that the hw config's tensor_policy
+keeps on chip taken off DRAM (residency.py).
 """
 from __future__ import annotations
 
@@ -22,8 +27,12 @@ import numpy as np
 from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..pe import get_pe_kind
+from .graph import INPUT, OpGraph
 from .layers import LayerShape
-from .mapping import ceil_div, compute_cycles, get_dataflow, operand_refetch
+from .mapping import ceil_div
+from .node_cost import elementwise_cost, without_dram
+from .organisations import get_organisation
+from .residency import TENSOR_POLICIES
 
 ENERGY_PARTS = ("mac", "pe_local")
 
@@ -52,12 +61,10 @@ class PETables:
 
 def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     """Cycles per level, traffic (bits) and energy (pJ) of one layer; w, a, o ints or int arrays."""
-    df, R, C = get_dataflow(hw.array.dataflow), hw.array.rows, hw.array.cols
-    acc = hw.pe.accumulator_bits
+    org, acc = get_organisation(hw.array.organisation), hw.pe.accumulator_bits
     lanes, step = tab.lanes[w, a], tab.steps[w, a]
-    k_slots = ceil_div(s.k, lanes)
-    compute = s.groups * compute_cycles(df, R, C, s.m, k_slots, s.n, step)
-    f = operand_refetch(df, R, C, s.m, k_slots, s.n)
+    compute = org.compute_cycles(s, hw.array, lanes, step)
+    f = org.operand_refetch(s, hw.array, lanes)
 
     # on-chip operand streams (elements x bits)
     reads = {"inputs": s.groups * s.m * s.k * f["inputs"] * a,
@@ -90,7 +97,7 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
 
     parts = {"compute": compute, **level_cycles}
-    stack = np.stack([np.asarray(v) for v in parts.values()])
+    stack = np.stack(np.broadcast_arrays(*parts.values()))   # an organisation may give a level a plain int
     cycles = stack.max(axis=0)
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
     energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
@@ -99,11 +106,27 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
 
 
 class NetworkCost:
-    """Cost of a network (its layer shapes, in order) on one accelerator, for one or many configs."""
+    """Cost of a network on one accelerator, for one or many configs: it walks the op graph (a plain list
+    of layer shapes is the chain of those layers) under the config's tensor policy (residency.py)."""
 
-    def __init__(self, shapes: Sequence[LayerShape], hw: HwConfig):
-        self.shapes, self.hw = list(shapes), hw
+    def __init__(self, network: OpGraph | Sequence[LayerShape], hw: HwConfig, policy: str | None = None):
+        self.graph = network if isinstance(network, OpGraph) else OpGraph.chain(list(network))
+        self.shapes, self.hw = self.graph.shapes, hw
+        self.policy = TENSOR_POLICIES.lookup(policy or hw.tensor_policy, UserError)
         self.tab = PETables.build(hw)
+        self.nodes = [n for n in self.graph.nodes if n.is_layer or self.policy.costs_elementwise]
+        costed = {n.name for n in self.nodes}
+        readers = self.graph.consumers()
+        self._index = {n.name: i for i, n in enumerate(self.nodes)}
+        # a tensor's last use: the last costed op that reads it (ops not costed pass no tensors on chip)
+        self._readers = {n.name: [r for r in readers[n.name] if r in costed] for n in self.nodes}
+        made = {n.name: n for n in self.graph.nodes}
+        for n in self.nodes:
+            for src in n.inputs:
+                if n.is_layer and src in made and made[src].out_elems != n.shape.input_elems:
+                    raise ValueError(f"layer {n.name!r} reads {n.shape.input_elems} elements, "
+                                     f"but {src!r} makes {made[src].out_elems}")
+        self._elems = {INPUT: 0, **{n.name: n.out_elems for n in self.graph.nodes}}
 
     def _check(self, w, a, layer: str) -> None:
         pe = self.hw.pe
@@ -112,26 +135,76 @@ class NetworkCost:
             raise UserError(f"{self.hw.name}: layer {layer!r}: PE kind {pe.kind!r} supports w_bits 1..{pe.w_bits_max} "
                             f"and a_bits 1..{pe.a_bits_max}, got w={w} a={a}")
 
+    def _out_bits(self, columns: Mapping) -> dict:
+        """The width of every tensor (node output, and the network input) at `columns`."""
+        acc = self.hw.pe.accumulator_bits
+        out = {INPUT: self.graph.input_bits.resolve(columns, acc)}
+        for n in self.graph.nodes:
+            out[n.name] = n.out_bits.resolve(columns, acc)
+        return out
+
+    def _walk(self, columns: Mapping):
+        """(node, output width, cost) of every costed node at `columns` (layer -> (w_bits, a_bits), ints or
+        arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream:
+        holding many configs' arrays for every node at once is slower."""
+        out_bits = self._out_bits(columns)
+        saved = self._dram_saved(columns, out_bits) if self.policy.kept is not None else None
+        elems = self._elems
+        for i, n in enumerate(self.nodes):
+            o = out_bits[n.name]
+            if n.is_layer:
+                w, a = columns[n.name]
+                self._check(w, a, n.name)
+                c = layer_cost(n.shape, self.hw, self.tab, w, a, o)
+            else:
+                c = elementwise_cost(n, self.hw, [elems[i] for i in n.inputs], [out_bits[i] for i in n.inputs], o)
+            if saved is not None:
+                kept, read, write = saved[i]
+                c = {**(without_dram(c, self.hw, read, write) if np.any(read) or np.any(write) else c),
+                     "kept_on_chip": kept}
+            yield n, o, c
+
+    def _dram_saved(self, columns: Mapping, out_bits: dict) -> list[tuple]:
+        """Per costed node: (its output stays on chip, DRAM bits it no longer reads, ... no longer writes)."""
+        sizes = [n.out_elems * out_bits[n.name] for n in self.nodes]
+        last = [max((self._index[r] for r in self._readers[n.name]), default=None) for n in self.nodes]
+        buf = self.hw.buffer_for("inputs")
+        kept = self.policy.kept(sizes, last, buf.size_bits // len(buf.holds))
+        saved_read = [0] * len(self.nodes)
+        for i, n in enumerate(self.nodes):
+            for r in self._readers[n.name]:
+                j = self._index[r]
+                reader = self.nodes[j]
+                read = reader.shape.input_elems * columns[r][1] if reader.is_layer else sizes[i]
+                saved_read[j] = saved_read[j] + np.where(kept[i], read, 0)
+        return [(k, sr, np.where(k, s, 0)) for k, sr, s in zip(kept, saved_read, sizes)]
+
     def layers(self, bits: Mapping[str, tuple[int, int]]) -> list[dict]:
-        """Per-layer costs of one config (layer -> (w_bits, a_bits))."""
+        """Per-node costs of one config (layer -> (w_bits, a_bits)): every layer, and under a policy that
+        costs them, every element-wise op (no w_bits or a_bits; `out_bits` is the width it writes)."""
+        missing = [s.name for s in self.shapes if s.name not in bits]
+        if missing:
+            raise UserError(f"config has no bits for layer {missing[0]!r}")
+        columns = {s.name: tuple(int(v) for v in bits[s.name]) for s in self.shapes}
         out = []
-        for s in self.shapes:
-            if s.name not in bits:
-                raise UserError(f"config has no bits for layer {s.name!r}")
-            w, a = (int(v) for v in bits[s.name])
-            self._check(w, a, s.name)
-            o = int(s.out_bits_var.resolve(bits, self.hw.pe.accumulator_bits))
-            c = layer_cost(s, self.hw, self.tab, w, a, o)
-            out.append({"name": s.name, "macs": s.macs, "w_bits": w, "a_bits": a, "out_bits": o,
-                        "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
-                        "cycles_by": {k: int(v) for k, v in c["cycles_by"].items()},
-                        "traffic_bits": {k: int(v) for k, v in c["traffic_bits"].items()},
-                        "energy_pj": float(c["energy_pj"]),
-                        "energy_by": {k: float(v) for k, v in c["energy_by"].items()}})
+        for n, o, c in self._walk(columns):
+            w, a = columns[n.name] if n.is_layer else (None, None)
+            row = {"name": n.name, "kind": n.kind, "macs": n.shape.macs if n.is_layer else 0, "w_bits": w, "a_bits": a,
+                   "out_bits": int(o), "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
+                   "cycles_by": {k: int(v) for k, v in c["cycles_by"].items()},
+                   "traffic_bits": {k: int(v) for k, v in c["traffic_bits"].items()},
+                   "energy_pj": float(c["energy_pj"]),
+                   "energy_by": {k: float(v) for k, v in c["energy_by"].items()}}
+            if "kept_on_chip" in c:
+                row["output_on_chip"] = bool(c["kept_on_chip"])
+            out.append(row)
         return out
 
     def total(self, bits: Mapping[str, tuple[int, int]]) -> dict:
-        rows = self.layers(bits)
+        return self.total_of(self.layers(bits))
+
+    def total_of(self, rows: list[dict]) -> dict:
+        """Network totals of `layers` rows: the sum over the ops, which run one after another."""
         cycles = sum(r["cycles"] for r in rows)
         return {"cycles": cycles, "energy_pj": sum(r["energy_pj"] for r in rows),
                 "latency_s": cycles / self.hw.clock_hz}
@@ -145,11 +218,7 @@ class NetworkCost:
         cycles = np.zeros(len(w_bits), np.int64)
         energy = np.zeros(len(w_bits))
         columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(self.shapes)}
-        for i, s in enumerate(self.shapes):
-            w, a = w_bits[:, i], a_bits[:, i]
-            self._check(w, a, s.name)
-            o = s.out_bits_var.resolve(columns, self.hw.pe.accumulator_bits)
-            c = layer_cost(s, self.hw, self.tab, w, a, o)
+        for _, _, c in self._walk(columns):
             cycles += c["cycles"]
             energy += c["energy_pj"]
         return {"cycles": cycles, "energy_pj": energy, "latency_s": cycles / self.hw.clock_hz}

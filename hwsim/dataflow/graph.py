@@ -6,9 +6,10 @@ read its (possibly added / pooled) output, labelled with the bits variable of th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
+import numpy as np
 
 from ..bits import ActOf, BitsVar
 from ..ops import op_kind
@@ -86,14 +87,14 @@ NODE_KINDS = ("conv", "linear", "add", "maxpool", "avgpool", "rescale")
 @dataclass(frozen=True)
 class OpNode:
     """One op of a network, in execution order. A conv or linear carries its LayerShape; an add, a pool or a
-    requantisation (rescale) works element-wise on the tensors it reads, `window` elements per output."""
+    requantisation (rescale) works element-wise on the tensors it reads."""
     name: str
     kind: str                  # one of NODE_KINDS
     inputs: tuple[str, ...]    # the nodes whose output tensors it reads (INPUT: the network input)
     out_elems: int             # elements of its output tensor, whole batch
     out_bits: BitsVar          # width of its output tensor
     shape: LayerShape | None = None
-    window: int = 1            # input elements reduced into one output element (pools)
+    window: int = 1            # input elements one output element reads, all inputs together (add: 2, kxk pool: k^2)
 
     @property
     def is_layer(self) -> bool:
@@ -157,3 +158,31 @@ class OpGraph:
             prev = s
         first = shapes[0].name if shapes else ""
         return cls(tuple(nodes), ActOf(first))
+
+
+# input elements one output element of an IR op reads (OpNode.window); 1 for the others
+_WINDOW = {"maxpool": lambda op, ins: op.attrs["kernel"] ** 2, "avgpool": lambda op, ins: ins[0][1] * ins[0][2],
+           "add": lambda op, ins: len(op.inputs)}
+
+
+def op_graph_from_ir(ir, batch: int = 1) -> OpGraph:
+    """Every op of the IR as a node (a layer named by its layer, any other op by its op name); a flatten
+    is a view, so its readers read its input's producer."""
+    shape = {ir.input_name: tuple(ir.input_shape)}
+    made_by = {ir.input_name: INPUT}
+    nodes = []
+    for op in ir.ops:
+        kind = op_kind(op.kind)
+        ins = [shape[t] for t in op.inputs]
+        out = kind.out_shape(ir, op, ins)
+        shape[op.output] = out
+        if op.kind == "flatten":
+            made_by[op.output] = made_by[op.inputs[0]]
+            continue
+        ls = replace(kind.layer_shape(ir, op, ins), batch=batch) if kind.costed else None
+        name = op.attrs["layer"] if kind.costed else op.name
+        window = _WINDOW.get(op.kind, lambda op, ins: 1)(op, ins)
+        nodes.append(OpNode(name, op.kind, tuple(made_by[t] for t in op.inputs), batch * int(np.prod(out)),
+                            ir.tensors[op.output], ls, window))
+        made_by[op.output] = name
+    return OpGraph(tuple(nodes), ir.tensors[ir.input_name])

@@ -39,6 +39,14 @@ class LayerShape:
         return self.batch * self.out_h * self.out_w
 
     @property
+    def taps(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def in_ch_per_group(self) -> int:
+        return self.in_ch // self.groups
+
+    @property
     def k(self) -> int:
         return self.in_ch // self.groups * self.kh * self.kw
 

@@ -1,4 +1,5 @@
-"""Array mappings (dataflows): which GEMM dimension lies along the array rows, the columns, and time.
+"""Dataflows of the systolic organisation: which GEMM dimension lies along the array rows, the columns,
+and time.
 
 A layer is the GEMM  O[m, n] = sum_k X[m, k] W[k, n]  per group (m: output pixels, k: the reduction
 C/g*kh*kw, n: filters), as in SCALE-Sim. A PE kind that runs `lanes` MACs of one dot product side by

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..errors import UserError
 
@@ -36,8 +37,21 @@ def int_scalar(name: str, v, lo: int, hi: int | None = None) -> int:
     return v
 
 
+@njit(cache=True)
+def _min_max(a):
+    lo = a[0]
+    hi = a[0]
+    for v in a:
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo, hi
+
+
 def value_range(a: np.ndarray) -> tuple[int, int]:
-    """(min, max) of `a` as Python ints; (0, 0) when empty."""
+    """(min, max) of `a` as Python ints; (0, 0) when empty. One pass (numba) over large contiguous arrays."""
     if a.size == 0:
         return 0, 0
+    if a.size >= 1 << 14 and a.flags.c_contiguous:
+        lo, hi = _min_max(a.reshape(-1))
+        return int(lo), int(hi)
     return int(a.min()), int(a.max())

@@ -2,8 +2,8 @@
 
 A call validates its operands, asks the planner (conv_plan.py) for a method proven exact on the operands'
 actual ranges, and runs that method's back-end from the registry (conv_methods.py): the direct float32
-conv (direct.py), the float32 sgemm in exact chunks (gemm_fp32.py), or the int8 / int64 GEMMs
-(gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
+conv (direct.py) and its packed variant (two output channels per float32), the float32 sgemm in exact
+chunks (gemm_fp32.py), or the int8 / int64 GEMMs (gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
 (int32 when K*max|x|*max|w| fits int32, else int64), not on the method.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
     `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (direct
-    for small channel counts when kh*kw*max|x|*max|w| < 2^24; else fp32 when min(K, 16)*max|x|*max|w|
-    < 2^24, i.e. a K chunk holds at least min(K, 16) terms; else int64), "direct", "fp32", "int8" or
-    "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
+    for small channel counts when kh*kw*max|x|*max|w| < 2^24, packed two channels per float where that
+    packing flushes every >= 8 channels; else fp32 when min(K, 16)*max|x|*max|w| < 2^24, i.e. a K chunk
+    holds at least min(K, 16) terms; else int64), "direct", "packed", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
     KernelInputError). Returns int32 when the worst-case bound K*max|x|*max|w| fits int32, else int64;
     never wraps.
     """

@@ -13,7 +13,7 @@ import numpy as np
 from ..registry import Registry
 from . import conv_plan as P
 from ._check import KernelInputError
-from .direct import conv_direct
+from .direct import conv_direct, conv_direct_packed
 from .gemm_fp32 import conv_fp32
 from .gemm_int import conv_int8, conv_int64
 
@@ -55,6 +55,7 @@ def plan_conv(b: P.OperandBounds, method: str, where: str, direct_ok: bool = Fal
 
 
 for _m in (ConvMethod("direct", P.direct_flush_channels, conv_direct),
+           ConvMethod("packed", P.packed_flush_channels, conv_direct_packed),
            ConvMethod("fp32", P.fp32_element_chunk, conv_fp32, writes_every_output=True),
            ConvMethod("int8", P.int8_bytes, conv_int8),
            ConvMethod("int64", P.int64_exact, conv_int64)):

@@ -6,13 +6,17 @@ method's proof below either returns its chunk parameter or refuses with a Kernel
 
 - "direct" (direct.py): float32 multiply-adds, float sums flushed to int64 every cc input channels,
   cc*kh*kw*max|x|*max|w| <= 2^24 - 1, so every partial sum is an integer float32 holds exactly.
+- "packed" (direct.py): the direct conv with two output channels per float32 weight, w[o] + w[o+1]*2^12:
+  one FMA does two channels' multiply-add. Flushed every cc channels with cc*kh*kw*max|x|*max|w| <= 2047,
+  so each 12-bit field stays separable and every packed partial sum below 2^24 (`direct_packing`).
 - "fp32" (gemm_fp32.py): float32 sgemm per K chunk; within a chunk every product and every partial sum
   any summation order can form has magnitude <= 2^24 - 1 (the element bound: Kc*max|x|*max|w|; or, for
   longer tap-aligned chunks, Cauchy-Schwarz on the actual codes, see `fp32_chunks`).
 - "int8" (gemm_int.py): byte operands, int32 accumulators, only when K*max|x|*max|w| fits int32.
 - "int64" (gemm_int.py): exact while K*max|x|*max|w| <= 2^63 - 1.
 
-"auto" (`auto_method`) takes "direct" for small channel counts (`prefers_direct`) where it is exact, else
+"auto" (`auto_method`) takes "direct" for small channel counts (`prefers_direct`) where it is exact ("packed"
+instead where its flush interval spans at least 8 input channels, i.e. sub-byte codes), else
 "fp32" when its K chunks hold at least min(K, 16) terms, else "int64" (int8 is never faster on the measured
 machine). The result dtype depends only on the bound (int32 when K*max|x|*max|w| fits int32, else int64).
 """
@@ -91,7 +95,8 @@ def prefers_direct(cg: int, og: int, taps: int, stride: int) -> bool:
 def auto_method(b: OperandBounds, direct_ok: bool) -> str:
     """The method "auto" runs; direct only if `direct_ok` (see `prefers_direct`)."""
     if direct_ok and b.taps * b.pmax <= F32_EXACT:
-        return "direct"
+        pk = direct_packing(b)
+        return "packed" if pk is not None and pk.channels * b.taps >= min(b.k, _PACK_MIN_CC * b.taps) else "direct"
     return "fp32" if b.pmax * min(b.k, _MIN_KC) <= F32_EXACT else "int64"
 
 
@@ -108,6 +113,53 @@ def direct_flush_channels(b: OperandBounds, where: str) -> int:
         raise KernelInputError(f"{where}: method 'direct' needs kh*kw*max|x|*max|w| <= 2^24 - 1, got "
                                f"{b.taps}*{b.xmax}*{b.wmax} = {b.taps * b.pmax}")
     return cc
+
+
+@dataclass(frozen=True)
+class Packing:
+    """F output channels per float32 weight, fields S bits apart, float sums flushed every `channels` input
+    channels (the "packed" method, direct.py)."""
+    fields: int
+    shift: int
+    channels: int
+
+
+def _field_span(fields: int, shift: int) -> int:
+    """sum_j 2^(j*shift) over the fields: a packed value's magnitude per unit of field magnitude."""
+    return sum(1 << (j * shift) for j in range(fields))
+
+
+# Two fields, S = 12: the widest for which a full field, 2^(S-1) - 1, in both stays below 2^24 in float32.
+# Three 8-bit fields were measured too and lost to two on every ResNet-20 layer at 2-4 bits (their flush
+# interval is 16x shorter), so they are not offered.
+PACK_FIELDS = 2
+PACK_SHIFT = max(s for s in range(1, 24) if ((1 << (s - 1)) - 1) * _field_span(PACK_FIELDS, s) <= F32_EXACT)
+PACK_FIELD_MAX = (1 << (PACK_SHIFT - 1)) - 1
+_PACK_MIN_CC = 8           # auto: packed only when a flush interval spans >= 8 channels (below, decoding costs more)
+
+
+def direct_packing(b: OperandBounds) -> Packing | None:
+    """The packing of the "packed" method for bounds b, or None when no packing is exact.
+
+    Exact by construction: within a flush interval of cc input channels every field's partial sum is a sum
+    of at most cc*kh*kw products, so |field| <= cc*kh*kw*max|x|*max|w| <= 2^(S-1) - 1 = B; a packed
+    partial sum sum_j field_j * 2^(j*S) is then an integer of magnitude <= B * sum_j 2^(j*S) <= 2^24 - 1,
+    which float32 holds (every FMA exact), and the fields separate by rounding off the ones below (each
+    lies in [-B, B], inside (-2^(S-1), 2^(S-1))). The packed weight itself, max|w| * sum_j 2^(j*S), is
+    bounded the same way."""
+    if b.wmax * _field_span(PACK_FIELDS, PACK_SHIFT) > F32_EXACT:
+        return None
+    cc = PACK_FIELD_MAX // (b.taps * b.pmax) if b.pmax else 1 << 30
+    return Packing(PACK_FIELDS, PACK_SHIFT, cc) if cc >= 1 else None
+
+
+def packed_flush_channels(b: OperandBounds, where: str) -> int:
+    pk = direct_packing(b)
+    if pk is None:
+        raise KernelInputError(f"{where}: method 'packed' needs kh*kw*max|x|*max|w| <= {PACK_FIELD_MAX} (two "
+                               f"{PACK_SHIFT}-bit fields in a float32), got {b.taps}*{b.xmax}*{b.wmax} = "
+                               f"{b.taps * b.pmax}")
+    return pk.channels
 
 
 def fp32_element_chunk(b: OperandBounds, where: str) -> int:

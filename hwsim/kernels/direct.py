@@ -15,10 +15,12 @@ operation rounds. Needs T*max|x|*max|w| <= 2^24 - 1 (cc >= 1); the planner (conv
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit, prange
 
-from .conv_plan import ConvPlan
+from .conv_plan import ConvPlan, direct_packing
 
 _OT = 4   # output channels per task (the register/accumulator tile)
 
@@ -51,27 +53,30 @@ def _phase_planes(x, p, s, Hq, Wq, xq):
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def _direct(xq, wt, offs, Ho, Wo, Wq, cc, out):
-    """out[n, g*Og + o, oy, ox] = sum over c < Cg, taps t of wt[g, o, c, t] * xq[n, g*Cg + c, offs[t] + oy*Wq + ox].
+def _direct(xq, wt, offs, Ho, Wo, Wq, cc, F, S, out):
+    """out[n, g*Og + o, oy, ox] = sum over c < Cg, taps t of w[g, o, c, t] * xq[n, g*Cg + c, offs[t] + oy*Wq + ox].
 
-    xq (N, C, Lx) float32 phase planes (see the module docstring); wt (G, Ogp, Cg, T) float32 with Ogp a
-    multiple of 4 (zero rows beyond Og); offs (T,) int64 tap offsets; out (N, O, Ho, Wo) int32/int64.
-    Float sums are flushed to int64 every `cc` channels (the caller's 2^24 bound). Only contraction
-    (a + u*e -> one FMA, exact here) is allowed, no reassociation. A task owns one image and 4 output
-    channels; tasks write disjoint outputs."""
+    xq (N, C, Lx) float32 phase planes (see the module docstring); offs (T,) int64 tap offsets; out
+    (N, O, Ho, Wo) int32/int64. wt (G, Ogp, Cg, T) float32, Ogp a multiple of 4: row p packs the F output
+    channels p*F + j as sum_j w[p*F + j] * 2^(j*S) (F = 1: plain weights; zero rows beyond Og). Float sums
+    are flushed every `cc` channels into integer accumulators, each field j recovered by rounding off the
+    fields below it (the caller proves every partial sum exact and every field below 2^(S-1) in magnitude).
+    Only contraction (a + u*e -> one FMA, exact here) is allowed, no reassociation. A task owns one image
+    and 4 packed rows; tasks write disjoint outputs."""
     N = xq.shape[0]
     G, Ogp, Cg, T = wt.shape
     O = out.shape[1]
     Og = O // G
     nt = Ogp // _OT
     L = Ho * Wq
-    flush = cc < Cg
+    flush = cc < Cg or F > 1
+    half = np.int32(1 << (S - 1)) if F > 1 else np.int32(0)
     for task in prange(N * G * nt):
         n = task // (G * nt)
         g = (task // nt) % G
         o0 = (task % nt) * _OT
         a = np.zeros((_OT, L), np.float32)
-        ai = np.zeros((_OT, L if flush else 0), np.int64)
+        ai = np.zeros((_OT * F, L if flush else 0), np.int64)
         a0 = a[0]
         a1 = a[1]
         a2 = a[2]
@@ -113,31 +118,82 @@ def _direct(xq, wt, offs, Ho, Wo, Wq, cc, out):
                 t += 1
             if flush and ((c + 1) % cc == 0 or c + 1 == Cg):
                 for i in range(_OT):
+                    ar = a[i]
+                    for j in range(F - 1):     # field j = v minus v rounded to a multiple of 2^S
+                        dst_i = ai[i * F + j]
+                        for q in range(L):
+                            v = np.int32(ar[q])            # an exact integer below 2^24
+                            r = (v + half) >> S
+                            dst_i[q] += v - (r << S)
+                            ar[q] = r
+                    dst_i = ai[i * F + F - 1]
                     for q in range(L):
-                        ai[i, q] += np.int64(a[i, q])
-                        a[i, q] = 0
-        for i in range(min(_OT, Og - o0)):
-            dst = out[n, g * Og + o0 + i]
-            for oy in range(Ho):
-                for ox in range(Wo):
-                    q = oy * Wq + ox
-                    dst[oy, ox] = ai[i, q] if flush else np.int64(a[i, q])
+                        dst_i[q] += np.int64(ar[q])
+                        ar[q] = 0
+        for i in range(_OT):
+            for j in range(F):
+                o = (o0 + i) * F + j
+                if o >= Og:
+                    continue
+                dst = out[n, g * Og + o]
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        q = oy * Wq + ox
+                        dst[oy, ox] = ai[i * F + j, q] if flush else np.int64(a[i, q])
 
 
 def conv_direct(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, plan: ConvPlan,
                 out: np.ndarray) -> None:
     """Fill out (N, O, Ho, Wo) with the exact conv of validated integer codes x, w, flushing float sums every
     plan.param >= 1 input channels (the planner's `direct_flush_channels`, from the 2^24 bound)."""
+    _run_direct(x, w, stride, padding, groups, min(plan.param, w.shape[1]), 1, 0, out)
+
+
+def conv_direct_packed(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, plan: ConvPlan,
+                       out: np.ndarray) -> None:
+    """As conv_direct with F output channels packed into each float32 weight, fields S bits apart
+    (conv_plan.direct_packing proves the plan's flush interval keeps every field exact and separable)."""
+    pk = direct_packing(plan.bounds)
+    _run_direct(x, w, stride, padding, groups, min(pk.channels, w.shape[1]), pk.fields, pk.shift, out)
+
+
+_BUFFERS = threading.local()
+_MAX_BUFFERS = 8
+
+
+def _planes_buffer(shape: tuple, geometry: tuple) -> np.ndarray:
+    """A zero-initialised float32 phase-plane buffer, kept per thread and reused by later calls of the same
+    shape and geometry (H, W, padding, stride): _phase_planes writes the same cells every time, so the ones
+    it never writes stay zero. Saves allocating and faulting in a fresh buffer per layer."""
+    cache = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    key = shape + geometry
+    buf = cache.pop(key, None)
+    if buf is None:
+        buf = np.zeros(shape, np.float32)
+        while len(cache) >= _MAX_BUFFERS:
+            cache.pop(next(iter(cache)))
+    cache[key] = buf                      # most recently used last
+    return buf
+
+
+def _run_direct(x, w, stride, padding, groups, cc, F, S, out) -> None:
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     s = stride
     Hq, Wq = -(-(H + 2 * padding) // s), -(-(W + 2 * padding) // s)
     Ho, Wo = out.shape[2], out.shape[3]
-    xq = np.zeros((N, C, s * s * Hq * Wq + (kw - 1) // s), np.float32)   # tail: the last tap's window overrun
+    # tail: the last tap's window overrun; padding, tail and phase slack stay zero, so a buffer is reusable
+    xq = _planes_buffer((N, C, s * s * Hq * Wq + (kw - 1) // s), (H, W, padding, s))
     _phase_planes(np.ascontiguousarray(x), padding, s, Hq, Wq, xq)
     og = O // groups
-    wt = np.zeros((groups, -(-og // _OT) * _OT, Cg, kh * kw), np.float32)
-    wt[:, :og] = w.reshape(groups, og, Cg, kh * kw)
+    rows = -(-og // F)
+    wt = np.zeros((groups, -(-rows // _OT) * _OT, Cg, kh * kw), np.float32)
+    wg = np.zeros((groups, rows * F, Cg, kh * kw), np.int64)
+    wg[:, :og] = w.reshape(groups, og, Cg, kh * kw)
+    scale = np.int64(1) << (S * np.arange(F, dtype=np.int64))        # 2^(j*S), exact integers
+    wt[:, :rows] = (wg.reshape(groups, rows, F, Cg, kh * kw) * scale[None, None, :, None, None]).sum(2)
     offs = np.array([((ky % s) * s + kx % s) * Hq * Wq + (ky // s) * Wq + kx // s
                      for ky in range(kh) for kx in range(kw)], np.int64)
-    _direct(xq, wt, offs, Ho, Wo, Wq, min(plan.param, Cg), out)
+    _direct(xq, wt, offs, Ho, Wo, Wq, cc, F, S, out)

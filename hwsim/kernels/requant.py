@@ -11,10 +11,12 @@ proved that nothing wraps), and `rq_bounds` runs it on unbounded Python ints.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit, prange
 
-from ._check import KernelInputError, int_array, int_scalar, value_range
+from ._check import KernelInputError, int_array, int_scalar
 
 M0_MIN, M0_LIMIT = 2**30, 2**31
 SHIFT_MIN, SHIFT_MAX = 1, 62
@@ -33,38 +35,56 @@ _rq = njit(inline="always")(rq)
 
 
 @njit(parallel=True, cache=True)
-def _requant(acc, bias, m0, shift, frac, xlim, lo, hi, clamp, out, bad):
+def _requant(acc, bias, m0, shift, frac, xlim, lo, hi, clamp, out, bad, rng):
     """out[r, c, s] = rq(acc[r, c, s] + bias[c]; m0[c], shift[c], frac[c]) (clamped to [lo, hi] if clamp);
-    acc viewed as (R, C, S).
+    acc viewed as (R, C, S); rng[r*C + c] = (min, max) of acc + bias over s (the executor's range check
+    reads it, so no second pass over acc is needed).
 
-    bad[r*C + c] records one offending x (|x| > xlim[c]: the product would overflow int64) with flag 1,
-    or one unclamped result outside int32 with flag 2; out is then unspecified for that row."""
+    Each row is checked from its range before it is computed (rq is monotone in x for a fixed M0, so the
+    extremes bound every value), which leaves the computing loop without branches (LLVM vectorises it).
+    bad[r*C + c] records one offending value: flag 3 when acc + bias would leave int64, flag 1 when
+    |x| > xlim[c] (the product would overflow int64), flag 2 for an unclamped result outside int32; out is
+    then unspecified for that row."""
     R, C, S = acc.shape
     for t in prange(R * C):
         r = t // C
         c = t % C
+        row = acc[r, c]
+        if S == 0:
+            continue
+        amin = row.min()
+        amax = row.max()
         b = bias[c]
+        if (b > 0 and np.int64(amax) > 9223372036854775807 - b) or \
+                (b < 0 and np.int64(amin) < -9223372036854775807 - 1 - b):
+            bad[t, 0] = 3
+            bad[t, 1] = np.int64(amax) if b > 0 else np.int64(amin)
+            continue
+        xmin = np.int64(amin) + b
+        xmax = np.int64(amax) + b
+        rng[t, 0] = xmin
+        rng[t, 1] = xmax
         m = m0[c]
         sh = shift[c]
         f = frac[c]
         lim = xlim[c]
+        if xmax > lim or xmin < -lim:
+            bad[t, 0] = 1
+            bad[t, 1] = xmax if xmax > lim else xmin
+            continue
+        if not clamp:
+            for y in (_rq(xmin, m, sh, f), _rq(xmax, m, sh, f)):
+                if y < -2147483648 or y > 2147483647:
+                    bad[t, 0] = 2
+                    bad[t, 1] = y
+            if bad[t, 0]:
+                continue
+        dst = out[r, c]
+        lo_c = lo if clamp else -2147483648
+        hi_c = hi if clamp else 2147483647
         for s in range(S):
-            x = np.int64(acc[r, c, s]) + b
-            if x > lim or x < -lim:
-                bad[t, 0] = 1
-                bad[t, 1] = x
-                continue
-            y = _rq(x, m, sh, f)
-            if clamp:
-                if y < lo:
-                    y = lo
-                elif y > hi:
-                    y = hi
-            elif y < -2147483648 or y > 2147483647:
-                bad[t, 0] = 2
-                bad[t, 1] = y
-                continue
-            out[r, c, s] = y
+            y = _rq(np.int64(row[s]) + b, m, sh, f)
+            dst[s] = min(max(y, lo_c), hi_c)
 
 
 def _per_channel(name: str, v, c: int, lo: int, hi: int, allow_zero: bool = False) -> np.ndarray:
@@ -86,6 +106,30 @@ def _per_channel(name: str, v, c: int, lo: int, hi: int, allow_zero: bool = Fals
     return a
 
 
+@dataclass(frozen=True)
+class RequantParams:
+    """Per-channel int64 (C,) arrays of one requant entry, validated once (`requant_params`): bias, m0,
+    shift, frac and xlim, the largest |acc + bias| whose rq cannot wrap int64."""
+    bias: np.ndarray
+    m0: np.ndarray
+    shift: np.ndarray
+    frac: np.ndarray
+    xlim: np.ndarray
+
+
+def requant_params(c: int, bias, m0, shift, frac=None) -> RequantParams:
+    """Validated RequantParams of `c` channels (scalars are broadcast; bias / frac None = 0); ranges as in
+    the module docstring, each violation a KernelInputError naming the array and index."""
+    bias = _per_channel("bias", 0 if bias is None else bias, c, INT64_MIN, INT64_MAX)
+    m0 = _per_channel("m0", m0, c, M0_MIN, M0_LIMIT - 1, allow_zero=True)
+    shift = _per_channel("shift", shift, c, SHIFT_MIN, SHIFT_MAX)
+    frac = _per_channel("frac", 0 if frac is None else frac, c, -FRAC_MAX, FRAC_MAX)
+    # largest |x| with |x*M0| + 2^(shift-1) + |frac| inside int64, so rq cannot wrap (Python ints: exact)
+    xlim = np.array([INT64_MAX if m == 0 else (INT64_MAX - (1 << (s - 1)) - abs(f)) // abs(m)
+                     for m, s, f in zip(m0.tolist(), shift.tolist(), frac.tolist())], np.int64)
+    return RequantParams(bias, m0, shift, frac, xlim)
+
+
 def requantize(acc: np.ndarray, bias, m0, shift, lo: int, hi: int, clamp: bool, frac=None) -> np.ndarray:
     """int32 out = rq(acc + bias; m0, shift, frac) per channel (axis 1), clamped to [lo, hi] when `clamp`
     (ReLU = lo 0).
@@ -94,37 +138,49 @@ def requantize(acc: np.ndarray, bias, m0, shift, lo: int, hi: int, clamp: bool, 
     m0, shift, frac: (C,) or scalars (frac None = 0). acc + bias is formed in int64; see the module
     docstring for ranges."""
     acc = int_array("acc", acc, (2, 3, 4))
+    return requantize_ranged(acc, requant_params(acc.shape[1], bias, m0, shift, frac), lo, hi, clamp)[0]
+
+
+def requantize_ranged(acc: np.ndarray, p: RequantParams, lo: int, hi: int, clamp: bool,
+                      on_range=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(int32 rq(acc + bias) as `requantize`, per-channel int64 min and max of acc + bias) in one pass.
+
+    `p`: the entry's validated parameters (built once per entry, not per call). `on_range(lo, hi)`, when
+    given, sees the per-channel ranges before any value the kernel refused raises, so that a caller's
+    own width check (naming its layer) comes first. Empty channels report (0, 0)."""
+    acc = int_array("acc", acc, (2, 3, 4))
     if not isinstance(clamp, (bool, np.bool_)):
         raise KernelInputError(f"clamp must be a bool, got {clamp!r}")
     lo = int_scalar("lo", lo, INT32_MIN, INT32_MAX)
     hi = int_scalar("hi", hi, lo, INT32_MAX)
     c = acc.shape[1]
-    bias = _per_channel("bias", 0 if bias is None else bias, c, INT64_MIN, INT64_MAX)
-    m0 = _per_channel("m0", m0, c, M0_MIN, M0_LIMIT - 1, allow_zero=True)
-    shift = _per_channel("shift", shift, c, SHIFT_MIN, SHIFT_MAX)
-    frac = _per_channel("frac", 0 if frac is None else frac, c, -FRAC_MAX, FRAC_MAX)
-    a_lo, a_hi = value_range(acc)
-    b_lo, b_hi = value_range(bias)
-    if a_lo + b_lo < INT64_MIN or a_hi + b_hi > INT64_MAX:
-        raise KernelInputError(f"acc + bias leaves int64 (acc in [{a_lo}, {a_hi}], bias in [{b_lo}, {b_hi}])")
-    # largest |x| with |x*M0| + 2^(shift-1) + |frac| inside int64, so rq cannot wrap (Python ints: exact)
-    xlim = np.array([INT64_MAX if m == 0 else (INT64_MAX - (1 << (s - 1)) - abs(f)) // abs(m)
-                     for m, s, f in zip(m0.tolist(), shift.tolist(), frac.tolist())], np.int64)
+    if p.m0.shape != (c,):
+        raise KernelInputError(f"requant parameters have {p.m0.shape[0]} channels, acc has {c}")
     a3 = np.ascontiguousarray(acc).reshape(acc.shape[0], c, -1)
     out = np.empty(a3.shape, np.int32)
     bad = np.zeros((a3.shape[0] * c, 2), np.int64)
+    rng = np.zeros((a3.shape[0] * c, 2), np.int64)
     if a3.size:
-        _requant(a3, bias, m0, shift, frac, xlim, lo, hi, bool(clamp), out, bad)
+        _requant(a3, p.bias, p.m0, p.shift, p.frac, p.xlim, lo, hi, bool(clamp), out, bad, rng)
+    if a3.shape[0] and a3.shape[2]:
+        r3 = rng.reshape(a3.shape[0], c, 2)
+        ch_lo, ch_hi = r3[:, :, 0].min(axis=0), r3[:, :, 1].max(axis=0)
+    else:
+        ch_lo = ch_hi = np.zeros(c, np.int64)
+    if on_range is not None:
+        on_range(ch_lo, ch_hi)
     flagged = np.flatnonzero(bad[:, 0])
     if flagged.size:
         t = int(flagged[0])
         kind, v = int(bad[t, 0]), int(bad[t, 1])
         ch = t % c
+        if kind == 3:
+            raise KernelInputError(f"requantize: acc {v} + bias {int(p.bias[ch])} at channel {ch} leaves int64")
         if kind == 1:
             raise KernelInputError(f"requantize: acc + bias = {v} at channel {ch} overflows int64 when multiplied "
-                                   f"by m0 = {int(m0[ch])}")
+                                   f"by m0 = {int(p.m0[ch])}")
         raise KernelInputError(f"requantize: unclamped result {v} at channel {ch} does not fit int32")
-    return out.reshape(acc.shape)
+    return out.reshape(acc.shape), ch_lo, ch_hi
 
 
 def rq_bounds(lo, hi, m0, shift, frac=None) -> tuple[int, int]:
@@ -142,15 +198,5 @@ def rescale(codes: np.ndarray, m0: int, shift: int) -> np.ndarray:
     codes = int_array("codes", codes, (1, 2, 3, 4))
     m0 = int_scalar("m0", m0, -(M0_LIMIT - 1), M0_LIMIT - 1)
     shift = int_scalar("shift", shift, SHIFT_MIN, SHIFT_MAX)
-    return requantize(codes.reshape(1, 1, -1), None, m0, shift, INT32_MIN, INT32_MAX, False).reshape(codes.shape)
-
-
-def add_clamp(a: np.ndarray, b: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """int32 clamp(a + b, lo, hi), the sum formed in int64 (saturating, no wrap); a and b of one shape."""
-    a = int_array("a", a, (1, 2, 3, 4))
-    b = int_array("b", b, (1, 2, 3, 4))
-    if a.shape != b.shape:
-        raise KernelInputError(f"add_clamp: shapes differ, a {a.shape} vs b {b.shape}")
-    lo = int_scalar("lo", lo, INT32_MIN, INT32_MAX)
-    hi = int_scalar("hi", hi, lo, INT32_MAX)
-    return np.clip(a.astype(np.int64) + b.astype(np.int64), lo, hi).astype(np.int32)
+    rows = codes.reshape(codes.shape[0] if codes.ndim > 1 else 1, 1, -1)    # one task per image
+    return requantize(rows, None, m0, shift, INT32_MIN, INT32_MAX, False).reshape(codes.shape)

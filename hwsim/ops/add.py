@@ -27,13 +27,10 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, a, b):
     hi = 2 ** run.ir.tensors[op.output].resolve(run.bits) - 1
     f = op.attrs["frac_bits"]
-    if f == 0:
-        return K.add_clamp(a, b, 0, hi)
-    if a.size:  # the sum is an int32 intermediate before the rounding shift
-        run.check(f"{op.name} (sum)", int(a.min()) + int(b.min()), int(a.max()) + int(b.max()), run.INT32, 32)
-    s = K.add_clamp(a, b, *run.INT32)
-    # round half up of s / 2^f, then clamp: rq with M0 = 2^30, shift = f + 30 is exactly that
-    return K.requantize(s, None, 2**30, f + 30, 0, hi, True)
+    out, lo_s, hi_s = K.add_round_clamp(a, b, f, 0, hi)
+    if f and a.size:  # the sum is an int32 intermediate before the rounding shift
+        run.check(f"{op.name} (sum)", lo_s, hi_s, run.INT32, 32)
+    return out
 
 
 KIND = OpKind("add", check, out_shape, execute, attrs=("frac_bits",), arity=2)

@@ -70,12 +70,14 @@ def execute(run, op: Op, x):
     w_bits, a_bits = run.bits[layer]
     w = op.weights_at(w_bits)
     s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
-    if run.conv_impl is None:
-        acc = K.conv2d_acc(x, w, s, p, g)
-    else:
-        acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
+    with run.part("conv: kernel"):
+        if run.conv_impl is None:
+            acc = K.conv2d_acc(x, w, s, p, g)
+        else:
+            acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
     key = run.ir.conv_key(op, run.bits)
-    return run.requant(layer, acc, op.requant[key], key[2], op.attrs["clamp"])
+    with run.part("conv: requant and checks"):
+        return run.requant(layer, acc, op.requant[key], key[2], op.attrs["clamp"])
 
 
 def acc_bound(op: Op, key: tuple) -> np.ndarray:

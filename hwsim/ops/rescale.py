@@ -10,6 +10,7 @@ from ..bits import ACC
 from ..ir import IntModel, IRError, Op
 from .checks import check_requant, domain, need, tensor_bits
 from .kind import OpKind
+from .prepared import prepared
 
 
 def check(ir: IntModel, op: Op, where: str) -> None:
@@ -31,8 +32,12 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 
 def execute(run, op: Op, x):
     r = op.requant[(run.ir.tensors[op.inputs[0]].resolve(run.bits), op.attrs["out_bits"].resolve(run.bits))]
-    run.check_rescaled(op.name, x, r)
-    return K.rescale(x, int(r.m0[0]), int(r.shift[0]))
+    if x.size == 0:
+        return np.zeros(x.shape, np.int32)
+    rows = x.reshape(x.shape[0], 1, -1)          # the scalar entry as one channel, one task per image
+    out = K.requantize_ranged(rows, prepared(r), *run.INT32, False,
+                              lambda lo, hi: run.check_rescaled(op.name, int(lo[0]), int(hi[0]), r))[0]
+    return out.reshape(x.shape)
 
 
 def acc_bound(op: Op, key: tuple) -> np.ndarray:

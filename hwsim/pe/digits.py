@@ -11,35 +11,43 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-def split_digits(v: np.ndarray, bits: int, d: int) -> np.ndarray:
-    """(n, *v.shape) int8 digits of v (codes that fit `bits` bits, signed or unsigned)."""
-    v = np.asarray(v, dtype=np.int64)
-    n = -(-bits // d)
-    out = np.empty((n,) + v.shape, dtype=np.int64)
-    for j in range(n):
-        s = v >> (d * j)
-        out[j] = s if j == n - 1 else s & ((1 << d) - 1)
-    if d <= 7:
-        return out.astype(np.int8)      # a digit of <= 7 bits fits int8 (signed top digit included)
-    return out.astype(np.int16) if bits <= 15 else out
+from ..kernels import matmul_acc
 
 
 @njit(cache=True)
+def _split_into(v, d, out):
+    """out[j, i] = digit j of v[i] (see the module docstring), in one pass over v."""
+    n = out.shape[0]
+    mask = (np.int64(1) << d) - 1
+    for i in range(v.shape[0]):
+        s = np.int64(v[i])
+        for j in range(n - 1):
+            out[j, i] = s & mask
+            s >>= d
+        out[n - 1, i] = s
+
+
+def split_digits(v: np.ndarray, bits: int, d: int) -> np.ndarray:
+    """(n, *v.shape) digits of v (codes that fit `bits` bits, signed or unsigned): int8 when a digit has
+    <= 7 bits (the signed top digit included), else int16 for <= 15-bit codes, else int64."""
+    v = np.ascontiguousarray(v)
+    n = -(-bits // d)
+    dtype = np.int8 if d <= 7 else np.int16 if bits <= 15 else np.int64
+    out = np.empty((n,) + v.shape, dtype=dtype)
+    if v.size:
+        _split_into(v.reshape(-1), d, out.reshape(n, -1))
+    return out
+
+
 def stacked_gemm(xd, wd):
-    """xd (na, M, K), wd (nw, K, N) integer digits -> (na, nw, M, N) int64 dot products."""
+    """xd (na, M, K), wd (nw, K, N) integer digits -> (na, nw, M, N) int64 dot products, each digit pair's
+    GEMM on the exact planner of hwsim.kernels (small digits: float32 sgemm, proven exact)."""
     na, m_, k_ = xd.shape
     nw, _, n_ = wd.shape
-    out = np.zeros((na, nw, m_, n_), dtype=np.int64)
+    out = np.empty((na, nw, m_, n_), dtype=np.int64)
     for i in range(na):
         for j in range(nw):
-            for m in range(m_):
-                for k in range(k_):
-                    xv = np.int64(xd[i, m, k])
-                    if xv == 0:
-                        continue
-                    for n in range(n_):
-                        out[i, j, m, n] += xv * wd[j, k, n]
+            out[i, j] = matmul_acc(xd[i], wd[j].T)
     return out
 
 

@@ -2,10 +2,10 @@
 with the design's partial-sum and accumulator widths checked and the array cycles counted.
 
 `PESimulator(hw).conv_impl` plugs into `hwsim.executor.execute(..., conv_impl=...)`.
-Cycle counting walks the activation data the array actually receives: every step of every fold
-feeds one block of the im2col matrix (its extent along m and k follows from which dimensions the
-dataflow lays on rows, columns and time), and a design with zero-plane skipping spends on that step
-only the activation digit-planes that are non-zero somewhere in the block.
+Cycle counting walks the activation data the array actually receives: every step feeds one block of
+the im2col matrix (its extent along m and k is the array organisation's step plan), and a design with
+zero-plane skipping spends on that step only the activation digit-planes that are non-zero somewhere
+in the block.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import numpy as np
 from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..kernels import im2col, weight_matrix
-from ..dataflow.mapping import Dataflow, ceil_div, get_dataflow
+from ..dataflow.layers import LayerShape
+from ..dataflow.mapping import ceil_div
+from ..dataflow.organisations import get_organisation
 from . import get_pe_kind
 from .digits import block_nonzero_digits, shift_accumulate, split_digits, stacked_gemm
 
@@ -49,6 +51,7 @@ class PESimulator:
         if self.overflow not in ("report", "raise"):
             raise UserError(f"overflow must be 'report' or 'raise', got {self.overflow!r}")
         self.kind = get_pe_kind(self.hw.pe.kind)
+        self.org = get_organisation(self.hw.array.organisation)
         if self.skipping is None:
             self.skipping = self.hw.pe.zero_plane_skipping
         if self.skipping and not self.kind.supports_skipping:
@@ -65,12 +68,13 @@ class PESimulator:
         wm = weight_matrix(w, groups)                                   # (g, O/g, K)
         da, dw = self.kind.digits(pe, w_bits, a_bits)
         rec = self.counts.setdefault(layer_name, LayerCount())
+        shape = LayerShape(layer_name, "conv", C, O, kh, kw, stride, padding, groups, H, W, "acc")
         out = np.empty((groups, N * Ho * Wo, O // groups), np.int64)
         for g in range(groups):
             out[g] = self._gemm(cols[g], wm[g].T, a_bits, w_bits, da, dw, rec, layer_name)
             for n in range(N):
                 x_n = cols[g][n * Ho * Wo:(n + 1) * Ho * Wo]
-                c, c0 = self.count_cycles(x_n, O // groups, w_bits, a_bits)
+                c, c0 = self.count_cycles(x_n, shape, w_bits, a_bits)
                 rec.cycles += c
                 rec.cycles_no_skip += c0
         rec.samples += N
@@ -96,32 +100,26 @@ class PESimulator:
                              f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest {rec.max_acc})")
         return out
 
-    def count_cycles(self, x_mk: np.ndarray, n: int, w_bits: int, a_bits: int) -> tuple[int, int]:
-        """Cycles of one sample's GEMM (x_mk: (M, K) codes, n filters): (with savings, without)."""
-        pe, df = self.hw.pe, get_dataflow(self.hw.array.dataflow)
-        R, C = self.hw.array.rows, self.hw.array.cols
+    def count_cycles(self, x_mk: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
+        """Cycles of one group of one sample's GEMM (x_mk: (M, K) codes of `shape`, one sample): (with
+        savings, without). The organisation's step plan says which block of x_mk each step feeds."""
+        pe, array = self.hw.pe, self.hw.array
         lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
+        plan = self.org.step_plan(shape, array, lanes)
+        if plan is None:
+            if self.skipping:
+                raise UserError(f"{self.hw.name}: organisation {self.org.name!r} does not say which data a step "
+                                f"feeds, so zero-plane skipping cannot be counted on it")
+            c = int(self.org.group_cycles(shape, array, lanes, step))
+            return c, c
         da, _ = self.kind.digits(pe, w_bits, a_bits)
-        M, K = x_mk.shape
-        bm, bk = _block(df, R, C, "m", 1), _block(df, R, C, "k", lanes)
-        nz = block_nonzero_digits(np.ascontiguousarray(x_mk), bm, bk, da, ceil_div(a_bits, da))
-        # each block is fed once per fold along n (n spatial) or once per filter (n along time)
-        reps = n if df.time == "n" else ceil_div(n, R if df.rows == "n" else C)
-        folds = _folds(df, R, C, M, ceil_div(K, lanes), n)
-        fill = folds * step * df.fill_drain(R, C)
-        full = reps * nz.size * step
-        if not self.skipping:
-            return fill + full, fill + full
-        skip = np.vectorize(lambda z: self.kind.skipped_steps(pe, w_bits, a_bits, int(z)))(nz) if nz.size else nz
-        return fill + reps * int(np.sum(skip)), fill + full
-
-
-def _block(df: Dataflow, R: int, C: int, dim: str, unit: int) -> int:
-    """Extent along `dim` (in elements of `unit` per slot) of the activation block one step feeds."""
-    return unit * (R if df.rows == dim else C if df.cols == dim else 1)
-
-
-def _folds(df: Dataflow, R: int, C: int, m: int, k_slots: int, n: int) -> int:
-    """Count the folds by enumerating the tiles along the row and column dimensions."""
-    ext = {"m": m, "k": k_slots, "n": n}
-    return len(range(0, ext[df.rows], R)) * len(range(0, ext[df.cols], C))
+        segment = x_mk.shape[1] // plan.segments
+        streamed, saved = 0, 0
+        for t in range(plan.segments):
+            part = np.ascontiguousarray(x_mk[:, t * segment:(t + 1) * segment])
+            nz = block_nonzero_digits(part, plan.bm, plan.bk, da, ceil_div(a_bits, da))
+            streamed += nz.size * step
+            if self.skipping and nz.size:
+                saved += int(np.sum(np.vectorize(lambda z: self.kind.skipped_steps(pe, w_bits, a_bits, int(z)))(nz)))
+        fill = plan.overhead_steps * step
+        return fill + plan.reps * (saved if self.skipping else streamed), fill + plan.reps * streamed

@@ -18,6 +18,12 @@ for _name, _build in [("alexnet", alexnet.alexnet), ("vgg16", vgg.vgg16), ("resn
     ZOO.register(_name, _build)
 
 BITFUSION_BENCHMARKS = tuple(n for n in ZOO if n.startswith("bitfusion-"))
+MAX_BATCH = 1 << 16      # keeps every tensor's size in bits far inside int64 (VGG-16: 2^33 bits a sample)
+
+
+def check_batch(batch, where: str) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise UserError(f"{where}: batch must be an integer in [1, {MAX_BATCH}], got {batch!r}")
 
 
 def names() -> list[str]:
@@ -26,6 +32,5 @@ def names() -> list[str]:
 
 def get(name: str, batch: int = 1) -> ZooNet:
     """The zoo network `name` at `batch` samples; UserError listing the names otherwise."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise UserError(f"zoo network {name!r}: batch must be an integer >= 1, got {batch!r}")
+    check_batch(batch, f"zoo network {name!r}")
     return ZOO.lookup(name, UserError)(batch)

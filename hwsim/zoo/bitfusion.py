@@ -2,9 +2,9 @@
 Architecture for Accelerating Deep Neural Networks", ISCA 2018, Table II), at the per-layer bit-widths that
 table takes from the quantisation papers it cites.
 
-CAUTION: the shapes of the paper's own networks and every width below were written from the authors' memory
-of that table and of the cited papers, not re-read from them in this session; check them against Table II
-(and the cited works) before quoting a figure. Recurrent networks are costed for one time step (the gate
+CAUTION: the shapes of the paper's own networks and every width below were written from recollection of
+that table and of the cited papers, which could not be consulted when this was written; check them against
+Table II (and the cited works) before quoting a figure. Recurrent networks are costed for one time step (the gate
 GEMMs; the element-wise gate functions are not modelled). Where a cited paper quantises weights only, the
 activations stay at 8 bits.
 """

@@ -27,12 +27,15 @@ class _Op:
 class NetBuilder:
     """Ops in execution order; each method returns the name of the tensor (= the op) it makes."""
 
-    def __init__(self, in_ch: int, size: int, batch: int = 1):
+    def __init__(self, in_ch: int, size: int | tuple[int, int], batch: int = 1):
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        h, w = (size, size) if isinstance(size, int) else size
         self.batch = batch
-        self._shape = {INPUT: (in_ch, size, size)}
+        self._shape = {INPUT: (in_ch, h, w)}
         self._ops: list[_Op] = []
+        self._external: set[str] = set()     # tensors no op makes: read from DRAM like the network input
+        self._feeds: dict[str, str] = {}      # a tensor read by no op here -> the layer it is quantised for
 
     def _put(self, op: _Op) -> str:
         if op.name in self._shape:
@@ -44,10 +47,23 @@ class NetBuilder:
     def shape(self, t: str) -> tuple[int, int, int]:
         return self._shape[t]
 
-    def conv(self, name: str, src: str, out_ch: int, k: int, stride: int = 1, pad: int = 0, groups: int = 1) -> str:
+    def fresh_input(self, name: str, shape: tuple[int, int, int], after: str | None = None) -> str:
+        """A tensor from outside the network (a layer whose producer is not described); `after`: the tensor
+        it was made from by ops left out, which is then quantised for the layer reading this one."""
+        if name in self._shape:
+            raise ValueError(f"tensor {name!r} is defined twice")
+        self._shape[name] = shape
+        self._external.add(name)
+        if after is not None:
+            self._feeds[after] = name
+        return name
+
+    def conv(self, name: str, src: str, out_ch: int, k: int | tuple[int, int], stride: int = 1, pad: int = 0,
+             groups: int = 1) -> str:
         c, h, w = self._shape[src]
-        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-        return self._put(_Op(name, "conv", (src,), (out_ch, oh, ow), (c, out_ch, k, k, stride, pad, groups, h, w)))
+        kh, kw = (k, k) if isinstance(k, int) else k
+        oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+        return self._put(_Op(name, "conv", (src,), (out_ch, oh, ow), (c, out_ch, kh, kw, stride, pad, groups, h, w)))
 
     def linear(self, name: str, src: str, out_features: int) -> str:
         c, h, w = self._shape[src]        # a conv tensor is flattened first, at no cost
@@ -88,6 +104,8 @@ class NetBuilder:
                 return ActOf(u.name)
             if u.kind in ("maxpool", "avgpool"):
                 return self._bits(u.name, cons)
+        if t in self._feeds:
+            return self._bits(self._feeds[t], cons)
         return ACC          # read by an add or a rescale only, or by nothing (the logits)
 
     def graph(self) -> OpGraph:
@@ -97,7 +115,8 @@ class NetBuilder:
             bits = ACC if op.kind == "rescale" else self._bits(op.name, cons)
             shape = LayerShape(op.name, op.kind, *op.layer, bits, b) if op.layer is not None else None
             c, h, w = op.out
-            nodes.append(OpNode(op.name, op.kind, op.inputs, b * c * h * w, bits, shape, op.window))
+            inputs = tuple(INPUT if i in self._external else i for i in op.inputs)
+            nodes.append(OpNode(op.name, op.kind, inputs, b * c * h * w, bits, shape, op.window))
         return OpGraph(tuple(nodes), self._bits(INPUT, cons))
 
     def table(self) -> LayerTable:

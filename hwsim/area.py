@@ -1,0 +1,59 @@
+"""Silicon area of one accelerator config by component, in mm^2, from the parts list of its `area:` section.
+
+A PE is built from what its kind computes with at its widest operands (w_bits_max x a_bits_max):
+  multipliers  n_digits(w_max, dw) * n_digits(a_max, da) / steps of (dw x da)-bit multipliers, i.e. the
+               digit multipliers that work in one cycle (1 full one, 1 bit-plane AND row, 16 Bit Fusion bricks)
+  adders       an adder tree over the multipliers and, when a step takes several cycles, a shift-add, at
+               partial_sum_bits; plus one accumulator adder at accumulator_bits
+  registers    both operands, the partial sum and the accumulator
+as the energy model prices its actions (multiplier area ~ w*a, adder area ~ width). Each buffer is one SRAM
+macro, its area per bit interpolated in log2(size) between the listed macro sizes (the end figures
+beyond them). DRAM is off chip and not counted.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import HwConfigError
+from .hwconfig import AreaConfig, HwConfig
+from .pe import get_pe_kind
+from .pe.base import n_digits
+
+UM2_PER_MM2 = 1e6
+PE_PARTS = ("pe_multipliers", "pe_adders", "pe_registers")
+
+
+def pe_parts_um2(hw: HwConfig, area: AreaConfig) -> dict[str, float]:
+    """um^2 of one PE's multipliers, adders and registers."""
+    pe, kind = hw.pe, get_pe_kind(hw.pe.kind)
+    W, A = pe.w_bits_max, pe.a_bits_max
+    da, dw = kind.digits(pe, W, A)
+    steps = kind.steps(pe, W, A)
+    mults = n_digits(W, dw) * n_digits(A, da) / steps
+    tree_adders = mults - 1 + (1 if steps > 1 else 0)
+    return {"pe_multipliers": mults * area.mult_8b_um2 * dw * da / 64.0,
+            "pe_adders": (tree_adders * pe.partial_sum_bits + pe.accumulator_bits) * area.add_32b_um2 / 32.0,
+            "pe_registers": (W + A + pe.partial_sum_bits + pe.accumulator_bits) * area.reg_um2_per_bit}
+
+
+def sram_um2(area: AreaConfig, size_bits: int) -> float:
+    """um^2 of one SRAM macro of `size_bits`: per-bit area interpolated in log2(size), held flat past the ends."""
+    sizes = sorted(area.sram_um2_per_bit)
+    per_bit = np.interp(math.log2(size_bits), [math.log2(s) for s in sizes], [area.sram_um2_per_bit[s] for s in sizes])
+    return float(per_bit) * size_bits
+
+
+def area_mm2(hw: HwConfig) -> dict[str, float]:
+    """mm^2 by component (PE_PARTS for the whole array, then each buffer by name) and `total`."""
+    area = hw.area
+    if area is None:
+        raise HwConfigError(f"{hw.source}: no `area:` section, so the design has no area; add one "
+                            f"(see hw_configs/bitfusion.yaml)")
+    n_pe = hw.array.rows * hw.array.cols
+    out = {k: n_pe * v / UM2_PER_MM2 for k, v in pe_parts_um2(hw, area).items()}
+    for b in hw.buffers:
+        out[b.name] = sram_um2(area, b.size_bits) / UM2_PER_MM2
+    out["total"] = sum(out.values())
+    return out
