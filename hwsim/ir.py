@@ -30,6 +30,7 @@ import numpy as np
 
 from .bits import BitConfig, BitConfigError, BitsError, BitsVar, LayerTable, parse
 from .errors import UserError
+from .nested_codes import NESTED, derive
 
 M0_MIN, M0_MAX = 2**30, 2**31        # |M0| in [M0_MIN, M0_MAX) or exactly 0
 FRAC_MAX = 2**30                     # |frac| <= FRAC_MAX
@@ -69,9 +70,20 @@ class Op:
     inputs: tuple[str, ...]
     output: str
     attrs: dict = field(default_factory=dict)        # layer, stride, padding, groups, clamp, out_bits, ...
-    weights: dict[int, np.ndarray] = field(default_factory=dict)            # w_bits -> int8 codes
+    weights: dict[int, np.ndarray] = field(default_factory=dict)            # stored w_bits -> int8 codes
     requant: dict[tuple[int, ...], Requant] = field(default_factory=dict)   # see module docstring
     bias: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)   # linear: (w, a) -> int64
+    weight_codes: str = "per_width"   # or "nested": `weights` holds only the widest codes (hwsim/nested_codes.py)
+    _derived: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def weights_at(self, bits: int) -> np.ndarray:
+        """The int8 codes a config at `bits` reads: stored, or (nested) derived once from the widest and kept."""
+        if self.weight_codes != NESTED:
+            return self.weights[bits]
+        if bits not in self._derived:
+            widest = max(self.weights)
+            self._derived[bits] = derive(self.weights[widest], widest, bits)
+        return self._derived[bits]
 
 
 def act_max(bits: int) -> int:

@@ -23,8 +23,8 @@ from .ir import IntModel, IRError, Op, Requant
 from .ir_validate import validate
 
 FORMAT = "bitmixer-int-model"
-VERSION = 4   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params;
-              # 4: the manifest's own sha256 is stored beside it
+VERSION = 5   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params;
+              # 4: the manifest's own sha256 is stored beside it; 5: ops with weights say their weight_codes
 _MANIFEST = "__manifest__"
 _DIGEST = "__manifest_sha256__"   # hex sha256 of the manifest bytes, which hold every array's sha256
 MAX_UNCOMPRESSED = 1 << 30        # bytes of all members together: far above any model this project exports
@@ -55,6 +55,7 @@ def save_ir(ir: IntModel, path: str | Path) -> None:
                  "attrs": {k: str(v) if isinstance(v, BITS_VAR_TYPES) else v for k, v in op.attrs.items()}}
         if op.weights:
             entry["weight_bits"] = sorted(op.weights)
+            entry["weight_codes"] = op.weight_codes
             for b in entry["weight_bits"]:
                 arrays[f"{op.name}/w/{b}"] = op.weights[b]
         if op.requant:
@@ -167,6 +168,7 @@ class _OpEntry:
     output: str
     attrs: dict
     weight_bits: tuple[int, ...] = ()
+    weight_codes: str = "per_width"
     requant_keys: tuple[tuple[int, ...], ...] | None = None
     bias_keys: tuple[tuple[int, ...], ...] | None = None
 
@@ -198,7 +200,7 @@ def _build(data: dict, arrays: dict[str, np.ndarray], where: str) -> IntModel:
     m = typed_yaml.build(_Manifest, data, where, IRFormatError)
     ops = []
     for e in m.ops:
-        op = Op(e.name, e.kind, e.inputs, e.output, dict(e.attrs))
+        op = Op(e.name, e.kind, e.inputs, e.output, dict(e.attrs), weight_codes=e.weight_codes)
         if len(set(e.weight_bits)) != len(e.weight_bits):
             raise IRError(f"op {e.name!r}: weight_bits {list(e.weight_bits)} repeat a width")
         for b in e.weight_bits:

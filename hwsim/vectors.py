@@ -41,7 +41,7 @@ def _conv(ir, op, bits, x, y, accs):
     r = op.requant[key]
     attrs = {k: op.attrs[k] for k in ("layer", "stride", "padding", "groups", "clamp")}
     attrs.update(w_bits=w_bits, a_bits=a_bits, out_bits=key[2], prev_bits=key[3], requant_key=list(key))
-    return attrs, [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("w", op.weights[w_bits], WEIGHT, "OCKK"),
+    return attrs, [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("w", op.weights_at(w_bits), WEIGHT, "OCKK"),
                    ("acc", accs[op.attrs["layer"]], WIDE, "NCHW"), ("bias", r.bias, BIAS, "C"), ("m0", r.m0, M0, "C"),
                    ("shift", r.shift, SHIFT, "C"), ("frac", r.frac, FRAC, "C")]
 
@@ -50,7 +50,7 @@ def _linear(ir, op, bits, x, y, accs):
     w_bits, a_bits = bits[op.attrs["layer"]]
     bias = op.bias[(w_bits, a_bits)]
     return ({"layer": op.attrs["layer"], "w_bits": w_bits, "a_bits": a_bits},
-            [("x", x[0], "NF"), ("y", y, "NK"), ("w", op.weights[w_bits], WEIGHT, "KF"),
+            [("x", x[0], "NF"), ("y", y, "NK"), ("w", op.weights_at(w_bits), WEIGHT, "KF"),
              ("acc", y.astype(np.int64) - bias[None, :], WIDE, "NK"), ("bias", bias, BIAS, "K")])
 
 

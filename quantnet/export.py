@@ -111,13 +111,12 @@ class _Exporter:
         op = Op(name, "conv", (src,), out, {"layer": name, "stride": int(m.stride[0]), "padding": int(m.padding[0]),
                                             "groups": int(m.groups), "clamp": clamp, "out_bits": out_var,
                                             "prev_bits": prev_var})
-        for w in spec.w_choices:
-            op.weights[w] = self.weight_codes(name, w)
+        codes = self.store_weights(op, name)
         for w, a, o, p in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices,
                                             prev_choices):
             sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
             s_out = self.site_step(consumer, o) / 2**frac_bits
-            op.requant[(w, a, o, p)] = self.fold(f"{name} (w={w}, a={a}, out={o}, prev={p})", op.weights[w], a,
+            op.requant[(w, a, o, p)] = self.fold(f"{name} (w={w}, a={a}, out={o}, prev={p})", codes[w], a,
                                                  self.in_step(name, a) * sw, bank.entry(p, a, w, o), s_out,
                                                  2**o - 1 if clamp else None)
         self.ops.append(op)
@@ -125,6 +124,17 @@ class _Exporter:
 
     def weight_codes(self, name: str, bits: int) -> np.ndarray:
         return self.layers[name].weight_codes(bits).numpy().astype(np.int8)
+
+    def store_weights(self, op: Op, name: str) -> dict[int, np.ndarray]:
+        """Every width's codes (the tables are folded from them); the op stores them all, or, for a layer
+        trained with nested codes, only the widest (the IR derives the rest by the same rule)."""
+        codes = {w: self.weight_codes(name, w) for w in self.spec[name].w_choices}
+        if self.layers[name].weight_codes_kind == "nested" and len(codes) > 1:
+            op.weight_codes = "nested"
+            op.weights = {max(codes): codes[max(codes)]}
+        else:
+            op.weights = dict(codes)
+        return codes
 
     def fold(self, where: str, w: np.ndarray, a_bits: int, s_in_w: np.ndarray, bn: FoldedBN, s_out: float,
              qmax: int | None) -> Requant:
@@ -224,13 +234,12 @@ class _Exporter:
         op = Op(name, "linear", (src,), out, {"layer": name})
         bias = fc.bias.detach().double().numpy()
         lim = 2 ** (self.acc_bits - 1) - 1
-        for w in spec.w_choices:
-            op.weights[w] = self.weight_codes(name, w)
+        codes = self.store_weights(op, name)
         for w, a in itertools.product(spec.w_choices, spec.a_choices):
             scale = self.in_step(name, a) * float(fc.weight_step(w).detach().double().flatten()[0])
             op.bias[(w, a)] = np.array([_round_away(v / scale, f"{name} (w={w}, a={a})", c)
                                         for c, v in enumerate(bias)], np.int64)
-            bound = (2**a - 1) * np.abs(op.weights[w].astype(np.int64)).sum(1)
+            bound = (2**a - 1) * np.abs(codes[w].astype(np.int64)).sum(1)
             worst = int((np.abs(op.bias[(w, a)]) + bound).max())
             if worst > lim:
                 raise ExportError(f"{name} (w={w}, a={a}): bias plus largest accumulator {worst} does not fit "

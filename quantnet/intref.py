@@ -3,6 +3,7 @@
 Every op follows docs/integer_contract.md literally, in int64 (exact for |values| < 2^63): conv and
 matmul on int64 tensors (never float: fp32 loses integers above 2^24), then
 rq(x; M0, shift, frac) = (x * M0 + 2^(shift-1) + frac) >> shift with torch's arithmetic right shift.
+Nested weight codes are derived from the widest by `weight_codes`, written apart from hwsim's.
 It checks nothing but its own arithmetic; configs and inputs are checked by the IR.
 """
 from __future__ import annotations
@@ -21,6 +22,20 @@ from hwsim.ops import OP_KINDS, op_kind
 def rq(x: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor, frac: torch.Tensor | int = 0) -> torch.Tensor:
     """(x * m0 + 2^(shift-1) + frac) >> shift, int64: round half up of (x * m0 + frac) / 2^shift."""
     return (x * m0 + (torch.ones_like(shift) << (shift - 1)) + frac) >> shift
+
+
+def weight_codes(op, w_bits: int) -> torch.Tensor:
+    """int64 weight codes at w_bits. Nested ops store only the widest codes q; narrower ones are
+    sign(q) * floor((|q| + 2^(k-1)) / 2^k), k the width difference (|q| / 2^k rounded half away from zero),
+    saturated to +-(2^(w_bits-1) - 1)."""
+    if op.weight_codes != "nested":
+        return torch.from_numpy(op.weights[w_bits].astype(np.int64))
+    widest = max(op.weights)
+    q = torch.from_numpy(op.weights[widest].astype(np.int64))
+    k = widest - w_bits
+    mag = torch.div(q.abs() + (2**k // 2), 2**k, rounding_mode="floor")
+    qp = 2 ** (w_bits - 1) - 1
+    return (torch.sign(q) * mag).clamp(-qp, qp)
 
 
 def _per_channel(a: np.ndarray, ndim: int) -> torch.Tensor:
@@ -50,7 +65,7 @@ def _hi(var: BitsVar, bits) -> int:
 def _conv(ir, op, bits, x):
     w_bits, a_bits = bits[op.attrs["layer"]]
     out_var = op.attrs["out_bits"]
-    w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
+    w = weight_codes(op, w_bits)
     acc = F.conv2d(x, w, None, op.attrs["stride"], op.attrs["padding"], 1, op.attrs["groups"])
     r = op.requant[ir.conv_key(op, bits)]
     y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4), _per_channel(r.frac, 4))
@@ -59,7 +74,7 @@ def _conv(ir, op, bits, x):
 
 def _linear(ir, op, bits, x):
     w_bits, a_bits = bits[op.attrs["layer"]]
-    w = torch.from_numpy(op.weights[w_bits].astype(np.int64))
+    w = weight_codes(op, w_bits)
     return x @ w.T + torch.from_numpy(op.bias[(w_bits, a_bits)]).view(1, -1)
 
 

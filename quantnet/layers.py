@@ -14,6 +14,7 @@ from torch import nn
 from .quantizers import WeightQuantizer
 
 QUANT_MODES = ("fp", "act", "full")  # float; activations only (stage 1); weights and activations
+WEIGHT_CODES = ("per_width", "nested")   # a step and codes per width; or narrower codes derived from the widest
 
 
 class _MetaLayer:
@@ -26,6 +27,15 @@ class _MetaLayer:
         self.w_bits = self.wq.candidates[-1]
         self.a_bits = 8
         self.quantize_weights = False
+
+    @property
+    def weight_codes_kind(self) -> str:
+        return "nested" if self.wq.nested else "per_width"
+
+    def set_weight_codes(self, kind: str) -> None:
+        if kind not in WEIGHT_CODES:
+            raise ValueError(f"weight_codes must be one of {list(WEIGHT_CODES)}, got {kind!r}")
+        self.wq.nested = kind == "nested"
 
     def set_bits(self, w_bits: int, a_bits: int) -> None:
         self.wq.set_bits(w_bits)

@@ -8,6 +8,10 @@ Forward: v_hat = round(clamp(v / s, Qn, Qp)) * s, rounding straight-through.
 Backward on s is scaled by g = 1 / sqrt(N * Qp) (LSQ), N = elements sharing the step:
 per output channel for weights, per sample for activations.
 Init (first use of a bit-width): s = 2 * mean|v| / sqrt(Qp).
+
+Nested weight codes (WeightQuantizer(nested=True), docs/integer_contract.md): only the widest width B has a
+learned step; at b < B the codes are q_b = nested_round(q_B, B - b) and the step s_B * 2^(B - b), so an
+accelerator stores q_B alone. Both roundings are straight-through.
 """
 from __future__ import annotations
 
@@ -46,6 +50,27 @@ def lsq(v: torch.Tensor, step: torch.Tensor, qn: int, qp: int, g: float) -> torc
     s = scale_grad(step, g)
     codes = round_ste(torch.clamp(v / s, qn, qp))
     return codes * s
+
+
+def nested_round(q: torch.Tensor, k: int, bits: int) -> torch.Tensor:
+    """sign(q) * floor((|q| + 2^(k-1)) / 2^k) clamped to +-(2^(bits-1) - 1): q / 2^k rounded half away from
+    zero, saturated to the symmetric `bits`-bit range; exact on integer-valued q (float or int64)."""
+    if k == 0:
+        return q
+    qp = 2 ** (bits - 1) - 1
+    return (torch.sign(q) * torch.floor((q.abs() + 2 ** (k - 1)) / 2**k)).clamp(-qp, qp)
+
+
+def nested_lsq(v: torch.Tensor, step: torch.Tensor, wide_bits: int, bits: int, g: float) -> torch.Tensor:
+    """Fake-quantise v at `bits` through the widest codes: q_B by LSQ at step s_B, then nested_round by
+    B - bits (straight-through), scaled by s_B * 2^(B - bits)."""
+    qn, qp = weight_range(wide_bits)
+    s = scale_grad(step, g)
+    q_wide = round_ste(torch.clamp(v / s, qn, qp))
+    k = wide_bits - bits
+    q = q_wide / 2**k
+    q = q + (nested_round(q_wide.detach(), k, bits) - q).detach()
+    return q * (s * 2**k)
 
 
 def lsq_codes(v: torch.Tensor, step: torch.Tensor, qn: int, qp: int) -> torch.Tensor:
@@ -110,14 +135,53 @@ class _SteppedQuantizer(nn.Module):
 
 
 class WeightQuantizer(_SteppedQuantizer):
-    """Signed symmetric LSQ for a weight of shape (out, ...); per-channel steps unless per_channel=False."""
+    """Signed symmetric LSQ for a weight of shape (out, ...); per-channel steps unless per_channel=False.
+    nested=True: narrower widths derive from the widest codes (see the module docstring); the narrower
+    entries of `steps` stay in the state dict, unused."""
 
     signed = True
 
-    def __init__(self, weight_shape: Sequence[int], candidates: Sequence[int], per_channel: bool = True):
+    def __init__(self, weight_shape: Sequence[int], candidates: Sequence[int], per_channel: bool = True,
+                 nested: bool = False):
         self.per_channel = per_channel
         shape = (int(weight_shape[0]),) + (1,) * (len(weight_shape) - 1) if per_channel else (1,)
         super().__init__(candidates, shape)
+        self.nested = nested
+
+    def step(self, bits: int | None = None) -> torch.Tensor:
+        b = self.bits if bits is None else bits
+        if not self.nested:
+            return super().step(b)
+        wide = self.candidates[-1]
+        # the widest step is returned as the parameter itself: initialisation copies into it
+        return self.steps[str(wide)] if b == wide else self.steps[str(wide)] * 2 ** (wide - b)
+
+    def _init_step(self, v: torch.Tensor) -> None:
+        if not self.nested:
+            return super()._init_step(v)
+        bits, self.bits = self.bits, self.candidates[-1]   # the widest step is the one learned
+        try:
+            super()._init_step(v)
+        finally:
+            self.bits = bits
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        if not self.nested:
+            return super().forward(v)
+        if self.training:
+            self._init_step(v)
+        wide = self.candidates[-1]
+        g = 1.0 / math.sqrt(self._elements_per_step(v) * weight_range(wide)[1])
+        return nested_lsq(v, self.steps[str(wide)].clamp_min(_EPS), wide, self.bits, g)
+
+    def codes(self, v: torch.Tensor, bits: int | None = None) -> torch.Tensor:
+        b = self.bits if bits is None else bits
+        if not self.nested:
+            return super().codes(v, b)
+        wide = self.candidates[-1]
+        q = super().codes(v, wide)
+        with torch.no_grad():
+            return nested_round(q, wide - b, b).to(torch.int64)
 
     def _mean_abs(self, v):
         if self.per_channel:

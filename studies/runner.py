@@ -9,7 +9,7 @@ from hwsim.errors import UserError
 
 from .schema import build, load_yaml
 
-STUDY_NAMES = ("pareto", "runtime-switch", "accelerators", "ablation", "selection", "papers")
+STUDY_NAMES = ("pareto", "runtime-switch", "accelerators", "ablation", "selection", "papers", "storage")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -5,6 +5,8 @@ Written independently of the kernels: convolution as a sum of shifted, strided s
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 
@@ -73,3 +75,11 @@ def global_sum(x) -> np.ndarray:
     x = np.asarray(x)
     return np.array([[sum(int(v) for v in x[n, c].ravel()) for c in range(x.shape[1])] for n in range(x.shape[0])],
                     np.int64)
+
+
+def nested_code(q: int, big: int, small: int) -> int:
+    """q / 2^(big - small) rounded half away from zero with exact fractions, saturated to +-(2^(small-1) - 1)."""
+    x = Fraction(q, 2 ** (big - small))
+    mag = int(abs(x) + Fraction(1, 2))   # floor(|x| + 1/2)
+    qp = 2 ** (small - 1) - 1
+    return max(-qp, min(qp, mag if q >= 0 else -mag))

@@ -1,5 +1,5 @@
 """bitmixer study NAME [--config FILE] [--out DIR] [--checkpoint CKPT]: run a study (pareto, runtime-switch,
-accelerators, ablation, selection, papers); writes CSV/JSON tables, PNG plots, resolved_config.yaml and index.html into DIR."""
+accelerators, ablation, selection, papers, storage); writes CSV/JSON tables, PNG plots, resolved_config.yaml and index.html into DIR."""
 from __future__ import annotations
 
 

@@ -66,7 +66,7 @@ class _Lowering:
 
     def conv(self, op: Op) -> str:
         w_bits, _ = self.bits[op.attrs["layer"]]
-        w = op.weights[w_bits]
+        w = op.weights_at(w_bits)
         s, p, gr = (int(op.attrs[k]) for k in ("stride", "padding", "groups"))
         acc = self.g.node("ConvInteger", [self.value(op.inputs[0], U8), self.g.const(f"{op.name}/w", w)], op.name,
                           kernel_shape=list(w.shape[2:]), strides=[s, s], pads=[p] * 4, group=gr)
@@ -76,7 +76,7 @@ class _Lowering:
 
     def linear(self, op: Op) -> str:
         w_bits, a_bits = self.bits[op.attrs["layer"]]
-        wt = np.ascontiguousarray(op.weights[w_bits].T)
+        wt = np.ascontiguousarray(op.weights_at(w_bits).T)
         acc = self.g.node("MatMulInteger", [self.value(op.inputs[0], U8), self.g.const(f"{op.name}/wT", wt)], op.name)
         b = self.g.const(f"{op.name}/bias", op.bias[(w_bits, a_bits)].reshape(1, -1))
         return self.g.cast(self.g.node("Add", [self.g.cast(acc, I64), b], op.name), I32)

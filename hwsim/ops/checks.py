@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..bits import ACC, BITS_VAR_TYPES, BitsError, BitsVar
+from ..errors import excerpt
+from ..nested_codes import NESTED, WEIGHT_CODES
 from ..ir import FRAC_MAX, M0_MAX, M0_MIN, SHIFT_MAX, SHIFT_MIN, IntModel, IRError, Op, Requant, weight_max
 
 
@@ -18,6 +20,8 @@ def domain(ir: IntModel, var: BitsVar, where: str) -> tuple[int, ...]:
 
 
 def table_layer(ir: IntModel, name: str, where: str):
+    if not isinstance(name, str):
+        raise IRError(f"{where}: layer {excerpt(name)} is not a layer name")
     try:
         return ir.table[name]
     except BitsError as e:
@@ -54,8 +58,12 @@ def check_requant(rq: Requant, n: int, where: str) -> None:
 
 
 def check_weights(ir: IntModel, op: Op, layer, shape_tail: tuple[int, ...] | None, where: str) -> int:
-    if set(op.weights) != set(layer.w_choices):
-        raise IRError(f"{where}: weights for bits {sorted(op.weights)}, layer table says {list(layer.w_choices)}")
+    if op.weight_codes not in WEIGHT_CODES:
+        raise IRError(f"{where}: weight_codes {excerpt(op.weight_codes)} is not one of {list(WEIGHT_CODES)}")
+    stored = {max(layer.w_choices)} if op.weight_codes == NESTED else set(layer.w_choices)
+    if set(op.weights) != stored:
+        raise IRError(f"{where}: {op.weight_codes} weights store bits {sorted(op.weights)}; for the layer table's "
+                      f"{list(layer.w_choices)} they must store {sorted(stored)}")
     shape = None
     for b, w in op.weights.items():
         if not isinstance(w, np.ndarray) or w.dtype != np.int8:

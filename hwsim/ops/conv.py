@@ -68,7 +68,7 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, x):
     layer = op.attrs["layer"]
     w_bits, a_bits = run.bits[layer]
-    w = op.weights[w_bits]
+    w = op.weights_at(w_bits)
     s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
     with run.part("conv: kernel"):
         if run.conv_impl is None:
@@ -83,7 +83,7 @@ def execute(run, op: Op, x):
 def acc_bound(op: Op, key: tuple) -> np.ndarray:
     """(2^a_bits - 1) * sum |w| per output channel: the accumulator when every input code is at its maximum."""
     w_bits, a_bits = key[0], key[1]
-    w = op.weights[w_bits].astype(np.int64)
+    w = op.weights_at(w_bits).astype(np.int64)
     return (2**a_bits - 1) * np.abs(w).reshape(len(w), -1).sum(1)
 
 

@@ -42,7 +42,7 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, x):
     layer = op.attrs["layer"]
     w_bits, a_bits = run.bits[layer]
-    acc = K.linear_acc(x, op.weights[w_bits])
+    acc = K.linear_acc(x, op.weights_at(w_bits))
     bias = op.bias[(w_bits, a_bits)]
     run.acc_plus_bias(layer, acc, bias)
     return (acc.astype(np.int64) + bias[None, :]).astype(np.int32)

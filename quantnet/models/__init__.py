@@ -18,8 +18,9 @@ ARCHS: dict[str, Callable[..., ResNetArch]] = {
 
 
 def build_model(name: str, candidate_bits=(2, 3, 4), bn_mode: str = "transitional", first_last_bits: int | None = 8,
-                **arch_kwargs) -> MetaResNet:
-    """Build a registered meta-network. arch_kwargs: width, num_classes, in_channels, input_size."""
+                weight_codes: str = "per_width", **arch_kwargs) -> MetaResNet:
+    """Build a registered meta-network. arch_kwargs: width, num_classes, in_channels, input_size;
+    weight_codes: 'per_width' or 'nested' (quantnet/layers.py)."""
     if name not in ARCHS:
         raise ValueError(f"unknown model {name!r}; available: {sorted(ARCHS)}")
     try:
@@ -27,6 +28,7 @@ def build_model(name: str, candidate_bits=(2, 3, 4), bn_mode: str = "transitiona
     except TypeError as e:
         raise ValueError(f"model {name!r}: bad architecture argument ({e})") from None
     model = MetaResNet(arch, candidate_bits, bn_mode, first_last_bits, name=name)
+    model.set_weight_codes(weight_codes)
     model.arch_kwargs = dict(arch_kwargs)
     return model
 

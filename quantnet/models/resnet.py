@@ -239,7 +239,17 @@ class MetaResNet(nn.Module):
 
     def model_kwargs(self) -> dict:
         return {"candidate_bits": list(self.candidate_bits), "bn_mode": self.bn_mode,
-                "first_last_bits": self.first_last_bits}
+                "first_last_bits": self.first_last_bits, "weight_codes": self.weight_codes}
+
+    @property
+    def weight_codes(self) -> str:
+        kinds = {m.weight_codes_kind for m in self.quant_layers().values() if len(m.wq.candidates) > 1}
+        return kinds.pop() if len(kinds) == 1 else "per_width"
+
+    def set_weight_codes(self, kind: str) -> None:
+        """'nested': every layer's narrower weight codes derive from its widest (quantnet/quantizers.py)."""
+        for m in self.quant_layers().values():
+            m.set_weight_codes(kind)
 
 
 def _round_half_up_ste(x: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,7 @@ class TrainConfig:
     candidate_bits: tuple[int, ...] = (2, 3, 4)
     first_last_bits: int | None = 8
     bn_mode: BnMode = "transitional"
+    weight_codes: Literal["per_width", "nested"] = "per_width"   # nested: narrower codes derived from the widest
     seed: int = 0
     device: Literal["cpu", "cuda"] = "cpu"
     batch_size: int = 64

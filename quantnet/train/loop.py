@@ -76,7 +76,7 @@ def build_for(cfg: TrainConfig, data: Dataset) -> MetaResNet:
     torch.manual_seed(cfg.seed)
     try:
         return build_model(cfg.model, candidate_bits=cfg.candidate_bits, bn_mode=cfg.bn_mode,
-                           first_last_bits=cfg.first_last_bits, **arch)
+                           first_last_bits=cfg.first_last_bits, weight_codes=cfg.weight_codes, **arch)
     except ValueError as e:
         raise TrainConfigError(f"model {cfg.model!r}: {e}") from None
 
