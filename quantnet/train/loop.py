@@ -29,6 +29,7 @@ from .calibrate import calibrate_bn, calibration_configs
 from .bn_init import warm_start_untrained_bns
 from .config import StageConfig, TrainConfig, TrainConfigError, save_config
 from .distill import FrozenTeacher, distill_loss, soft_targets
+from .mining import freeze_statistics, mine_subnets
 from .rundir import ResumeError, RunDir
 from .sampling import p_deviate, sample_subnets, stage_bits
 from .schedule import lr_at
@@ -152,6 +153,8 @@ class Trainer:
         shift = cfg.augment_shift if cfg.augment_shift is not None else default_shift(cfg.data)
         x_train = random_shift(self.data.x_train, shift, rng)
         model.train()
+        if stage.frozen_stats:
+            freeze_statistics(model)
         lr = p = 0.0
         for step, (xb, yb) in enumerate(batches(x_train, self.data.y_train, cfg.batch_size, True, rng)):
             xb, yb = xb.to(self.device), yb.to(self.device)
@@ -161,6 +164,7 @@ class Trainer:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
+            subnets = mine_subnets(model, stage, subnets, xb, yb, rng)
             opt.zero_grad(set_to_none=True)
             for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T):
                 _check_finite(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
@@ -219,7 +223,7 @@ class Trainer:
                     rec = self._epoch(here, opt, epochs_done)
                     self._check_weights(f"stage {pos.stage.name!r} epoch {e + 1}")
                     epochs_done += 1
-                    if epochs_done == cfg.total_epochs and cfg.calibrate_bn:
+                    if epochs_done == cfg.calibration_epoch and cfg.calibrate_bn:
                         rec["bn_calibrated"] = self._calibrate(pos.stage)
                     if epochs_done % cfg.eval_every == 0 or e + 1 == pos.stage.epochs:
                         rec.update({f"test_acc/{k}": v for k, v in evaluate_stage(
