@@ -8,9 +8,9 @@ from .resnet import INPUT_BITS, INPUT_STEP, BasicBlock, MetaResNet, ResNetArch
 
 def _digits(depth: int, projection: bool):
     """8x8 digits: narrow on purpose, so that low bit-widths cost visible accuracy; `depth` blocks per stage."""
-    return lambda width=8, num_classes=10, in_channels=1, input_size=8, depth=depth: ResNetArch(
+    return lambda width=8, num_classes=10, in_channels=1, input_size=8, depth=depth, projection=projection: ResNetArch(
         in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (depth, depth), (1, 2),
-        projection)
+        bool(projection))
 
 
 ARCHS: dict[str, Callable[..., ResNetArch]] = {
