@@ -17,7 +17,7 @@ ARCHS: dict[str, Callable[..., ResNetArch]] = {
     # one block per stage: 5 switchable layers (3^5 configs at 3 widths); the small net of the tests
     "digits_resnet": _digits(1, False),
     # two blocks per stage, every shortcut a projection: 12 switchable layers (8 convs and 4 shortcuts,
-    # 3^12 configs at 3 widths); the default
+    # 3^12 configs at 3 widths); the default. projection=False: 9 switchable layers (3^9)
     "digits_resnet10": _digits(2, True),
     "resnet20": lambda width=16, num_classes=10, in_channels=3, input_size=32: ResNetArch(
         in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width, 4 * width), (3, 3, 3), (1, 2, 2)),

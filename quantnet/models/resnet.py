@@ -7,8 +7,7 @@ Layer names are module paths (torchvision style): conv1, layer1.0.conv1, layer1.
   stem:   conv1 -> bn1 -> relu -> act1 [-> maxpool on codes]
   block:  x -> conv1 -> bn1 -> relu -> act1 -> conv2 -> bn2 --(+ shortcut(x))-> relu -> act_out
           shortcut: identity, or 1x1 conv -> shortcut_bn (reads x: shares conv1's a_bits); arch.projection:
-          always the conv. An identity branch adds the block input at its own width, which no BN entry of the
-          next layer is keyed by; a projection puts a bank keyed by that width on it (train/mining.py).
+          always the conv
   head:   act_out of last block -> average pool (codes, rounded half up) -> fc -> logits
 """
 from __future__ import annotations
