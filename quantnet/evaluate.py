@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from hwsim.bits import BitConfig
+from hwsim.errors import UserError
 
 from .checkpoint import load_checkpoint
 from .config_spec import parse_config_spec
@@ -64,6 +65,29 @@ def random_spread(results: list[dict]) -> dict | None:
     return {"mean": float(np.mean(rand)), "min": float(np.min(rand)), "max": float(np.max(rand)), "n": len(rand)}
 
 
+class FloatModeUntrained(UserError):
+    """The float mode of a network whose training went on, quantised, after its float stage."""
+
+
+def float_mode_trained(extra: dict) -> bool:
+    """Whether the float mode is one of the trained networks: training ended with a float stage (or there is
+    no training record). A meta-network's later stages train only quantised sub-networks; the weights move,
+    and only the float BN entries' statistics follow them (calibration), so its float accuracy is promised
+    by nothing. The float reference is the float stage's own network (a configs/train/float.yaml run)."""
+    stages = (extra.get("train_config") or {}).get("stages") or []
+    return not stages or stages[-1].get("kind") == "float"
+
+
+def check_float_mode(path: str | Path, extra: dict) -> None:
+    """FloatModeUntrained, naming the checkpoint and its last stage, unless its float mode is trained."""
+    if not float_mode_trained(extra):
+        last = extra["train_config"]["stages"][-1]
+        raise FloatModeUntrained(
+            f"{path}: --config fp: this network's float mode is not trained (training went on after its float "
+            f"stage, ending with {last.get('kind')} stage {last.get('name')!r}), so its float accuracy means "
+            f"nothing. Use a float network as the reference: `bitmixer train --config configs/train/float.yaml`.")
+
+
 def evaluate_checkpoint(path: str | Path, spec: str, data: str | None = None, data_dir: str | None = None,
                         samples: int | None = None, progress: bool = True) -> dict:
     """Accuracy of a checkpoint at the configs of SPEC (config_spec grammar) on the first `samples` test samples
@@ -72,7 +96,10 @@ def evaluate_checkpoint(path: str | Path, spec: str, data: str | None = None, da
     model, extra = load_checkpoint(path)
     dataset = dataset_for_checkpoint(extra, data, data_dir, model)
     x, y = test_split(dataset, samples)
-    results = evaluate_configs(model, parse_config_spec(spec, model.spec), x, y, progress)
+    configs = parse_config_spec(spec, model.spec)
+    if any(c is None for _, c in configs):
+        check_float_mode(path, extra)
+    results = evaluate_configs(model, configs, x, y, progress)
     summary = [dict(r) for r in results if not r["config"].startswith("random")]
     spread = random_spread(results)
     if spread:

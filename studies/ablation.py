@@ -15,6 +15,7 @@ from hwsim.errors import UserError
 from . import plots
 from .output import StudyOutput
 from .schema import to_plain
+from .seeds import aggregate, seed_dir
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class AblationConfig:
     independent_bits: tuple[int, ...] = (2, 3, 4)  # one fixed-bit network per entry; empty: none
     independent_train: dict = field(default_factory=dict)
     random: int = 30                               # random per-layer configs each meta-network is measured on
-    seed: int = 0
+    seed: int = 0                                  # of the random configs
+    seeds: tuple[int, ...] = (0,)                  # training seeds: every network is trained once per seed
     samples: int | None = None                     # first N test samples; null: all
     reuse: bool = True                             # keep a variant's finished run instead of retraining it
 
@@ -42,6 +44,8 @@ class AblationConfig:
             raise ValueError(f"variant names must be unique, got {names}")
         if self.random < 1:
             raise ValueError(f"random must be >= 1, got {self.random}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds must be distinct integers >= 0, at least one, got {list(self.seeds)}")
         from quantnet.train.config import config_from_dict   # the trainer's own schema (it loads torch)
 
         for name, _, train_fields in plan(self):   # checked here, where the file is read, not mid-study
@@ -68,20 +72,22 @@ def plan(cfg: AblationConfig) -> list[tuple[str, str, dict]]:
     return runs
 
 
-def train_all(cfg: AblationConfig, runs_dir: Path, progress: bool) -> dict[str, Path]:
+def train_all(cfg: AblationConfig, runs_dir: Path, progress: bool) -> dict[tuple[str, int], Path]:
+    """Every network of the plan once per training seed, into runs_dir/NAME/seed<k>."""
     from quantnet.train import RunDir, train
     from quantnet.train.config import config_from_dict
 
     ckpts = {}
-    for name, _, tdict in tqdm(plan(cfg), desc="ablation: train", disable=not progress):
-        tcfg = config_from_dict(tdict, f"ablation variant {name!r}")
-        run_dir = runs_dir / name
+    jobs = [(name, seed, tdict) for name, _, tdict in plan(cfg) for seed in cfg.seeds]
+    for name, seed, tdict in tqdm(jobs, desc="ablation: train", disable=not progress):
+        tcfg = config_from_dict({**tdict, "seed": seed}, f"ablation variant {name!r}, seed {seed}")
+        run_dir = seed_dir(runs_dir / name, seed)
         ckpt = run_dir / "checkpoint.pt"
         if not (cfg.reuse and _finished(run_dir, tcfg.total_epochs)):
             if RunDir(run_dir).has_run():
                 raise UserError(f"{run_dir} holds an unfinished or different run: remove it, or set reuse")
             train(tcfg, run_dir, progress=progress)
-        ckpts[name] = ckpt
+        ckpts[(name, seed)] = ckpt
     return ckpts
 
 
@@ -94,15 +100,15 @@ def _finished(run_dir: Path, epochs: int) -> bool:
     return bool(lines) and json.loads(lines[-1]).get("epoch") == epochs
 
 
-def measure(cfg: AblationConfig, ckpts: dict[str, Path], progress: bool) -> list[dict]:
-    """One row per (network, config): the random per-layer configs and the uniform ones."""
+def measure(cfg: AblationConfig, ckpts: dict[tuple[str, int], Path], progress: bool) -> list[dict]:
+    """One row per (network, training seed, config): the random per-layer configs and the uniform ones."""
     from quantnet.checkpoint import load_checkpoint
     from quantnet.data import load_dataset
     from quantnet.evaluate import accuracy
 
     kinds = {n: k for n, k, _ in plan(cfg)}
     rows, data = [], {}
-    for name, path in tqdm(ckpts.items(), desc="ablation: measure", disable=not progress):
+    for (name, seed), path in tqdm(ckpts.items(), desc="ablation: measure", disable=not progress):
         model, extra = load_checkpoint(path)
         key = (extra.get("data", "digits"), extra.get("data_dir"))
         if key not in data:
@@ -113,23 +119,34 @@ def measure(cfg: AblationConfig, ckpts: dict[str, Path], progress: bool) -> list
             configs += [("random", c) for c in random_configs(model.spec, cfg.random, cfg.seed)]
         for group, c in configs:
             w, a = c.avg_bits(model.spec)
-            rows.append({"network": name, "kind": kinds[name], "bn_mode": model.bn_mode, "group": group,
+            rows.append({"network": name, "seed": seed, "kind": kinds[name], "bn_mode": model.bn_mode, "group": group,
                          "config": c.name, "avg_w_bits": w, "avg_a_bits": a,
                          "accuracy": _one_thread(accuracy, model, c, x, y)})
     return rows
 
 
 def summary(rows: list[dict]) -> list[dict]:
+    """One row per network: each figure (over its random configs: mean, std, min, max; each uniform
+    config) is the mean over training seeds, with its `_seed_std` across them."""
     out = []
     for name in dict.fromkeys(r["network"] for r in rows):
         mine = [r for r in rows if r["network"] == name]
-        rnd = np.array([r["accuracy"] for r in mine if r["group"] == "random"])
-        row = {"network": name, "kind": mine[0]["kind"], "bn_mode": mine[0]["bn_mode"], "random_configs": len(rnd),
-               "mean": float(rnd.mean()) if len(rnd) else None, "std": float(rnd.std()) if len(rnd) else None,
-               "min": float(rnd.min()) if len(rnd) else None, "max": float(rnd.max()) if len(rnd) else None}
-        row.update({r["config"]: r["accuracy"] for r in mine if r["group"] == "uniform"})
+        per_seed = [_one_seed([r for r in mine if r["seed"] == s]) for s in dict.fromkeys(r["seed"] for r in mine)]
+        keys = [k for k in per_seed[0] if k != "random_configs"]
+        row = {"network": name, "kind": mine[0]["kind"], "bn_mode": mine[0]["bn_mode"],
+               "random_configs": per_seed[0]["random_configs"], **aggregate(per_seed, keys)}
+        row.update({k: None for k in ("mean", "std", "min", "max") if k not in row})
         out.append(row)
     return out
+
+
+def _one_seed(mine: list[dict]) -> dict:
+    rnd = np.array([r["accuracy"] for r in mine if r["group"] == "random"])
+    row = {"random_configs": len(rnd)}
+    if len(rnd):
+        row.update({"mean": float(rnd.mean()), "std": float(rnd.std()), "min": float(rnd.min()), "max": float(rnd.max())})
+    row.update({r["config"]: r["accuracy"] for r in mine if r["group"] == "uniform"})
+    return row
 
 
 def run(cfg: AblationConfig, out: StudyOutput, progress: bool = True) -> list[dict]:
@@ -158,12 +175,13 @@ def _write(cfg, rows, table, out: StudyOutput) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, title="uniform config", title_fontsize=7)
     out.figure("ablation_box", fig, "Accuracy over random per-layer configs, per training recipe",
-               f"Boxes: each meta-network variant measured on the same {cfg.random} random per-layer configs; "
-               f"diamonds: whole-network bit-widths. A fixed-bit network runs only at its own bit-width, so it "
-               f"has a single diamond and no box.")
+               f"Boxes: each meta-network variant measured on the same {cfg.random} random per-layer configs, "
+               f"every training seed ({len(cfg.seeds)}) pooled; diamonds: whole-network bit-widths, one per seed. "
+               f"A fixed-bit network runs only at its own bit-width, so it has diamonds and no box.")
     out.table("ablation", table, "Summary per training recipe",
-              "Mean, spread and extremes of accuracy over the random per-layer configs, and accuracy at each "
-              "whole-network bit-width (empty where a network cannot run that config).")
+              f"Mean, spread and extremes of accuracy over the random per-layer configs, and accuracy at each "
+              f"whole-network bit-width (empty where a network cannot run that config); each the mean over "
+              f"{len(cfg.seeds)} training seeds {list(cfg.seeds)}, with its sample std across them (_seed_std).")
     out.table("ablation_configs", rows, "Every measurement", "Accuracy of each network at each config.",
               show_rows=20)
     best = max((r for r in table if r["mean"] is not None), key=lambda r: r["mean"], default=None)

@@ -21,7 +21,7 @@ from quantnet.train.calibrate import calibrate_bn
 from quantnet.train.loop import subnet_losses
 from quantnet.train.sampling import sample_subnets
 
-TINY = ["data=synthetic", "width=4", "batch_size=64", "eval_every=1", "threads=1", "calibration_configs=4"]
+TINY = ["data=synthetic", "model=digits_resnet", "width=4", "batch_size=64", "eval_every=1", "threads=1", "calibration_configs=4"]
 
 
 def tiny_cfg(*extra, stages="[{name: s1, kind: act, epochs: 1}]"):

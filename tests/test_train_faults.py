@@ -15,7 +15,7 @@ from bitmixer import cli
 from quantnet.checkpoint import read_checkpoint
 from quantnet.train import ResumeError, load_config, train
 
-SETS = ["data=synthetic", "width=4", "batch_size=64", "eval_every=1", "threads=1", "calibration_configs=4",
+SETS = ["data=synthetic", "model=digits_resnet", "width=4", "batch_size=64", "eval_every=1", "threads=1", "calibration_configs=4",
         "stages=[{name: a, kind: act, epochs: 2}, {name: b, kind: uniform, epochs: 3, subnets: [max, random]}]"]
 
 

@@ -53,7 +53,7 @@ def default_model_for(dataset: Dataset) -> tuple[str, dict]:
     c, h, _ = dataset.input_shape
     if dataset.name == "cifar10":
         return "resnet20", {"num_classes": dataset.num_classes}
-    return "digits_resnet", {"in_channels": c, "input_size": h, "num_classes": dataset.num_classes}
+    return "digits_resnet10", {"in_channels": c, "input_size": h, "num_classes": dataset.num_classes}
 
 
 __all__ = ["DATASETS", "Dataset", "DataError", "batches", "dataset_for_checkpoint", "default_model_for", "load_cifar10",

@@ -5,10 +5,20 @@ from typing import Callable
 
 from .resnet import INPUT_BITS, INPUT_STEP, BasicBlock, MetaResNet, ResNetArch
 
+
+def _digits(depth: int, projection: bool):
+    """8x8 digits: narrow on purpose, so that low bit-widths cost visible accuracy; `depth` blocks per stage."""
+    return lambda width=8, num_classes=10, in_channels=1, input_size=8, depth=depth, projection=projection: ResNetArch(
+        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (depth, depth), (1, 2),
+        bool(projection))
+
+
 ARCHS: dict[str, Callable[..., ResNetArch]] = {
-    # 8x8 digits: narrow on purpose, so that low bit-widths cost visible accuracy.
-    "digits_resnet": lambda width=8, num_classes=10, in_channels=1, input_size=8, depth=1: ResNetArch(
-        in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width), (depth, depth), (1, 2)),
+    # one block per stage: 5 switchable layers (3^5 configs at 3 widths); the small net of the tests
+    "digits_resnet": _digits(1, False),
+    # two blocks per stage, every shortcut a projection: 12 switchable layers (8 convs and 4 shortcuts,
+    # 3^12 configs at 3 widths); the default. projection=False: 9 switchable layers (3^9)
+    "digits_resnet10": _digits(2, True),
     "resnet20": lambda width=16, num_classes=10, in_channels=3, input_size=32: ResNetArch(
         in_channels, input_size, num_classes, width, 3, 1, False, (width, 2 * width, 4 * width), (3, 3, 3), (1, 2, 2)),
     "resnet18": lambda width=64, num_classes=1000, in_channels=3, input_size=224: ResNetArch(

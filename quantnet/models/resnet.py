@@ -6,7 +6,8 @@ Layer names are module paths (torchvision style): conv1, layer1.0.conv1, layer1.
 
   stem:   conv1 -> bn1 -> relu -> act1 [-> maxpool on codes]
   block:  x -> conv1 -> bn1 -> relu -> act1 -> conv2 -> bn2 --(+ shortcut(x))-> relu -> act_out
-          shortcut: identity, or 1x1 conv -> shortcut_bn (reads x: shares conv1's a_bits)
+          shortcut: identity, or 1x1 conv -> shortcut_bn (reads x: shares conv1's a_bits); arch.projection:
+          always the conv
   head:   act_out of last block -> average pool (codes, rounded half up) -> fc -> logits
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ResNetArch:
     widths: tuple[int, ...]
     blocks: tuple[int, ...]
     strides: tuple[int, ...]
+    projection: bool = False   # every block's shortcut a 1x1 conv with its own BN bank, not only where shapes change
 
     def __post_init__(self):
         if not (len(self.widths) == len(self.blocks) == len(self.strides)):
@@ -48,7 +50,7 @@ class ResNetArch:
 
 class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, cands: Sequence[int], bn_mode: str,
-                 next_a: Sequence[int], in_prev: Sequence[int]):
+                 next_a: Sequence[int], in_prev: Sequence[int], projection: bool = False):
         """in_prev: weight widths of the layer that produced the block's input (for its TBN transitions)."""
         super().__init__()
         self.conv1 = QConv2d(in_ch, out_ch, 3, cands, stride=stride, padding=1)
@@ -56,7 +58,7 @@ class BasicBlock(nn.Module):
         self.act1 = ActQuantizer(cands)
         self.conv2 = QConv2d(out_ch, out_ch, 3, cands, stride=1, padding=1)
         self.bn2 = TransitionalBN(out_ch, cands, cands, cands, next_a, bn_mode)
-        if stride != 1 or in_ch != out_ch:
+        if projection or stride != 1 or in_ch != out_ch:
             self.shortcut = QConv2d(in_ch, out_ch, 1, cands, stride=stride)
             self.shortcut_bn = TransitionalBN(out_ch, in_prev, cands, cands, next_a, bn_mode)
         else:
@@ -104,7 +106,8 @@ class MetaResNet(nn.Module):
                 k += 1
                 next_a = edge if k == n_blocks else cands
                 in_prev = edge if k == 1 else cands
-                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a, in_prev))
+                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a, in_prev,
+                                        arch.projection))
                 in_ch = width
             self.add_module(f"layer{s + 1}", nn.Sequential(*stage))
         self.fc = QLinear(in_ch, arch.num_classes, edge)

@@ -73,10 +73,16 @@ class StageConfig:
     granularity: Literal["layer", "block"] = "layer"   # mixed: per layer or per block
     ramp: float = 0.5                        # mixed: fraction of the stage over which p_deviate goes 0 -> 1
     lr: float | None = None                  # overrides optim.lr for this stage
+    frozen_stats: bool = False               # BN statistics calibrated before the stage and kept (mining.py)
+    mine: int = 1                            # each random sub-network: the hardest of this many drawn (mining.py)
 
     def check(self, where: str, candidate_bits: tuple[int, ...], distill: DistillConfig) -> None:
         if self.epochs < 0:
             raise TrainConfigError(f"{where}.epochs: must be >= 0, got {self.epochs}")
+        if self.mine < 1:
+            raise TrainConfigError(f"{where}.mine: must be >= 1 (1: no mining), got {self.mine}")
+        if self.kind == "float" and (self.frozen_stats or self.mine != 1):
+            raise TrainConfigError(f"{where}: a float stage has no bit configs to mine or statistics to freeze")
         if not self.subnets:
             raise TrainConfigError(f"{where}.subnets: name at least one sub-network ({', '.join(SUBNET_KINDS)})")
         if self.bits is not None:
@@ -113,7 +119,7 @@ def _default_stages() -> tuple[StageConfig, ...]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "digits_resnet"
+    model: str = "digits_resnet10"
     width: int | None = None               # arch width (None: the model's default)
     data: str = "digits"
     data_dir: str | None = None
@@ -157,7 +163,24 @@ class TrainConfig:
             raise TrainConfigError(f"{where}: stages: names must be unique, got {names}")
         for i, s in enumerate(self.stages):
             s.check(f"{where}: stages[{i}] ({s.name})", cands, self.distill)
+        frozen = [s.frozen_stats for s in self.stages]
+        if any(frozen):
+            first = frozen.index(True)
+            if not all(frozen[first:]) or first == 0 or not self.calibrate_bn:
+                raise TrainConfigError(f"{where}: stages with frozen_stats must come last, after at least one "
+                                       f"other stage, with calibrate_bn: true (their statistics are calibrated "
+                                       f"once, when the stage before them ends)")
         return self
+
+    @property
+    def calibration_epoch(self) -> int:
+        """Epochs done when BN statistics are calibrated: before the first frozen_stats stage, else at the end."""
+        done = 0
+        for s in self.stages:
+            if s.frozen_stats:
+                return done
+            done += s.epochs
+        return done
 
     @property
     def total_epochs(self) -> int:

@@ -26,8 +26,10 @@ class FrozenTeacher:
 
     def __init__(self, path: str, device: torch.device):
         from ..checkpoint import load_checkpoint
+        from ..evaluate import check_float_mode
 
-        self.model, _ = load_checkpoint(path)
+        self.model, extra = load_checkpoint(path)
+        check_float_mode(path, extra)
         self.model.configure(None)
         self.model.to(device).eval()
         for p in self.model.parameters():

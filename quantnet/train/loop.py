@@ -42,6 +42,7 @@ from .config import StageConfig, TrainConfig, TrainConfigError, save_config
 from .global_batch import local_statistics, use_global_batch_statistics
 from .distill import FrozenTeacher, distill_loss, soft_targets
 from .distributed import PeerStopped, Ranks
+from .mining import freeze_statistics, mine_subnets
 from .rundir import ResumeError, RunDir
 from .sampling import p_deviate, sample_subnets, stage_bits
 from .schedule import lr_at
@@ -162,6 +163,13 @@ class Trainer:
         self.progress = progress and self.ranks.main
         self.subnet_log = Path(subnet_log) if subnet_log is not None else None
         self.device = self.ranks.device(cfg.device)   # a clear error when CUDA is asked for but absent
+        if self.ranks.world > 1:
+            # mining scores configs on each rank's own shard, and a frozen stage's calibration runs on rank 0
+            # only: either would let the ranks' sub-networks or statistics drift apart
+            odd = [s.name for s in cfg.stages if s.mine > 1 or s.frozen_stats]
+            if odd:
+                raise TrainConfigError(f"stage(s) {odd}: mine > 1 and frozen_stats are single-process only; "
+                                       f"train them without --nproc / torchrun")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.data = load_dataset(cfg.data, cfg.data_dir)
@@ -185,6 +193,8 @@ class Trainer:
         if cfg.augment_flip:
             x_train = random_flip(x_train, rng)
         self.net.train()
+        if stage.frozen_stats:
+            freeze_statistics(model)
         lr = p = 0.0
         drawn = []
         for step, (xb, yb) in enumerate(batches(x_train, self.data.y_train, cfg.batch_size, True, rng)):
@@ -198,6 +208,7 @@ class Trainer:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
+            subnets = mine_subnets(model, stage, subnets, xb, yb, rng)
             drawn.append([[kind, _bits_text(bc)] for kind, bc in subnets])
             opt.zero_grad(set_to_none=True)
             for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T, self.net):
@@ -322,7 +333,7 @@ class Trainer:
                     epochs_done += 1
                     if not main:   # the other ranks go on to the next epoch; rank 0 joins them when done
                         continue
-                    if epochs_done == cfg.total_epochs and cfg.calibrate_bn:
+                    if epochs_done == cfg.calibration_epoch and cfg.calibrate_bn:
                         rec["bn_calibrated"] = self._calibrate(pos.stage)
                     if epochs_done % cfg.eval_every == 0 or e + 1 == pos.stage.epochs:
                         rec.update({f"test_acc/{k}": v for k, v in evaluate_stage(
