@@ -76,7 +76,8 @@ def timed(chunks, net, points, client) -> tuple[float, float]:
     try:
         nets = net if client is None else client.scatter(net, broadcast=True)
         c0, t0 = cpu_seconds(client), time.perf_counter()
-        run_chunks(chunks, d, lambda c: (nets, points[c.hw[0]:c.hw[1]], c), cost_chunk, client, progress=False)
+        run_chunks(chunks, d, lambda c: (nets, points[c.hw[0]:c.hw[1]], c), cost_chunk, client, progress=False,
+                   workers_write=client is not None)
         return time.perf_counter() - t0, cpu_seconds(client) - c0
     finally:
         shutil.rmtree(d, ignore_errors=True)

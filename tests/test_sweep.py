@@ -245,7 +245,8 @@ def test_two_worker_cluster_equals_serial(tmp_path, ir_space, cluster):
     assert_same_table(table_of(tmp_path / "dask"), table_of(tmp_path / "serial"))
 
 
-def test_a_worker_killed_mid_sweep_loses_no_point(tmp_path, ir_space, cluster):
+@pytest.mark.parametrize("workers_write", [False, True], ids=["caller-writes", "workers-write"])
+def test_a_worker_killed_mid_sweep_loses_no_point(tmp_path, ir_space, cluster, workers_write):
     r = resolve(ir_space, 10_000)
     chunks = sweep_run.plan_chunks(len(r.points), [n.n_configs for n in r.networks], 20)
     marker = tmp_path / "killed"
@@ -254,7 +255,8 @@ def test_a_worker_killed_mid_sweep_loses_no_point(tmp_path, ir_space, cluster):
         return str(marker), 1, r.networks[c.network], r.points[c.hw[0]:c.hw[1]], c
 
     (tmp_path / "out").mkdir()
-    rep = run_chunks(chunks, tmp_path / "out", args, sweep_faults.kill_own_worker_once, cluster, progress=False)
+    rep = run_chunks(chunks, tmp_path / "out", args, sweep_faults.kill_own_worker_once, cluster, progress=False,
+                     workers_write=workers_write)
     assert marker.exists(), "the victim chunk never ran"
     assert rep.chunks_run == len(chunks)
     got = sweep_run.merge(chunks, tmp_path / "out", r.networks)

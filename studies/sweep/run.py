@@ -138,7 +138,9 @@ def cost_all(r: ResolvedSweep, out_dir: Path, opts: SweepOptions) -> tuple[list[
         def args(c: Chunk):
             return nets[c.network], r.points[c.hw[0]:c.hw[1]], c
 
-        report = run_chunks(chunks, out_dir, args, cost_chunk, client, opts.resume, opts.progress)
+        # a LocalCluster's workers share this file system and write their own chunks; a remote one may not
+        report = run_chunks(chunks, out_dir, args, cost_chunk, client, opts.resume, opts.progress,
+                            workers_write=client is not None and opts.scheduler is None)
     return chunks, report
 
 
