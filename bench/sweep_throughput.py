@@ -74,7 +74,7 @@ def timed(chunks, net, points, client) -> tuple[float, float]:
     """(wall seconds, CPU seconds of every process involved) of one run of all chunks."""
     d = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     try:
-        nets = net if client is None else client.scatter(net, broadcast=True)
+        nets = net if client is None else client.scatter(net, broadcast=True, hash=False)
         c0, t0 = cpu_seconds(client), time.perf_counter()
         run_chunks(chunks, d, lambda c: (nets, points[c.hw[0]:c.hw[1]], c), cost_chunk, client, progress=False,
                    workers_write=client is not None)

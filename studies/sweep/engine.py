@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -85,8 +86,10 @@ def run_chunks(chunks: Sequence[Chunk], out_dir: Path, make_args: Callable[[Chun
         else:
             from distributed import as_completed
 
+            run_id = uuid.uuid4().hex   # a fresh key per run: a reused key names the old run's task and its data
+
             def task(c: Chunk):
-                key = f"bitmixer-sweep-{os.getpid()}-{id(bar)}-{c.index}"
+                key = f"bitmixer-sweep-{run_id}-{c.index}"
                 if workers_write:
                     return client.submit(cost_and_write, fn, chunk_path(out_dir, c), *make_args(c), key=key,
                                          retries=RETRIES, pure=False)

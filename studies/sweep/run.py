@@ -133,7 +133,7 @@ def cost_all(r: ResolvedSweep, out_dir: Path, opts: SweepOptions) -> tuple[list[
     """Cost every chunk not yet written, here or on the cluster the options name."""
     chunks = plan_chunks(len(r.points), [n.n_configs for n in r.networks], opts.chunk_points)
     with dask_client(opts.serial, opts.workers, opts.scheduler) as client:
-        nets = r.networks if client is None else [client.scatter(n, broadcast=True) for n in r.networks]
+        nets = r.networks if client is None else [client.scatter(n, broadcast=True, hash=False) for n in r.networks]
 
         def args(c: Chunk):
             return nets[c.network], r.points[c.hw[0]:c.hw[1]], c
