@@ -46,6 +46,17 @@ def test_op_arity_and_attributes_checked(ir):
         validate(bad)
 
 
+@pytest.mark.parametrize("kind, key", [("conv", "groups"), ("conv", "stride"), ("maxpool", "kernel")])
+def test_a_bool_is_not_an_integer_attribute(kind, key):
+    """YAML/JSON `true` must not pass as 1 (found by the slow IR fuzzer: it reached the kernel unnamed)."""
+    ir = random_ir(GenParams(seed=3, channels=2, size=6, width=4, identity=False, maxpool=True))
+    bad = copy.deepcopy(ir)
+    op = next(o for o in bad.ops if o.kind == kind)
+    bad.ops[bad.ops.index(op)].attrs[key] = True
+    with pytest.raises(IRError, match=rf"{op.name}.*must be"):
+        validate(bad)
+
+
 def _edit_manifest(ir, p, edit, rehash: bool):
     save_ir(ir, p)
     with np.load(p, allow_pickle=False) as z:

@@ -96,3 +96,8 @@ def same_bits(ir: IntModel, op: Op, where: str) -> BitsVar:
     if len(op.inputs) != 1 or var == ACC or tensor_bits(ir, op.output, where) != var:
         raise IRError(f"{where}: {op.kind} maps one code tensor to one of the same bits")
     return var
+
+
+def plain_int(v) -> bool:
+    """An int that is not a bool: bool is an int subclass, and a manifest's `true` must not pass as 1."""
+    return isinstance(v, int) and not isinstance(v, bool)

@@ -7,7 +7,7 @@ from .. import kernels as K
 from ..bits import ACC, Const, WeightOf
 from ..dataflow.layers import LayerShape
 from ..ir import IntModel, IRError, Op
-from .checks import check_requant, check_weights, domain, layer_of, need, tensor_bits
+from .checks import check_requant, check_weights, domain, layer_of, need, plain_int, tensor_bits
 from .kind import OpKind
 
 
@@ -17,7 +17,7 @@ def check(ir: IntModel, op: Op, where: str) -> None:
         raise IRError(f"{where}: conv takes one input")
     layer = layer_of(ir, op, "conv", where)
     s, p, g = (op.attrs[k] for k in ("stride", "padding", "groups"))
-    if not all(isinstance(v, int) for v in (s, p, g)) or s < 1 or p < 0 or g < 1:
+    if not all(plain_int(v) for v in (s, p, g)) or s < 1 or p < 0 or g < 1:
         raise IRError(f"{where}: stride {s}, padding {p}, groups {g} must be ints >= 1, >= 0, >= 1")
     n_out = check_weights(ir, op, layer, None, where)
     w = next(iter(op.weights.values()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import kernels as K
 from ..ir import IntModel, IRError, Op
-from .checks import need, same_bits
+from .checks import need, plain_int, same_bits
 from .kind import OpKind
 
 
@@ -11,7 +11,7 @@ def check(ir: IntModel, op: Op, where: str) -> None:
     need(op, where, "kernel", "stride", "padding")
     same_bits(ir, op, where)
     k, s, p = (op.attrs[x] for x in ("kernel", "stride", "padding"))
-    if not all(isinstance(v, int) for v in (k, s, p)) or k < 1 or s < 1 or not 0 <= p <= k // 2:
+    if not all(plain_int(v) for v in (k, s, p)) or k < 1 or s < 1 or not 0 <= p <= k // 2:
         raise IRError(f"{where}: kernel {k}, stride {s}, padding {p}: padding must be in [0, kernel//2]")
 
 
