@@ -30,7 +30,7 @@ from ..pe import get_pe_kind
 from .graph import INPUT, OpGraph
 from .layers import LayerShape
 from .mapping import ceil_div
-from .node_cost import elementwise_cost, without_dram
+from .node_cost import elementwise_cost, finish_cost, without_dram
 from .organisations import get_organisation
 from .residency import TENSOR_POLICIES
 
@@ -96,13 +96,8 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     level_cycles["dram"] = ceil_div(traffic["dram"], d.bandwidth_bits_per_cycle)
     level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
 
-    parts = {"compute": compute, **level_cycles}
-    stack = np.stack(np.broadcast_arrays(*parts.values()))   # an organisation may give a level a plain int
-    cycles = stack.max(axis=0)
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
-    energy["leakage"] = hw.leakage_mw * 1e-3 * cycles / hw.clock_hz * 1e12
-    return {"cycles": cycles, "cycles_by": parts, "bound_by": np.array(list(parts))[stack.argmax(axis=0)],
-            "traffic_bits": traffic, "energy_pj": sum(energy.values()), "energy_by": energy}
+    return finish_cost({"compute": compute, **level_cycles}, traffic, energy, hw)
 
 
 class NetworkCost:

@@ -51,11 +51,12 @@ def elementwise_cost(n: OpNode, hw: HwConfig, in_elems: list[int], in_bits: list
     add_pj = hw.energy.get("add_32b_pj", ADD_32B_PJ) * width / 32
     mult_pj = hw.energy.get("mult_8b_pj", MULT_8B_PJ) * width * width / 64
     energy = {"ops": n.out_elems * (adds * add_pj + mults * mult_pj), **level_pj}
-    return _finish({"compute": compute, **level_cycles}, traffic, energy, hw)
+    return finish_cost({"compute": compute, **level_cycles}, traffic, energy, hw)
 
 
-def _finish(parts: dict, traffic: dict, energy: dict, hw: HwConfig) -> dict:
-    """Cycles (the slowest level), what bounds them, leakage over that time and the energy total."""
+def finish_cost(parts: dict, traffic: dict, energy: dict, hw: HwConfig) -> dict:
+    """Cycles (the slowest level), what bounds them, leakage over that time and the energy total; every node's
+    cost (layers in costmodel.layer_cost too) ends here. A level may be a plain int beside per-config arrays."""
     values = list(parts.values())
     cycles = functools.reduce(np.maximum, values)
     first = len(values) - 1                    # the first level at the maximum, as argmax picks it
@@ -73,4 +74,4 @@ def without_dram(c: dict, hw: HwConfig, read_bits, write_bits) -> dict:
     parts = {**c["cycles_by"], "dram": ceil_div(traffic["dram"], hw.dram.bandwidth_bits_per_cycle)}
     energy = {k: v for k, v in c["energy_by"].items() if k != "leakage"}
     energy["dram"] = energy["dram"] - hw.dram.energy_pj(read_bits, write_bits)
-    return _finish(parts, traffic, energy, hw)
+    return finish_cost(parts, traffic, energy, hw)
