@@ -26,7 +26,7 @@ from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
 
-from . import plots
+from . import plots, published_baseline
 from .hw import hw_config_paths
 from .output import StudyOutput
 from .schema import to_plain
@@ -36,9 +36,15 @@ TOLERANCE = 0.25      # the issue's target: our mean within +-25% of the paper's
 
 @dataclass(frozen=True)
 class Side:
-    hardware: str                          # a hw_configs name or path
+    hardware: str = ""                     # a hw_configs name or path
     w_bits: int | None = None              # None: the network's published per-layer width; a number: every layer
     a_bits: int | None = None
+    published: str = ""                    # instead of `hardware`: a CSV of published per-layer figures
+                                           # (studies/published_baseline.py), taken as they stand
+
+    def __post_init__(self):
+        if bool(self.hardware) == bool(self.published):
+            raise ValueError("a side names exactly one of `hardware` (a model) and `published` (a CSV of figures)")
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,13 @@ def side_bits(side: Side, bits: dict) -> dict[str, tuple[int, int]]:
 def sides_hw(c: Comparison) -> tuple[dict, dict]:
     """(design, baseline) as published and as compared: {'published': HwConfig, 'compared': HwConfig}, the
     compared one resized to the other side's area where the comparison normalises."""
-    hw = [load_hw_config(hw_config_paths([s.hardware])[0]) for s in (c.design, c.baseline)]
+    hw = [load_hw_config(hw_config_paths([s.hardware])[0]) if s.hardware else published_baseline.load(s.published)
+          for s in (c.design, c.baseline)]
     compared = list(hw)
     if c.normalise is not None:
         n = c.normalise
+        if any(s.published for s in (c.design, c.baseline)):
+            raise UserError(f"papers study: {c.name}: a side of published figures cannot be resized (normalise)")
         i = 0 if n.scaled == "design" else 1
         other = area_mm2(hw[1 - i])
         target = other["total"] if n.match == "total" else array_area_mm2(other)
@@ -115,18 +124,30 @@ def sides_hw(c: Comparison) -> tuple[dict, dict]:
 def area_columns(prefix: str, hw) -> dict:
     """The array's shape and its area (mm^2, total and PE array); no area for a config without `area:`."""
     a = area_mm2(hw) if hw.area is not None else None
-    return {f"{prefix}_array": f"{hw.array.rows}x{hw.array.cols}", f"{prefix}_area_mm2": a and a["total"],
+    shape = f"{hw.array.rows}x{hw.array.cols}" if hasattr(hw, "array") else "published figures"
+    return {f"{prefix}_array": shape, f"{prefix}_area_mm2": a and a["total"],
             f"{prefix}_array_area_mm2": a and array_area_mm2(a)}
 
 
-def run_side(side: Side, hw, shapes, bits, counted: set[str]) -> dict:
-    """Cost of the whole network on `hw` (each layer's output width is its reader's input width), summed
-    over the layers in `counted` only."""
-    rows = [r for r in NetworkCost(shapes, hw).layers(side_bits(side, bits)) if r["name"] in counted]
+def run_side(side: Side, hw, graph, bits, counted: set[str]) -> dict:
+    """Cost of the whole network (its op graph: each tensor at the width of the layer that reads it) on
+    `hw`, summed over the layers in `counted` only."""
+    rows = [r for r in NetworkCost(graph, hw).layers(side_bits(side, bits)) if r["name"] in counted]
     memory = sum(r["cycles"] for r in rows if r["bound_by"] != "compute")
     return {"hw": hw, "cycles": sum(r["cycles"] for r in rows), "energy_pj": sum(r["energy_pj"] for r in rows),
             "memory_bound_share": memory / max(1, sum(r["cycles"] for r in rows)),
             "mac_energy_share": sum(r["energy_by"]["mac"] for r in rows) / sum(r["energy_pj"] for r in rows)}
+
+
+def cost_side(side: Side, hw, net, bits, counted: set[str]) -> dict:
+    """A side's figures on zoo network `net`: our model of its hardware, or its published figures."""
+    if side.published:
+        return hw.network(net.name)
+    return run_side(side, hw, net.graph, bits, counted)
+
+
+def _pct(share):
+    return None if share is None else 100 * share
 
 
 def mean(values, kind: str) -> float:
@@ -142,12 +163,12 @@ def compare(c: Comparison, batch: int) -> list[dict]:
         shapes = [s for s in net.shapes if c.layers == "all" or s.kind == "conv"]
         bits = published_bits(net, c)
         counted = {s.name for s in shapes}
-        d, b = (run_side(side, hw["compared"], net.shapes, bits, counted)
+        d, b = (cost_side(side, hw["compared"], net, bits, counted)
                 for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
         if c.normalise is None:
             dp, bp = d, b
         else:
-            dp, bp = (run_side(side, hw["published"], net.shapes, bits, counted)
+            dp, bp = (cost_side(side, hw["published"], net, bits, counted)
                       for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
         rows.append({"comparison": c.name, "network": name, "layers": len(shapes),
                      "design": d["hw"].name, "baseline": b["hw"].name,
@@ -156,8 +177,8 @@ def compare(c: Comparison, batch: int) -> list[dict]:
                      "speedup_own_clocks": (b["cycles"] / b["hw"].clock_hz) / (d["cycles"] / d["hw"].clock_hz),
                      "design_energy_uj": d["energy_pj"] / 1e6, "baseline_energy_uj": b["energy_pj"] / 1e6,
                      "energy_reduction": b["energy_pj"] / d["energy_pj"],
-                     "design_memory_bound_pct": 100 * d["memory_bound_share"],
-                     "baseline_memory_bound_pct": 100 * b["memory_bound_share"],
+                     "design_memory_bound_pct": _pct(d["memory_bound_share"]),
+                     "baseline_memory_bound_pct": _pct(b["memory_bound_share"]),
                      "design_mac_energy_pct": 100 * d["mac_energy_share"],
                      "baseline_mac_energy_pct": 100 * b["mac_energy_share"],
                      "speedup_published_arrays": bp["cycles"] / dp["cycles"],
