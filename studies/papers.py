@@ -41,10 +41,13 @@ class Side:
     a_bits: int | None = None
     published: str = ""                    # instead of `hardware`: a CSV of published per-layer figures
                                            # (studies/published_baseline.py), taken as they stand
+    check: str = ""                        # with `hardware`: such a CSV to set the model against, layer by layer
 
     def __post_init__(self):
         if bool(self.hardware) == bool(self.published):
             raise ValueError("a side names exactly one of `hardware` (a model) and `published` (a CSV of figures)")
+        if self.check and not self.hardware:
+            raise ValueError("`check` sets a model against published figures: it needs `hardware`")
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,33 @@ def compare(c: Comparison, batch: int) -> list[dict]:
     return rows
 
 
+def layer_check(c: Comparison, batch: int) -> list[dict]:
+    """Per layer, each side's model beside the published figures its `check` names: cycles, and energy (pJ) in
+    total and by part (MACs, PE-local registers, buffers, DRAM); layers the model does not cost (pools) left out."""
+    rows = []
+    for role, side in (("design", c.design), ("baseline", c.baseline)):
+        if not side.check:
+            continue
+        hw, pub = load_hw_config(hw_config_paths([side.hardware])[0]), published_baseline.load(side.check)
+        buffers = [b.name for b in hw.buffers]
+        for name in c.networks:
+            net = zoo.get(name, batch)
+            ours = {r["name"]: r for r in NetworkCost(net.graph, hw).layers(side_bits(side, published_bits(net, c)))}
+            for layer, p in pub.layers(name).items():
+                if layer not in ours:
+                    continue
+                o = ours[layer]
+                by = {"mac": o["energy_by"]["mac"], "pe_local": o["energy_by"]["pe_local"],
+                      "buffers": sum(o["energy_by"][b] for b in buffers), "dram": o["energy_by"]["dram"]}
+                rows.append({"comparison": c.name, "side": role, "hardware": hw.name, "network": name, "layer": layer,
+                             "published_cycles": p["cycles"], "ours_cycles": o["cycles"], "ours_bound_by": o["bound_by"],
+                             "cycles_ratio": o["cycles"] / p["cycles"],
+                             "published_energy_uj": p["energy_pj"] / 1e6, "ours_energy_uj": o["energy_pj"] / 1e6,
+                             "energy_ratio": o["energy_pj"] / p["energy_pj"],
+                             **{f"{k}_ratio": by[k] / p["energy_by"][k] if p["energy_by"][k] else None for k in by}})
+    return rows
+
+
 def sizes_row(c: Comparison) -> dict:
     """What was compared: each side's array and area (mm^2) as compared, and as published."""
     design_hw, baseline_hw = sides_hw(c)
@@ -245,11 +275,12 @@ TITLE = "Published comparisons reproduced: Bit Fusion vs Eyeriss and Stripes, St
 def main(cfg: PapersConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
     out = StudyOutput(out_dir, "papers", TITLE)
     out.resolved_config(to_plain(cfg))
-    per_network, summary = [], []
+    per_network, summary, checks = [], [], []
     for c in cfg.comparisons:
         rows = compare(c, cfg.batch)
         per_network += rows
         summary.append(summary_row(c, rows))
+        checks += layer_check(c, cfg.batch)
     out.table("summary", summary, "Published and reproduced means",
               "Per comparison: the paper's mean speed-up and energy reduction over its networks, ours on the same "
               "networks at the published widths (same clock, one side's array resized to equal area where the paper "
@@ -259,9 +290,15 @@ def main(cfg: PapersConfig, out_dir, checkpoint: str | None = None, progress: bo
               "Cycles (per batch), energy (µJ per batch), speed-up (same clock and each design's own clock), energy "
               "reduction, the share of cycles bound by a memory level and of energy spent in MACs; the last two "
               "columns are the ratios on the published arrays as they are.", show_rows=60)
+    if checks:
+        out.table("layer_check", checks, "Our models beside the published per-layer figures",
+                  "Per layer (pools, which the models do not cost, left out): cycles and energy (µJ per batch) of our "
+                  "model and of the published figures its side's `check` names, their ratios, and the ratio of each "
+                  "energy part: MACs (ALU), PE-local registers (RF), buffers (global buffer + array), DRAM.",
+                  show_rows=100)
     _plot(out, summary)
     out.summary = "; ".join(f"{r['comparison']}: speed-up {r['ours_speedup']:.2f}x (paper {r['published_speedup']}x)"
                             + (f", energy {r['ours_energy_reduction']:.2f}x (paper {r['published_energy_reduction']}x)"
                                if r["published_energy_reduction"] else "") for r in summary)
-    out.write_json("papers", {"summary": summary, "networks": per_network})
+    out.write_json("papers", {"summary": summary, "networks": per_network, "layer_check": checks})
     return out

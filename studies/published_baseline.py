@@ -24,6 +24,14 @@ BENCHMARKS = {"bitfusion-alexnet": "AlexNet", "bitfusion-svhn": "SVHN", "bitfusi
               "bitfusion-rnn": "RNN", "bitfusion-lstm": "LSTM"}
 
 
+# the csv's layer names where the zoo's (benchmarks.py scope names) differ
+LAYER_NAMES = {("RESNET-18", "conv1"): "conv1_a", ("RESNET-18", "pool1"): "pool1_a",
+               ("AlexNet", "pool3_a"): "pool5_a", ("AlexNet", "pool3_b"): "pool5_b",
+               ("RNN", "rnn:fc"): "matmul", ("LSTM", "LSTM:fc"): "matmul"}
+# a model's energy parts (hwsim.dataflow.costmodel) for the csv's columns; "buffers": all its buffer levels
+PARTS = {"mac": ("ALU",), "pe_local": ("RF",), "buffers": ("Buffer", "Array"), "dram": ("DRAM",)}
+
+
 @dataclass(frozen=True)
 class PublishedBaseline:
     """What a study needs of a side: a name, a clock, and per network (cycles, energy in pJ, MAC energy share)."""
@@ -32,16 +40,35 @@ class PublishedBaseline:
     clock_hz: float = CLOCK_HZ
     area = None
 
-    def network(self, zoo_name: str) -> dict:
+    def _bench_rows(self, zoo_name: str) -> list[dict]:
         bench = BENCHMARKS.get(zoo_name)
         rows = [r for r in _rows(self.path) if r["Benchmark"] == bench]
         if not rows:
             raise UserError(f"{self.path}: no rows for {zoo_name!r} (benchmark {bench!r}); it has "
                             f"{sorted({r['Benchmark'] for r in _rows(self.path)})}")
-        energy = sum(r["ALU"] + DRAM_SCALE * r["DRAM"] + r["Buffer"] + r["Array"] + r["RF"] for r in rows)
+        return rows
+
+    def network(self, zoo_name: str) -> dict:
+        rows = self._bench_rows(zoo_name)
+        energy = sum(_units(r) for r in rows)
         return {"hw": self, "cycles": int(sum(r["time(ms)"] for r in rows)), "energy_pj": energy * PJ_PER_UNIT,
                 "memory_bound_share": None, "mac_energy_share": sum(r["ALU"] for r in rows) / energy,
                 "layers": len(rows)}
+
+    def layers(self, zoo_name: str) -> dict[str, dict]:
+        """Zoo layer name -> cycles and energy (pJ) in total and by part (PARTS), one entry per csv row."""
+        out = {}
+        for r in self._bench_rows(zoo_name):
+            name = LAYER_NAMES.get((r["Benchmark"], r["Layer"]), r["Layer"])
+            parts = {k: PJ_PER_UNIT * sum(r[c] * (DRAM_SCALE if c == "DRAM" else 1) for c in cols)
+                     for k, cols in PARTS.items()}
+            out[name] = {"cycles": int(r["time(ms)"]), "energy_pj": PJ_PER_UNIT * _units(r), "energy_by": parts}
+        return out
+
+
+def _units(r: dict) -> float:
+    """A row's energy in MAC-normalised units, as get_eyeriss_energy sums it."""
+    return r["ALU"] + DRAM_SCALE * r["DRAM"] + r["Buffer"] + r["Array"] + r["RF"]
 
 
 def load(path: str) -> PublishedBaseline:

@@ -163,3 +163,26 @@ def test_a_side_names_a_model_or_published_figures_not_both(tmp_path):
     path.write_text(yaml.safe_dump(d))
     with pytest.raises(UserError, match=r"p\.yaml: comparisons\[1\]\.baseline: a side names exactly one of"):
         load_study_config("papers", path)
+
+
+def test_layer_check_sets_our_eyeriss_beside_the_published_layers(papers):
+    out = papers[0]
+    rows = json.loads((out / "papers.json").read_text())["layer_check"]
+    assert {r["hardware"] for r in rows} == {"eyeriss_bitfusion_baseline"} and (out / "layer_check.csv").exists()
+    assert len(rows) == 61                     # the csv's 82 rows less its 21 pools
+    # every conv and fully connected layer does the artifact's MAC count (its ALU column) at its 3.2 pJ
+    assert all(r["mac_ratio"] == pytest.approx(1.0) for r in rows)
+    conv2 = next(r for r in rows if (r["network"], r["layer"]) == ("bitfusion-alexnet", "conv2_a"))
+    # csv row "AlexNet,conv2_a": time 13271040; ALU 1791590400, DRAM 937728000, Buffer 94556160, Array 218972160,
+    # RF 7166361600 (MAC-normalised units at 3.2 pJ, DRAM x 0.15)
+    assert conv2["published_cycles"] == 13271040
+    units = 1791590400 + 0.15 * 937728000 + 94556160 + 218972160 + 7166361600
+    assert conv2["published_energy_uj"] == pytest.approx(units * 3.2 / 1e6, rel=1e-12)
+    assert conv2["cycles_ratio"] == pytest.approx(conv2["ours_cycles"] / 13271040)
+
+
+def test_a_check_needs_a_model(tmp_path):
+    cfg = load_study_config("papers")
+    pub = next(c for c in cfg.comparisons if c.name == "bitfusion_vs_published_eyeriss")
+    with pytest.raises(ValueError, match="`check` sets a model against published figures: it needs `hardware`"):
+        dataclasses.replace(pub.baseline, check=pub.baseline.published)
