@@ -9,7 +9,11 @@ papers compare; the ratio at each design's own clock is shown beside it), energy
 baseline's energy over the design's; a paper's mean (geometric or arithmetic) over the networks is
 set against the published one, with the reason for any gap.
 
-The papers compare at equal area and frequency: a comparison's `normalise` resizes one side's PE array
+A side may instead be the published per-layer figures themselves (`published:`, studies/published_baseline.py:
+the Eyeriss results the Bit Fusion authors divided by), and a modelled side may name such figures to be set
+against layer by layer (`check:`, the layer_check table).
+
+Where a paper compares at equal area, a comparison's `normalise` resizes one side's PE array
 (hwsim.area.scaled_to_area, along one dimension, buffers and clock kept) until its area matches the other's,
 as the paper states which side it sized. The ratios of the published arrays as they are stand beside.
 """
