@@ -12,7 +12,8 @@ import numpy as np
 
 from ._check import KernelInputError, int_array, int_scalar, value_range
 from .conv_methods import CONV_METHODS, plan_conv
-from .conv_plan import operand_bounds, prefers_direct
+from .conv_plan import operand_bounds, prefers_direct, prefers_madd
+from .madd_tile import HAS_AVX2
 from .im2col import im2col, weight_matrix
 
 __all__ = ["conv2d_acc", "linear_acc", "matmul_acc", "im2col", "weight_matrix"]
@@ -47,7 +48,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     k, taps = kh * kw * Cg, kh * kw
     bounds = operand_bounds(*value_range(x), *value_range(w), k, taps, "conv2d_acc")
-    plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride))
+    plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride),
+                     prefers_madd(groups, HAS_AVX2))
     backend = CONV_METHODS[plan.method]
     out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
     if out.size and k:      # an empty sum is 0

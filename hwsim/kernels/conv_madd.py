@@ -1,0 +1,88 @@
+"""The "madd" back-end: implicit-GEMM conv on byte multiply-adds (madd_tile.py), exact int32 out.
+
+Layout. Activations are copied once into a zero padded NHWC byte buffer with channels padded to a
+multiple of 4, so each output pixel's receptive field is kh*kw runs of whole 4-byte words: K position
+4i..4i+3 of pixel m sits at byte rowbase[m] + koff[i]. No im2col panel is written; the tile reads each
+word straight from the padded image. Weights are packed as (16-channel block, step i, channel, 4 bytes),
+zero beyond the real channels and K. Groups run one after another on their channel slices.
+
+Exactness is the planner's (conv_plan.madd_flush_steps); padding and alignment bytes are zeros and add
+nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .conv_plan import ConvPlan
+from .im2col import _pad_nhwc, round_up
+from .madd_tile import KSTEP, MR, NR, WSTEP, tile_madd
+
+_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+
+
+@njit(parallel=True, cache=True)
+def _conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
+    """out[n, o, q] = sum_i sum_e xflat[rowbase[m] + koff[i] + e] * W[o, 4i + e] for m = n*P + q, o < O,
+    with W packed in wpk (see the module docstring). Rows beyond M in the last tile repeat row M-1 and are
+    dropped. Tasks write disjoint rows."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    flat = out.reshape(-1)
+    nb = wpk.shape[0] // (nkq * WSTEP)
+    ntm = (M + MR - 1) // MR
+    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
+        rows = np.empty(MR, np.int64)
+        acc = np.empty(MR * NR, np.int32)
+        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
+            m0 = tm * MR
+            for r in range(MR):
+                rows[r] = rowbase[min(m0 + r, M - 1)]
+            n = m0 // P
+            q0 = m0 % P
+            whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
+            for b in range(nb):
+                nj = min(NR, O - b * NR)
+                at = (n * O + b * NR) * P + q0 if whole and nj == NR else -1
+                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), acc,
+                          flat, np.int64(at), np.int64(P))
+                if at >= 0:
+                    continue
+                for r in range(min(MR, M - m0)):
+                    n = (m0 + r) // P
+                    q = (m0 + r) % P
+                    for j in range(nj):
+                        out[n, b * NR + j, q] = acc[r * NR + j]
+
+
+def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
+    """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
+    to cp, zeros beyond O and K."""
+    O, C, kh, kw = w.shape
+    nb, taps = -(-O // NR), kh * kw
+    wk = np.zeros((nb * NR, taps, cp), np.int8)
+    wk[:O, :, :C] = w.transpose(0, 2, 3, 1).reshape(O, taps, C)
+    return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
+    """Fill out (int32, (N, O, Ho, Wo)) with the exact conv of validated codes x (bytes 0..255) and w (-128..127),
+    int16 sums flushed every plan.param steps (conv_plan.madd_flush_steps)."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    _, _, Ho, Wo = out.shape
+    og, s = O // groups, stride
+    cp = round_up(Cg, KSTEP)
+    Hp, Wp = H + 2 * padding, W + 2 * padding
+    koff = np.array([(ky * Wp + kx) * cp + KSTEP * q for ky in range(kh) for kx in range(kw)
+                     for q in range(cp // KSTEP)], np.int64)
+    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * s) * Wp
+               + np.arange(Wo)[None, None, :] * s).reshape(-1) * cp
+    for g in range(groups):
+        xp = np.zeros((N, Hp, Wp, cp), np.uint8)
+        _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
+        wpk = pack_weights(w[g * og:(g + 1) * og], cp)
+        dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)
+        _conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
+        if groups > 1:
+            out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)
