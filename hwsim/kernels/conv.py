@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._check import KernelInputError, int_array, int_scalar, value_range
+from .buffers import zeroed_buffer
 from .conv_methods import CONV_METHODS, plan_conv
 from .conv_plan import operand_bounds, prefers_direct, prefers_madd
 from .madd_tile import HAS_AVX2
@@ -20,7 +21,7 @@ __all__ = ["conv2d_acc", "linear_acc", "matmul_acc", "im2col", "weight_matrix"]
 
 
 def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int,
-               method: str = "auto") -> np.ndarray:
+               method: str = "auto", scratch: bool = False) -> np.ndarray:
     """Exact integer conv accumulators acc[n, o, y, x] = sum_{c,ky,kx} x[n, g*Cg+c, y*s+ky-p, x*s+kx-p] * w[o, c, ky, kx].
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
@@ -29,7 +30,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     packing flushes every >= 8 channels; else fp32 when min(K, 16)*max|x|*max|w| < 2^24, i.e. a K chunk
     holds at least min(K, 16) terms; else int64), "direct", "packed", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
     KernelInputError). Returns int32 when the worst-case bound K*max|x|*max|w| fits int32, else int64;
-    never wraps.
+    never wraps. `scratch`: the result may be a kept buffer that the next scratch call of the same shape
+    overwrites (for a caller that consumes it at once; saves faulting in fresh pages per layer).
     """
     x = int_array("x", x, 4)
     w = int_array("w", w, 4)
@@ -51,7 +53,12 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride),
                      prefers_madd(groups, HAS_AVX2))
     backend = CONV_METHODS[plan.method]
-    out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
+    if scratch:
+        out = zeroed_buffer((N, O, Ho, Wo), plan.accd, ("acc",))
+        if not (backend.writes_every_output and k):
+            out.fill(0)
+    else:
+        out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
     if out.size and k:      # an empty sum is 0
         backend.run(x, w, stride, padding, groups, plan, out)
     return out

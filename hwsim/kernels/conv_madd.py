@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
 from .madd_tile import KSTEP, MR, NR, WSTEP, tile_madd
@@ -79,7 +80,7 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
     rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * s) * Wp
                + np.arange(Wo)[None, None, :] * s).reshape(-1) * cp
     for g in range(groups):
-        xp = np.zeros((N, Hp, Wp, cp), np.uint8)
+        xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
         _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
         wpk = pack_weights(w[g * og:(g + 1) * og], cp)
         dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)

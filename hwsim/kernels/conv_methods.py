@@ -59,7 +59,7 @@ def plan_conv(b: P.OperandBounds, method: str, where: str, direct_ok: bool = Fal
 
 for _m in (ConvMethod("direct", P.direct_flush_channels, conv_direct),
            ConvMethod("packed", P.packed_flush_channels, conv_direct_packed),
-           ConvMethod("madd", P.madd_flush_steps, conv_madd),
+           ConvMethod("madd", P.madd_flush_steps, conv_madd, writes_every_output=True),
            ConvMethod("fp32", P.fp32_element_chunk, conv_fp32, writes_every_output=True),
            ConvMethod("int8", P.int8_bytes, conv_int8),
            ConvMethod("int64", P.int64_exact, conv_int64)):
