@@ -158,3 +158,12 @@ def test_auto_takes_madd_for_sub_byte_codes_with_avx2(bits):
     w = RNG.integers(-q, q + 1, (16, 16, 3, 3)).astype(np.int8)
     assert K.conv2d_acc(x, w, 1, 1, 1).dtype == np.int32
     np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1), naive.conv2d(x, w, 1, 1, 1))
+
+
+@pytest.mark.parametrize("dtype,k", [(np.uint8, 64), (np.int8, 64), (np.int8, 30), (np.int32, 64)])
+def test_madd_matmul_reads_byte_rows_in_place(dtype, k):
+    """A matmul of byte codes with K a multiple of 4 reads the rows where they are (no padded copy); other
+    dtypes and K are copied first. Both exact."""
+    a = RNG.integers(0, 4, (37, k)).astype(dtype)
+    b = _twos(RNG, (20, k), 4)
+    np.testing.assert_array_equal(K.matmul_acc(a, b, "madd"), naive.linear(a, b))

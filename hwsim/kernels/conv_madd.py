@@ -80,8 +80,11 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
     rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * s) * Wp
                + np.arange(Wo)[None, None, :] * s).reshape(-1) * cp
     for g in range(groups):
-        xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
-        _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
+        if Hp == Wp == 1 and cp == C and x.dtype.itemsize == 1 and x.flags.c_contiguous:
+            xp = x.view(np.uint8)          # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
+        else:
+            xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
+            _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
         wpk = pack_weights(w[g * og:(g + 1) * og], cp)
         dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)
         _conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)

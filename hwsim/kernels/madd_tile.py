@@ -1,4 +1,4 @@
-"""A 4-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic.
+"""An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic.
 
 One step multiplies 4 unsigned activation bytes (one row, K positions 4i..4i+3, broadcast to every lane)
 by 16 channels x 4 signed weight bytes (64 bytes, two 32-byte vectors) with `pmaddubsw`: each int16 lane
@@ -58,6 +58,19 @@ def _madd_wd_ones(builder, x86: bool, v):
     return builder.add(_lanes(builder, wide, 0, 8), _lanes(builder, wide, 1, 8))
 
 
+def _concat(builder, vectors):
+    """One vector of the lanes of `vectors` (all of one type) in order; trailing lanes undefined when their
+    count is not a power of two."""
+    vs = list(vectors)
+    while len(vs) > 1:
+        if len(vs) % 2:
+            vs.append(ir.Constant(vs[0].type, ir.Undefined))
+        n = vs[0].type.count
+        mask = ir.Constant(ir.VectorType(_I32, 2 * n), list(range(2 * n)))
+        vs = [builder.shuffle_vector(a, b, mask) for a, b in zip(vs[0::2], vs[1::2])]
+    return vs[0]
+
+
 def _byte_ptr(builder, base, offset, ty):
     return builder.bitcast(builder.gep(base, [offset]), ir.PointerType(ty))
 
@@ -103,12 +116,10 @@ def _tile_codegen(x86: bool):
         with builder.if_else(builder.icmp_signed(">=", out_off, ir.Constant(_I64, 0))) as (to_out, to_acc):
             with to_out:     # channel j's MR consecutive pixels at outptr[out_off + j*stride]: a transpose
                 for h in range(2):
-                    v = [rows32[2 * r + h] for r in range(MR)]
-                    lo = builder.shuffle_vector(v[0], v[1], ir.Constant(ir.VectorType(_I32, 16), list(range(16))))
-                    hi = builder.shuffle_vector(v[2], v[3], ir.Constant(ir.VectorType(_I32, 16), list(range(16))))
-                    for j in range(8):      # lanes j of v0..v3: j, 8 + j in lo; j, 8 + j in hi
-                        col = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(_I32, MR),
-                                                                         [j, 8 + j, 16 + j, 24 + j]))
+                    rows = _concat(builder, [rows32[2 * r + h] for r in range(MR)])
+                    for j in range(8):      # lane j of every row vector
+                        col = builder.shuffle_vector(rows, ir.Constant(rows.type, ir.Undefined),
+                                                     ir.Constant(ir.VectorType(_I32, MR), [8 * r + j for r in range(MR)]))
                         at = builder.add(out_off, builder.mul(ir.Constant(_I64, 8 * h + j), stride))
                         builder.store(col, builder.bitcast(builder.gep(outptr, [at]),
                                                            ir.PointerType(ir.VectorType(_I32, MR))), align=4)
@@ -126,7 +137,7 @@ def _make_tile(x86: bool):
     @intrinsic
     def tile(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, acc, out, out_off, stride):
         """T[r, j] = sum_i sum_e xp[rows[r] + koff[i] + e] * wp[wofs + 64*i + 4*j + e], i < nkq, e < 4, for
-        r < 4, j < 16 (int32; int16 partial sums flushed every nflush steps), stored to acc[r*16 + j] when
+        r < MR, j < 16 (int32; int16 partial sums flushed every nflush steps), stored to acc[r*16 + j] when
         out_off < 0, else to out[out_off + j*stride + r] (16 channel rows of 4 consecutive pixels, int32)."""
         sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, acc, out, types.int64,
                          types.int64)
