@@ -1,8 +1,9 @@
 """Exact integer convolution and matmul accumulators: the public entry points.
 
 A call validates its operands, asks the planner (conv_plan.py) for a method proven exact on the operands'
-actual ranges, and runs that method's back-end from the registry (conv_methods.py): the direct float32
-conv (direct.py) and its packed variant (two output channels per float32), the float32 sgemm in exact
+actual ranges, and runs that method's back-end from the registry (conv_methods.py): the byte multiply-add
+implicit GEMM (conv_madd.py), the direct float32 conv (direct.py) and its packed variant (two output
+channels per float32), the float32 sgemm in exact
 chunks (gemm_fp32.py), or the int8 / int64 GEMMs (gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
 (int32 when K*max|x|*max|w| fits int32, else int64), not on the method.
 """
@@ -25,10 +26,11 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     """Exact integer conv accumulators acc[n, o, y, x] = sum_{c,ky,kx} x[n, g*Cg+c, y*s+ky-p, x*s+kx-p] * w[o, c, ky, kx].
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
-    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (direct
+    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (madd for
+    ungrouped convs of byte codes on AVX2 when 2*max|x|*max|w| <= 2^15 - 1 and the int32 bound holds; else direct
     for small channel counts when kh*kw*max|x|*max|w| < 2^24, packed two channels per float where that
     packing flushes every >= 8 channels; else fp32 when min(K, 16)*max|x|*max|w| < 2^24, i.e. a K chunk
-    holds at least min(K, 16) terms; else int64), "direct", "packed", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
+    holds at least min(K, 16) terms; else int64), "direct", "packed", "madd", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
     KernelInputError). Returns int32 when the worst-case bound K*max|x|*max|w| fits int32, else int64;
     never wraps. `scratch`: the result may be a kept buffer that the next scratch call of the same shape
     overwrites (for a caller that consumes it at once; saves faulting in fresh pages per layer).

@@ -9,13 +9,17 @@ method's proof below either returns its chunk parameter or refuses with a Kernel
 - "packed" (direct.py): the direct conv with two output channels per float32 weight, w[o] + w[o+1]*2^12:
   one FMA does two channels' multiply-add. Flushed every cc channels with cc*kh*kw*max|x|*max|w| <= 2047,
   so each 12-bit field stays separable and every packed partial sum below 2^24 (`direct_packing`).
+- "madd" (conv_madd.py, madd_tile.py): byte multiply-adds (`vpmaddubsw`), u8 activations x s8 weights, int16
+  pair sums flushed into int32 every n steps of 4 K positions, n*2*max|x|*max|w| <= 2^15 - 1, and
+  K*max|x|*max|w| <= 2^31 - 1 (`madd_flush_steps`).
 - "fp32" (gemm_fp32.py): float32 sgemm per K chunk; within a chunk every product and every partial sum
   any summation order can form has magnitude <= 2^24 - 1 (the element bound: Kc*max|x|*max|w|; or, for
   longer tap-aligned chunks, Cauchy-Schwarz on the actual codes, see `fp32_chunks`).
 - "int8" (gemm_int.py): byte operands, int32 accumulators, only when K*max|x|*max|w| fits int32.
 - "int64" (gemm_int.py): exact while K*max|x|*max|w| <= 2^63 - 1.
 
-"auto" (`auto_method`) takes "direct" for small channel counts (`prefers_direct`) where it is exact ("packed"
+"auto" (`auto_method`) takes "madd" for ungrouped convs on a CPU with AVX2 where it is exact (`prefers_madd`);
+otherwise "direct" for small channel counts (`prefers_direct`) where it is exact ("packed"
 instead where its flush interval spans at least 8 input channels, i.e. sub-byte codes), else
 "fp32" when its K chunks hold at least min(K, 16) terms, else "int64" (int8 is never faster on the measured
 machine). The result dtype depends only on the bound (int32 when K*max|x|*max|w| fits int32, else int64).
