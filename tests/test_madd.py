@@ -8,7 +8,7 @@ import pytest
 from numba import njit
 
 from hwsim import kernels as K
-from hwsim.kernels import conv_madd
+from hwsim.kernels import conv_madd, madd_tile
 from hwsim.kernels.conv_plan import I16_MAX, OperandBounds, auto_method, madd_flush_steps, madd_steps, operand_bounds
 from hwsim.kernels.madd_tile import MR, NR, tile_madd, tile_portable
 from tests import naive
@@ -74,7 +74,7 @@ def _run_tiles(x, w, nflush, out):
     xp[..., :c] = x.transpose(0, 2, 3, 1)
     koff = np.arange(cp // 4, dtype=np.int64) * 4
     rowbase = np.arange(n * h * w_, dtype=np.int64) * cp
-    conv_madd._conv_tiles(xp.reshape(-1), rowbase, koff, conv_madd.pack_weights(w, cp), nflush, w.shape[0],
+    madd_tile.conv_tiles(xp.reshape(-1), rowbase, koff, conv_madd.pack_weights(w, cp), nflush, w.shape[0],
                           h * w_, out.reshape(n, w.shape[0], h * w_))
 
 

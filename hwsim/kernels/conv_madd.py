@@ -12,49 +12,11 @@ nothing.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
-from .madd_tile import KSTEP, MR, NR, WSTEP, tile_madd
-
-_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
-
-
-@njit(parallel=True, cache=True)
-def _conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
-    """out[n, o, q] = sum_i sum_e xflat[rowbase[m] + koff[i] + e] * W[o, 4i + e] for m = n*P + q, o < O,
-    with W packed in wpk (see the module docstring). Rows beyond M in the last tile repeat row M-1 and are
-    dropped. Tasks write disjoint rows."""
-    M = rowbase.shape[0]
-    nkq = koff.shape[0]
-    flat = out.reshape(-1)
-    nb = wpk.shape[0] // (nkq * WSTEP)
-    ntm = (M + MR - 1) // MR
-    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
-        rows = np.empty(MR, np.int64)
-        acc = np.empty(MR * NR, np.int32)
-        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
-            m0 = tm * MR
-            for r in range(MR):
-                rows[r] = rowbase[min(m0 + r, M - 1)]
-            n = m0 // P
-            q0 = m0 % P
-            whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
-            for b in range(nb):
-                nj = min(NR, O - b * NR)
-                at = (n * O + b * NR) * P + q0 if whole and nj == NR else -1
-                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), acc,
-                          flat, np.int64(at), np.int64(P))
-                if at >= 0:
-                    continue
-                for r in range(min(MR, M - m0)):
-                    n = (m0 + r) // P
-                    q = (m0 + r) % P
-                    for j in range(nj):
-                        out[n, b * NR + j, q] = acc[r * NR + j]
-
+from .madd_tile import KSTEP, NR, conv_tiles
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
@@ -87,6 +49,6 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
             _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
         wpk = pack_weights(w[g * og:(g + 1) * og], cp)
         dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)
-        _conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
+        conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
         if groups > 1:
             out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)

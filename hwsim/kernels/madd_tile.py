@@ -1,4 +1,5 @@
-"""An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic.
+"""An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic,
+and the parallel loop of tiles over a conv's output (`conv_tiles`; conv_madd.py lays out its operands).
 
 One step multiplies 4 unsigned activation bytes (one row, K positions 4i..4i+3, broadcast to every lane)
 by 16 channels x 4 signed weight bytes (64 bytes, two 32-byte vectors) with `pmaddubsw`: each int16 lane
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import llvmlite.binding as llvm_binding
 from llvmlite import ir
-from numba import types
+import numpy as np
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -147,3 +149,41 @@ def _make_tile(x86: bool):
 
 tile_madd = _make_tile(HAS_AVX2)        # vpmaddubsw / vpmaddwd where the host has AVX2
 tile_portable = _make_tile(False)       # the same integers from plain vector IR (any CPU; tests compare both)
+
+# The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
+# jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
+_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
+    """out[n, o, q] = sum_i sum_e xflat[rowbase[m] + koff[i] + e] * W[o, 4i + e] for m = n*P + q, o < O,
+    with W packed in wpk (see the module docstring). Rows beyond M in the last tile repeat row M-1 and are
+    dropped. Tasks write disjoint rows."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    flat = out.reshape(-1)
+    nb = wpk.shape[0] // (nkq * WSTEP)
+    ntm = (M + MR - 1) // MR
+    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
+        rows = np.empty(MR, np.int64)
+        acc = np.empty(MR * NR, np.int32)
+        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
+            m0 = tm * MR
+            for r in range(MR):
+                rows[r] = rowbase[min(m0 + r, M - 1)]
+            n = m0 // P
+            q0 = m0 % P
+            whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
+            for b in range(nb):
+                nj = min(NR, O - b * NR)
+                at = (n * O + b * NR) * P + q0 if whole and nj == NR else -1
+                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), acc,
+                          flat, np.int64(at), np.int64(P))
+                if at >= 0:
+                    continue
+                for r in range(min(MR, M - m0)):
+                    n = (m0 + r) // P
+                    q = (m0 + r) % P
+                    for j in range(nj):
+                        out[n, b * NR + j, q] = acc[r * NR + j]
