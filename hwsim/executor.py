@@ -95,8 +95,9 @@ class _Run:
         self.check(layer, *rng, self.lim, self.acc_bits)
 
     def requant(self, layer: str, acc: np.ndarray, r, out_bits: int, clamp: bool) -> np.ndarray:
-        """int32 rq(acc + B) of a conv, its acc + B range checked; an unclamped result is checked against int32.
-        The range comes out of the requant pass itself (no separate scan of acc)."""
+        """rq(acc + B) of a conv (uint8 codes when clamped to at most 8 bits, else int32), its acc + B range
+        checked; an unclamped result is checked against int32. The range comes out of the requant pass itself
+        (no separate scan of acc)."""
         p = prepared(r)
 
         def checked(lo, hi):
@@ -105,7 +106,7 @@ class _Run:
             self.check_acc_range(layer, lo, hi)
             if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
                 self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, p.m0, p.shift, p.frac), INT32, 32)
-        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked)[0]
+        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked, narrow=True)[0]
 
     def check_rescaled(self, name: str, lo: int, hi: int, r) -> None:
         """A rescaled shortcut is an int32 intermediate: bound it from the codes' range [lo, hi]."""

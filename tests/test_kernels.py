@@ -271,7 +271,7 @@ def test_conv_methods_are_one_registry():
     """conv2d_acc dispatches every name through CONV_METHODS: a method registered here runs (its proof
     first), an unknown name lists the registered ones, and names cannot be taken twice."""
     from hwsim.kernels.conv_methods import CONV_METHODS, ConvMethod, register_conv_method
-    assert set(CONV_METHODS) == {"direct", "packed", "fp32", "int8", "int64"}
+    assert set(CONV_METHODS) == {"direct", "packed", "madd", "fp32", "int8", "int64"}
     calls = []
 
     def prove(b, where):
@@ -288,7 +288,7 @@ def test_conv_methods_are_one_registry():
         w = _codes(RNG, (2, 3, 3, 3), 4, True).astype(np.int8)
         np.testing.assert_array_equal(K.conv2d_acc(x, w, 1, 1, 1, "naive"), naive.conv2d(x, w, 1, 1, 1))
         assert calls == [("prove", 27, 9, int(x.max()), int(np.abs(w).max())), ("run", "naive", 7)]
-        with pytest.raises(K.KernelInputError, match=r"one of \('auto', 'direct', 'packed', 'fp32', 'int8', 'int64', 'naive'\)"):
+        with pytest.raises(K.KernelInputError, match=r"one of \('auto', 'direct', 'packed', 'madd', 'fp32', 'int8', 'int64', 'naive'\)"):
             K.conv2d_acc(x, w, 1, 1, 1, "winograd")
         for name in ("naive", "auto", ""):
             with pytest.raises(ValueError, match="taken|reserved"):

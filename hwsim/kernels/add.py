@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._check import KernelInputError, int_array, int_scalar, value_range
+from .requant import byte_or_int32
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FRAC_BITS_MAX = 62
@@ -31,10 +32,11 @@ def _add_round_clamp(a, b, f, lo, hi, out, rng):
         rng[r, 1] = smax
 
 
-def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: int) -> tuple[np.ndarray, int, int]:
+def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: int,
+                    narrow: bool = False) -> tuple[np.ndarray, int, int]:
     """(int32 clamp((a + b + 2^(F-1)) >> F, lo, hi), min and max of a + b) for integer arrays a, b of one
     shape (64-bit ones with values in [-2^62, 2^62 - 1], so the int64 sum cannot wrap); F = frac_bits in [0, 62];
-    (0, 0) as the range when empty."""
+    (0, 0) as the range when empty. `narrow`: uint8 instead of int32 when [lo, hi] lies inside [0, 255]."""
     a = int_array("a", a, (1, 2, 3, 4))
     b = int_array("b", b, (1, 2, 3, 4))
     if a.shape != b.shape:
@@ -50,7 +52,7 @@ def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: i
     hi = int_scalar("hi", hi, lo, INT32_MAX)
     rows = a.shape[0] if a.ndim > 1 else 1
     a2, b2 = np.ascontiguousarray(a).reshape(rows, -1), np.ascontiguousarray(b).reshape(rows, -1)
-    out = np.empty(a2.shape, np.int32)
+    out = np.empty(a2.shape, byte_or_int32(narrow, lo, hi))
     rng = np.zeros((rows, 2), np.int64)
     if a2.size == 0:
         return out.reshape(a.shape), 0, 0

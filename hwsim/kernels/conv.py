@@ -1,8 +1,9 @@
 """Exact integer convolution and matmul accumulators: the public entry points.
 
 A call validates its operands, asks the planner (conv_plan.py) for a method proven exact on the operands'
-actual ranges, and runs that method's back-end from the registry (conv_methods.py): the direct float32
-conv (direct.py) and its packed variant (two output channels per float32), the float32 sgemm in exact
+actual ranges, and runs that method's back-end from the registry (conv_methods.py): the byte multiply-add
+implicit GEMM (conv_madd.py), the direct float32 conv (direct.py) and its packed variant (two output
+channels per float32), the float32 sgemm in exact
 chunks (gemm_fp32.py), or the int8 / int64 GEMMs (gemm_int.py). The result is the same exact integers whichever runs; its dtype depends only on the bound
 (int32 when K*max|x|*max|w| fits int32, else int64), not on the method.
 """
@@ -11,24 +12,28 @@ from __future__ import annotations
 import numpy as np
 
 from ._check import KernelInputError, int_array, int_scalar, value_range
+from .buffers import zeroed_buffer
 from .conv_methods import CONV_METHODS, plan_conv
-from .conv_plan import operand_bounds, prefers_direct
+from .conv_plan import operand_bounds, prefers_direct, prefers_madd
+from .madd_tile import HAS_AVX2
 from .im2col import im2col, weight_matrix
 
 __all__ = ["conv2d_acc", "linear_acc", "matmul_acc", "im2col", "weight_matrix"]
 
 
 def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int,
-               method: str = "auto") -> np.ndarray:
+               method: str = "auto", scratch: bool = False) -> np.ndarray:
     """Exact integer conv accumulators acc[n, o, y, x] = sum_{c,ky,kx} x[n, g*Cg+c, y*s+ky-p, x*s+kx-p] * w[o, c, ky, kx].
 
     x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
-    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (direct
+    `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (madd for
+    ungrouped convs of byte codes on AVX2 when 2*max|x|*max|w| <= 2^15 - 1 and the int32 bound holds; else direct
     for small channel counts when kh*kw*max|x|*max|w| < 2^24, packed two channels per float where that
     packing flushes every >= 8 channels; else fp32 when min(K, 16)*max|x|*max|w| < 2^24, i.e. a K chunk
-    holds at least min(K, 16) terms; else int64), "direct", "packed", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
+    holds at least min(K, 16) terms; else int64), "direct", "packed", "madd", "fp32", "int8" or "int64" (conv_plan.py says why each is exact; a forced method that would not be exact is a
     KernelInputError). Returns int32 when the worst-case bound K*max|x|*max|w| fits int32, else int64;
-    never wraps.
+    never wraps. `scratch`: the result may be a kept buffer that the next scratch call of the same shape
+    overwrites (for a caller that consumes it at once; saves faulting in fresh pages per layer).
     """
     x = int_array("x", x, 4)
     w = int_array("w", w, 4)
@@ -47,9 +52,15 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     k, taps = kh * kw * Cg, kh * kw
     bounds = operand_bounds(*value_range(x), *value_range(w), k, taps, "conv2d_acc")
-    plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride))
+    plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride),
+                     prefers_madd(groups, HAS_AVX2))
     backend = CONV_METHODS[plan.method]
-    out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
+    if scratch:
+        out = zeroed_buffer((N, O, Ho, Wo), plan.accd, ("acc",))
+        if not (backend.writes_every_output and k):
+            out.fill(0)
+    else:
+        out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
     if out.size and k:      # an empty sum is 0
         backend.run(x, w, stride, padding, groups, plan, out)
     return out

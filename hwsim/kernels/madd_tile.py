@@ -1,0 +1,189 @@
+"""An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic,
+and the parallel loop of tiles over a conv's output (`conv_tiles`; conv_madd.py lays out its operands).
+
+One step multiplies 4 unsigned activation bytes (one row, K positions 4i..4i+3, broadcast to every lane)
+by 16 channels x 4 signed weight bytes (64 bytes, two 32-byte vectors) with `pmaddubsw`: each int16 lane
+is the sum of two byte products, a[4i+2e]*w[4i+2e] + a[4i+2e+1]*w[4i+2e+1]. The int16 lanes accumulate
+`nflush` steps, then `pmaddwd` with ones adds each channel's two int16 lanes into int32 accumulators.
+
+Exactness is the caller's (conv_plan.madd_flush_steps): activations in [0, 255], weights in [-128, 127],
+nflush * 2 * max|x| * max|w| <= 2^15 - 1, so `pmaddubsw` never saturates and no int16 lane wraps, and
+K * max|x| * max|w| <= 2^31 - 1, so no int32 accumulator wraps. Under those bounds the x86 instructions
+and the portable form (widen, multiply, add neighbouring lanes: for CPUs without AVX2) give the same
+exact integers. LLVM cannot be asked for `vpmaddubsw` from a plain loop (it widens to 32-bit lanes), hence
+the intrinsic.
+"""
+from __future__ import annotations
+
+import llvmlite.binding as llvm_binding
+from llvmlite import ir
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+MR = 4            # rows per tile
+NR = 16           # output channels per tile: two vectors of 8 channels x 4 bytes
+KSTEP = 4         # K positions per step
+WSTEP = NR * KSTEP   # weight bytes per step
+
+HAS_AVX2 = bool(llvm_binding.get_host_cpu_features().get("avx2", False))
+
+_I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+_V32I8, _V16I16, _V8I32 = ir.VectorType(_I8, 32), ir.VectorType(_I16, 16), ir.VectorType(_I32, 8)
+
+
+def _lanes(builder, v, first: int, n: int):
+    """Every second lane of v from `first` (n lanes)."""
+    mask = ir.Constant(ir.VectorType(_I32, n), [first + 2 * i for i in range(n)])
+    return builder.shuffle_vector(v, ir.Constant(v.type, ir.Undefined), mask)
+
+
+def _madd_ub_sw(builder, x86: bool, a, w):
+    """<16 x i16> pair sums of unsigned bytes a times signed bytes w (the caller proves no int16 overflow)."""
+    if x86:
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16I16, [_V32I8, _V32I8]),
+                                            "llvm.x86.avx2.pmadd.ub.sw")
+        return builder.call(fn, [a, w])
+    v32i16 = ir.VectorType(_I16, 32)
+    p = builder.mul(builder.zext(a, v32i16), builder.sext(w, v32i16))   # |p| <= 255 * 128 < 2^15: exact
+    return builder.add(_lanes(builder, p, 0, 16), _lanes(builder, p, 1, 16))
+
+
+def _madd_wd_ones(builder, x86: bool, v):
+    """<8 x i32>: v's neighbouring int16 lanes added (pmaddwd with ones)."""
+    if x86:
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V16I16, _V16I16]),
+                                            "llvm.x86.avx2.pmadd.wd")
+        return builder.call(fn, [v, ir.Constant(_V16I16, [1] * 16)])
+    wide = builder.sext(v, ir.VectorType(_I32, 16))
+    return builder.add(_lanes(builder, wide, 0, 8), _lanes(builder, wide, 1, 8))
+
+
+def _concat(builder, vectors):
+    """One vector of the lanes of `vectors` (all of one type) in order; trailing lanes undefined when their
+    count is not a power of two."""
+    vs = list(vectors)
+    while len(vs) > 1:
+        if len(vs) % 2:
+            vs.append(ir.Constant(vs[0].type, ir.Undefined))
+        n = vs[0].type.count
+        mask = ir.Constant(ir.VectorType(_I32, 2 * n), list(range(2 * n)))
+        vs = [builder.shuffle_vector(a, b, mask) for a, b in zip(vs[0::2], vs[1::2])]
+    return vs[0]
+
+
+def _byte_ptr(builder, base, offset, ty):
+    return builder.bitcast(builder.gep(base, [offset]), ir.PointerType(ty))
+
+
+def _tile_codegen(x86: bool):
+    def codegen(context, builder, sig, args):
+        xp, rows, koff, nkq, wp, wofs, nflush, acc, out, out_off, stride = args
+        data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
+                if isinstance(t, types.Array)]
+        xptr, rowptr, koffptr, wptr, accptr, outptr = data
+        zero16, zero32 = ir.Constant(_V16I16, None), ir.Constant(_V8I32, None)
+        a16 = [cgutils.alloca_once_value(builder, zero16) for _ in range(2 * MR)]
+        a32 = [cgutils.alloca_once_value(builder, zero32) for _ in range(2 * MR)]
+        bases = [builder.load(builder.gep(rowptr, [ir.Constant(_I64, r)])) for r in range(MR)]
+
+        def flush():
+            for s16, s32 in zip(a16, a32):
+                builder.store(builder.add(builder.load(s32), _madd_wd_ones(builder, x86, builder.load(s16))), s32)
+                builder.store(zero16, s16)
+
+        nchunks = builder.sdiv(builder.add(nkq, builder.sub(nflush, ir.Constant(_I64, 1))), nflush)
+        with cgutils.for_range(builder, nchunks) as chunk:
+            start = builder.mul(chunk.index, nflush)
+            stop = builder.select(builder.icmp_signed("<", builder.add(start, nflush), nkq),
+                                  builder.add(start, nflush), nkq)
+            with cgutils.for_range(builder, stop, start=start) as step:
+                i = step.index
+                ko = builder.load(builder.gep(koffptr, [i]))
+                wo = builder.add(wofs, builder.mul(i, ir.Constant(_I64, WSTEP)))
+                wv = [builder.load(_byte_ptr(builder, wptr, builder.add(wo, ir.Constant(_I64, 32 * h)), _V32I8),
+                                   align=1) for h in range(2)]
+                for r in range(MR):
+                    word = builder.load(_byte_ptr(builder, xptr, builder.add(bases[r], ko), _I32), align=1)
+                    splat = builder.shuffle_vector(builder.insert_element(ir.Constant(_V8I32, ir.Undefined), word,
+                                                                          ir.Constant(_I32, 0)),
+                                                   ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, None))
+                    av = builder.bitcast(splat, _V32I8)
+                    for h in range(2):
+                        s = a16[2 * r + h]
+                        builder.store(builder.add(builder.load(s), _madd_ub_sw(builder, x86, av, wv[h])), s)
+            flush()
+        rows32 = [builder.load(a) for a in a32]
+        with builder.if_else(builder.icmp_signed(">=", out_off, ir.Constant(_I64, 0))) as (to_out, to_acc):
+            with to_out:     # channel j's MR consecutive pixels at outptr[out_off + j*stride]: a transpose
+                for h in range(2):
+                    rows = _concat(builder, [rows32[2 * r + h] for r in range(MR)])
+                    for j in range(8):      # lane j of every row vector
+                        col = builder.shuffle_vector(rows, ir.Constant(rows.type, ir.Undefined),
+                                                     ir.Constant(ir.VectorType(_I32, MR), [8 * r + j for r in range(MR)]))
+                        at = builder.add(out_off, builder.mul(ir.Constant(_I64, 8 * h + j), stride))
+                        builder.store(col, builder.bitcast(builder.gep(outptr, [at]),
+                                                           ir.PointerType(ir.VectorType(_I32, MR))), align=4)
+            with to_acc:
+                for r in range(MR):
+                    for h in range(2):
+                        dst = builder.bitcast(builder.gep(accptr, [ir.Constant(_I64, r * NR + 8 * h)]),
+                                              ir.PointerType(_V8I32))
+                        builder.store(rows32[2 * r + h], dst, align=4)
+        return context.get_dummy_value()
+    return codegen
+
+
+def _make_tile(x86: bool):
+    @intrinsic
+    def tile(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, acc, out, out_off, stride):
+        """T[r, j] = sum_i sum_e xp[rows[r] + koff[i] + e] * wp[wofs + 64*i + 4*j + e], i < nkq, e < 4, for
+        r < MR, j < 16 (int32; int16 partial sums flushed every nflush steps), stored to acc[r*16 + j] when
+        out_off < 0, else to out[out_off + j*stride + r] (16 channel rows of 4 consecutive pixels, int32)."""
+        sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, acc, out, types.int64,
+                         types.int64)
+        return sig, _tile_codegen(x86)
+    return tile
+
+
+tile_madd = _make_tile(HAS_AVX2)        # vpmaddubsw / vpmaddwd where the host has AVX2
+tile_portable = _make_tile(False)       # the same integers from plain vector IR (any CPU; tests compare both)
+
+# The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
+# jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
+_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
+    """out[n, o, q] = sum_i sum_e xflat[rowbase[m] + koff[i] + e] * W[o, 4i + e] for m = n*P + q, o < O,
+    with W packed in wpk (see the module docstring). Rows beyond M in the last tile repeat row M-1 and are
+    dropped. Tasks write disjoint rows."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    flat = out.reshape(-1)
+    nb = wpk.shape[0] // (nkq * WSTEP)
+    ntm = (M + MR - 1) // MR
+    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
+        rows = np.empty(MR, np.int64)
+        acc = np.empty(MR * NR, np.int32)
+        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
+            m0 = tm * MR
+            for r in range(MR):
+                rows[r] = rowbase[min(m0 + r, M - 1)]
+            n = m0 // P
+            q0 = m0 % P
+            whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
+            for b in range(nb):
+                nj = min(NR, O - b * NR)
+                at = (n * O + b * NR) * P + q0 if whole and nj == NR else -1
+                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), acc,
+                          flat, np.int64(at), np.int64(P))
+                if at >= 0:
+                    continue
+                for r in range(min(MR, M - m0)):
+                    n = (m0 + r) // P
+                    q = (m0 + r) % P
+                    for j in range(nj):
+                        out[n, b * NR + j, q] = acc[r * NR + j]
