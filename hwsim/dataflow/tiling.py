@@ -95,17 +95,21 @@ def layer_extents(s, tiles: dict, im2col: bool) -> dict:
             "outputs": {d: plain[d] for d in INDEXED_BY["outputs"]}}
 
 
-def _grids(s, im2col: bool):
-    """Every tile combination: per tensor and loop, (count, total, largest, union) arrays over combinations."""
+def candidates(s) -> list[dict]:
+    """Every tile combination the search tries (oh and ow tiles of the same power of two)."""
     sizes = {"b": tile_sizes(s.batch), "o": tile_sizes(max(s.out_h, s.out_w)),
              "ic": tile_sizes(s.in_ch // s.groups), "oc": tile_sizes(s.out_ch // s.groups)}
-    combos = [{"b": b, "oh": min(o, s.out_h), "ow": min(o, s.out_w), "ic": ic, "oc": oc}
-              for b, o, ic, oc in itertools.product(sizes["b"], sizes["o"], sizes["ic"], sizes["oc"])]
+    return [{"b": b, "oh": min(o, s.out_h), "ow": min(o, s.out_w), "ic": ic, "oc": oc}
+            for b, o, ic, oc in itertools.product(sizes["b"], sizes["o"], sizes["ic"], sizes["oc"])]
+
+
+def _grids(s, combos: list[dict], im2col: bool):
+    """Per tensor and loop, (count, total, largest, union) rows over `combos`; per loop, its tile counts."""
     ext = [layer_extents(s, t, im2col) for t in combos]
     grid = {op: {d: np.array([[getattr(e[op][d], f) for f in ("count", "total", "largest", "union")] for e in ext],
                              np.int64).T for d in dims} for op, dims in INDEXED_BY.items()}
     counts = {d: np.array([e[op][d].count for e in ext], np.int64) for op, dims in INDEXED_BY.items() for d in dims}
-    return combos, grid, counts
+    return grid, counts
 
 
 def tensor_traffic(op: str, grid: dict, counts: dict, order_pos: np.ndarray, per_elem: int, cap: int):
@@ -140,32 +144,51 @@ def tensor_traffic(op: str, grid: dict, counts: dict, order_pos: np.ndarray, per
     return elems, refetch, block, fits
 
 
+def evaluate(s, combos: list[dict], orders: np.ndarray, caps: tuple[int, int, int], bandwidth: int, compute: int,
+             im2col: bool, w: int, a: int, o: int, acc: int, read_fresh: bool) -> dict:
+    """Per order x combination: DRAM bits by operand, exposed and total cycles, and whether every tile fits.
+    orders: rows of loop indices, outer to inner."""
+    grid, counts = _grids(s, combos, im2col)
+    pos = np.argsort(orders, axis=1)         # pos[o, loop] = depth
+    w_el, w_ref, w_blk, w_fit = tensor_traffic("weights", grid, counts, pos, s.kh * s.kw * w, caps[0])
+    i_el, i_ref, i_blk, i_fit = tensor_traffic("inputs", grid, counts, pos, a, caps[1])
+    o_el, o_ref, o_blk, o_fit = tensor_traffic("outputs", grid, counts, pos, acc, caps[2])
+    spills = o_el * (o_ref - 1) * acc
+    r = {"weights": s.kh * s.kw * w * w_el * w_ref, "inputs": a * i_el * i_ref,
+         "outputs_in": spills + (o_el * acc if read_fresh else 0), "outputs_out": spills + o_el * o,
+         "exposed": ceil_div(w_blk + i_blk, bandwidth) + ceil_div(o_blk // acc * o, bandwidth),
+         "fits": w_fit & i_fit & o_fit}
+    r["total"] = r["weights"] + r["inputs"] + r["outputs_in"] + r["outputs_out"]
+    r["cycles"] = np.maximum(compute + r["exposed"], ceil_div(r["total"], bandwidth))
+    return r
+
+
+def _tiling(r: dict, tiles: dict, order: tuple, oi: int, ci: int) -> Tiling:
+    return Tiling(tiles, order, *(int(r[k][oi, ci]) for k in ("weights", "inputs", "outputs_in", "outputs_out",
+                                                              "exposed")))
+
+
+def tiling_traffic(s, tiles: dict, order: tuple, caps: tuple[int, int, int], bandwidth: int, compute: int,
+                   im2col: bool, w: int, a: int, o: int, acc: int, read_fresh: bool = False) -> Tiling | None:
+    """The DRAM bits of one tiling (loop -> tile size; order: loop names outer to inner); None if a tile
+    does not fit."""
+    r = evaluate(s, [tiles], np.array([[LOOPS.index(d) for d in order]]), caps, bandwidth, compute, im2col,
+                 w, a, o, acc, read_fresh)
+    return _tiling(r, tiles, tuple(order), 0, 0) if r["fits"][0, 0] else None
+
+
 @functools.lru_cache(maxsize=4096)
 def choose_tiling(s, caps: tuple[int, int, int], bandwidth: int, compute: int, im2col: bool,
                   w: int, a: int, o: int, acc: int, read_fresh: bool = False) -> Tiling:
     """The fastest tiling of one group of layer `s` at (w, a, o) bits, fewest DRAM bits among equals.
     caps: half of the (weights, inputs, outputs) buffer shares in bits; compute: the array's cycles;
     read_fresh: every output block is read from DRAM before its first accumulation too."""
-    combos, grid, counts = _grids(s, im2col)
-    pos = np.argsort(ORDERS, axis=1)         # pos[o, loop] = depth
-    taps = s.kh * s.kw
-    w_el, w_ref, w_blk, w_fit = tensor_traffic("weights", grid, counts, pos, taps * w, caps[0])
-    i_el, i_ref, i_blk, i_fit = tensor_traffic("inputs", grid, counts, pos, a, caps[1])
-    o_el, o_ref, o_blk, o_fit = tensor_traffic("outputs", grid, counts, pos, acc, caps[2])
-    ok = w_fit & i_fit & o_fit
-    if not ok.any():
+    combos = candidates(s)
+    r = evaluate(s, combos, ORDERS, caps, bandwidth, compute, im2col, w, a, o, acc, read_fresh)
+    if not r["fits"].any():
         raise UserError(f"layer {s.name!r}: no tile fits the buffers at w={w} a={a} bits "
                         f"(half-buffer capacities {caps} bits)")
-    wbits = taps * w * w_el * w_ref
-    ibits = a * i_el * i_ref
-    spills = o_el * (o_ref - 1) * acc
-    obits_out, obits_in = spills + o_el * o, spills + (o_el * acc if read_fresh else 0)
-    total = wbits + ibits + obits_out + obits_in
-    exposed = ceil_div(w_blk + i_blk, bandwidth) + ceil_div(o_blk // acc * o, bandwidth)
-    cycles = np.maximum(compute + exposed, ceil_div(total, bandwidth))
     big = np.iinfo(np.int64).max
-    cycles, total = np.where(ok, cycles, big), np.where(ok, total, big)
-    flat = np.lexsort((total.ravel(), cycles.ravel()))[0]
-    oi, ci = np.unravel_index(flat, cycles.shape)
-    return Tiling(combos[ci], tuple(LOOPS[i] for i in ORDERS[oi]), int(wbits[oi, ci]), int(ibits[oi, ci]),
-                  int(obits_in[oi, ci]), int(obits_out[oi, ci]), int(exposed[oi, ci]))
+    cycles, total = np.where(r["fits"], r["cycles"], big), np.where(r["fits"], r["total"], big)
+    oi, ci = np.unravel_index(np.lexsort((total.ravel(), cycles.ravel()))[0], cycles.shape)
+    return _tiling(r, combos[ci], tuple(LOOPS[i] for i in ORDERS[oi]), oi, ci)
