@@ -114,8 +114,8 @@ def test_the_vectorised_path_agrees_with_one_config_at_a_time():
     s1, s2 = conv("a", 8, 16, 3, 1, 1, 16, 4), conv("b", 16, 16, 3, 1, 1, 16, 4)
     hw = papers_hw("tiled", wbuf="1 KiB", ibuf="1 KiB", obuf="2 KiB")
     net = NetworkCost([s1, s2], hw)
-    w = np.array([[2, 4], [8, 8], [2, 4]])
-    a = np.array([[4, 2], [8, 2], [4, 2]])
+    w = np.array([[2, 4], [8, 8], [4, 8], [2, 4]])       # a repeated config and distinct ones
+    a = np.array([[4, 2], [8, 2], [2, 8], [4, 2]])
     many = net.evaluate_many(w, a)
     for i in range(len(w)):
         one = net.total({"a": (w[i, 0], a[i, 0]), "b": (w[i, 1], a[i, 1])})

@@ -76,8 +76,9 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     reads["outputs"] = partial * acc
     writes = {"outputs": partial * acc + s.output_elems * o}
 
-    # DRAM, under the config's dram_traffic policy (dram_traffic.py)
-    d = DRAM_TRAFFIC[hw.dram_traffic](s, hw, org, compute, w, a, o)
+    # DRAM, under the config's dram_traffic policy (dram_traffic.py), told each buffer's on-chip traffic
+    onchip = tuple(sum(reads.get(op, 0) + writes.get(op, 0) for op in lvl.holds) for lvl in hw.buffers)
+    d = DRAM_TRAFFIC[hw.dram_traffic](s, hw, org, compute, onchip, w, a, o)
     writes["weights"], writes["inputs"] = d.weights, d.inputs                # buffer fills
     writes["outputs"] = writes["outputs"] + d.outputs_in                     # partial sums back
     reads["outputs"] = reads["outputs"] + d.outputs_out                      # drain to DRAM

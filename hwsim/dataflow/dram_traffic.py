@@ -25,6 +25,8 @@ from ..registry import Registry
 from .mapping import ceil_div
 from .tiling import choose_tiling
 
+OPERANDS = ("weights", "inputs", "outputs")
+
 
 @dataclass(frozen=True)
 class DramBits:
@@ -40,7 +42,7 @@ def _share(hw, op: str) -> int:
     return buf.size_bits // len(buf.holds)
 
 
-def ideal_reuse(s, hw, org, compute, w, a, o) -> DramBits:
+def ideal_reuse(s, hw, org, compute, onchip, w, a, o) -> DramBits:
     wb, ib, ob = s.weight_elems * w, s.input_elems * a, s.output_elems * o
     n_w, n_i = ceil_div(wb, _share(hw, "weights")), ceil_div(ib, _share(hw, "inputs"))
     fits = np.logical_or(n_w == 1, n_i == 1)
@@ -52,18 +54,20 @@ def ideal_reuse(s, hw, org, compute, w, a, o) -> DramBits:
 
 @dataclass(frozen=True)
 class Tiled:
-    """The tiling search of tiling.py, per distinct (w, a, o) among the configs; groups run one after another."""
+    """The tiling search of tiling.py, per distinct (w, a, o, compute, on-chip traffic) among the configs;
+    groups run one after another. `onchip`: each buffer's own traffic (bits), which its fills add to."""
     wide_outputs: bool
 
-    def __call__(self, s, hw, org, compute, w, a, o) -> DramBits:
-        caps = tuple(_share(hw, op) // 2 for op in ("weights", "inputs", "outputs"))   # double-buffered halves
+    def __call__(self, s, hw, org, compute, onchip, w, a, o) -> DramBits:
+        caps = tuple(_share(hw, op) // 2 for op in OPERANDS)       # double-buffered halves
+        levels = tuple((tuple(op in lvl.holds for op in OPERANDS), lvl.bandwidth_bits_per_cycle) for lvl in hw.buffers)
         im2col, acc = org.reads_im2col(s), hw.pe.accumulator_bits
         bw = hw.dram.bandwidth_bits_per_cycle
-        cols = np.broadcast_arrays(*(np.asarray(v, np.int64) for v in (w, a, o, compute)))
+        cols = np.broadcast_arrays(*(np.asarray(v, np.int64) for v in (w, a, o, compute, *onchip)))
         keys, where = np.unique(np.stack([c.ravel() for c in cols]), axis=1, return_inverse=True)
-        per_group = np.array([_fields(choose_tiling(s, caps, bw, int(k[3]) // s.groups, im2col, int(k[0]),
-                                                    int(k[1]), acc if self.wide_outputs else int(k[2]), acc,
-                                                    self.wide_outputs))
+        per_group = np.array([_fields(choose_tiling(s, caps, bw, int(k[3]) // s.groups, im2col, int(k[0]), int(k[1]),
+                                                    acc if self.wide_outputs else int(k[2]), acc, self.wide_outputs,
+                                                    levels, tuple(int(v) // s.groups for v in k[4:])))
                               for k in keys.T], np.int64)
         per_group[:, :4] *= s.groups
         out = per_group[where.ravel()].reshape(cols[0].shape + (5,))

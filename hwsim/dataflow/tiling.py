@@ -145,9 +145,11 @@ def tensor_traffic(op: str, grid: dict, counts: dict, order_pos: np.ndarray, per
 
 
 def evaluate(s, combos: list[dict], orders: np.ndarray, caps: tuple[int, int, int], bandwidth: int, compute: int,
-             im2col: bool, w: int, a: int, o: int, acc: int, read_fresh: bool) -> dict:
+             im2col: bool, w: int, a: int, o: int, acc: int, read_fresh: bool, levels: tuple = (),
+             onchip: tuple = ()) -> dict:
     """Per order x combination: DRAM bits by operand, exposed and total cycles, and whether every tile fits.
-    orders: rows of loop indices, outer to inner."""
+    orders: rows of loop indices, outer to inner. levels: per buffer, ((holds weights, inputs, outputs),
+    bits per cycle), and onchip its traffic besides the DRAM fills and drains, for its cycles."""
     grid, counts = _grids(s, combos, im2col)
     pos = np.argsort(orders, axis=1)         # pos[o, loop] = depth
     w_el, w_ref, w_blk, w_fit = tensor_traffic("weights", grid, counts, pos, s.kh * s.kw * w, caps[0])
@@ -160,6 +162,10 @@ def evaluate(s, combos: list[dict], orders: np.ndarray, caps: tuple[int, int, in
          "fits": w_fit & i_fit & o_fit}
     r["total"] = r["weights"] + r["inputs"] + r["outputs_in"] + r["outputs_out"]
     r["cycles"] = np.maximum(compute + r["exposed"], ceil_div(r["total"], bandwidth))
+    fills = (r["weights"], r["inputs"], r["outputs_in"] + r["outputs_out"])
+    for (holds, bits_per_cycle), own in zip(levels, onchip):
+        level = own + sum(f for f, held in zip(fills, holds) if held)
+        r["cycles"] = np.maximum(r["cycles"], ceil_div(level, bits_per_cycle))
     return r
 
 
@@ -179,12 +185,14 @@ def tiling_traffic(s, tiles: dict, order: tuple, caps: tuple[int, int, int], ban
 
 @functools.lru_cache(maxsize=4096)
 def choose_tiling(s, caps: tuple[int, int, int], bandwidth: int, compute: int, im2col: bool,
-                  w: int, a: int, o: int, acc: int, read_fresh: bool = False) -> Tiling:
+                  w: int, a: int, o: int, acc: int, read_fresh: bool = False, levels: tuple = (),
+                  onchip: tuple = ()) -> Tiling:
     """The fastest tiling of one group of layer `s` at (w, a, o) bits, fewest DRAM bits among equals.
     caps: half of the (weights, inputs, outputs) buffer shares in bits; compute: the array's cycles;
-    read_fresh: every output block is read from DRAM before its first accumulation too."""
+    read_fresh: every output block is read from DRAM before its first accumulation too; levels, onchip:
+    the buffers whose bandwidth the fills share (evaluate)."""
     combos = candidates(s)
-    r = evaluate(s, combos, ORDERS, caps, bandwidth, compute, im2col, w, a, o, acc, read_fresh)
+    r = evaluate(s, combos, ORDERS, caps, bandwidth, compute, im2col, w, a, o, acc, read_fresh, levels, onchip)
     if not r["fits"].any():
         raise UserError(f"layer {s.name!r}: no tile fits the buffers at w={w} a={a} bits "
                         f"(half-buffer capacities {caps} bits)")
