@@ -4,7 +4,8 @@ As the Bit Fusion artifact tiles a layer (github.com/hsharma35/bitfusion, bitfus
 five tile loops, over batch (b), output rows (oh), output columns (ow), input channels (ic) and output
 channels (oc) of one group, the kernel never tiled; tile sizes powers of two (oh and ow tiles equal), each
 tensor's tile at most half its buffer share (double buffering); every loop order and tile size tried, the
-fastest kept (then the one moving fewest DRAM bits).
+fastest kept (then the one moving fewest DRAM bits). Fastest counts the array, DRAM and each buffer's
+bandwidth (its own traffic plus the fills); the artifact counts only the array and DRAM.
 
 Each tensor is held in a block: the innermost loops whose data together fit its half buffer (a loop that
 does not index the tensor costs no room). The block is loaded once per iteration of the loops outside it,
@@ -12,12 +13,13 @@ so a tensor's DRAM bits are its size x the trip counts of the outer loops that d
   weights   re-read per outer b, oh, ow tile;  inputs  re-read per outer oc tile (a tile's input rows
             with their halo, clipped to the image, distinct rows once per block)
   outputs   when the ic loop is outside their block, partial sums leave at the accumulator width and come
-            back once per further ic tile; the final values leave once at the output width
-The first block of weights and inputs is loaded and the last block of outputs stored while the array
-waits (`exposed` cycles); the rest overlaps compute. Unlike the artifact, outputs reach DRAM at the layer's
-output width, fresh outputs are not read in before accumulating, and edge tiles are their true size.
-A first layer that the organisation reads im2col-expanded (Bit Fusion's, as the artifact's CPU lays it
-out) has kh x kw copies of each input pixel, no halo shared between tiles.
+            back once per further ic tile; the final values leave once at the output width (read_fresh: every
+            block is also read in before its first accumulation, as the artifact does)
+The first blocks of weights and inputs are loaded and the last block of outputs stored while the array
+waits (`exposed` cycles); the rest overlaps compute. A first layer that the organisation reads im2col-expanded
+(Bit Fusion's, as the artifact's CPU lays it out) has kh x kw copies of each input pixel, no halo shared.
+Where the artifact differs: it pads weight tiles to the array's rows and output tiles to its columns, counts
+edge tiles and halos at full size, and tiles output channels in multiples of the columns.
 """
 from __future__ import annotations
 
