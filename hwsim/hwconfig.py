@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Mapping, get_args
 
 from . import typed_yaml
+from .dataflow.dram_traffic import DRAM_TRAFFIC
 from .dataflow.mapping import DATAFLOWS
 from .dataflow.organisations import ORGANISATIONS, get_organisation
 from .dataflow.residency import TENSOR_POLICIES
@@ -42,6 +43,7 @@ PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
 OrganisationName = Literal[tuple(sorted(ORGANISATIONS))]
 TensorPolicyName = Literal[tuple(sorted(TENSOR_POLICIES))]
+DramTrafficName = Literal[tuple(sorted(DRAM_TRAFFIC))]
 
 
 class _DistinctOperands:
@@ -107,6 +109,7 @@ class BufferFile:
 class MemoryFile:
     dram: DramFile
     buffers: dict[str, BufferFile]     # on-chip levels by name; each operand is held by exactly one
+    dram_traffic: DramTrafficName = "ideal_reuse"   # hwsim/dataflow/dram_traffic.py
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class HwConfig:
     leakage_mw: float
     area: AreaConfig | None = None
     tensor_policy: str = "layer_by_layer"   # which ops are costed and which tensors stay on chip (residency.py)
+    dram_traffic: str = "ideal_reuse"       # how a layer's DRAM bits are counted (dram_traffic.py)
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -220,8 +224,11 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     if f.area is not None and not f.area.sram_um2_per_bit:
         raise HwConfigError(f"{child(source, 'area.sram_um2_per_bit')}: give the area per bit of at least one "
                             f"SRAM macro size")
+    if f.memory.dram_traffic == "tiled" and f.tensor_policy == "on_chip_when_fits":
+        raise HwConfigError(f"{child(source, 'memory.dram_traffic')}: 'tiled' does not model tensors kept on chip "
+                            f"between layers; use it with tensor_policy layer_by_layer or every_op")
     return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram), buffers,
-                    energy, f.leakage_mw, f.area, f.tensor_policy)
+                    energy, f.leakage_mw, f.area, f.tensor_policy, f.memory.dram_traffic)
 
 
 def load_hw_config(path: str | Path) -> HwConfig:

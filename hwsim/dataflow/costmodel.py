@@ -6,8 +6,10 @@ Per layer at (w_bits, a_bits, out_bits):
   buffers  operand streams: each operand re-read as often as the organisation says (systolic: once per
            fold along the spatial dimension that does not index it); partial sums read and written at
            the accumulator width when the reduction folds; plus fills from and drains to DRAM
-  DRAM     weights, inputs and outputs once, unless neither weights nor inputs fit their buffer share:
-           then the cheaper of re-reading the inputs per weight chunk or the weights per input chunk
+  DRAM     as the config's memory.dram_traffic policy counts it (dram_traffic.py): ideal_reuse (every
+           tensor once, unless neither weights nor inputs fit) or tiled (tiles under buffer capacities,
+           re-fetches and partial-sum spills; the first loads and last store no compute overlaps are
+           added to the compute cycles)
   cycles   of a level = its traffic / bandwidth; the layer's = the maximum (bound_by names it)
   energy   MACs x MAC energy + PE-local register bits + accesses x per-access energy + leakage x time
 Every formula takes ints or integer numpy arrays (one entry per config), so one code path serves a
@@ -27,6 +29,7 @@ import numpy as np
 from ..errors import UserError
 from ..hwconfig import HwConfig
 from ..pe import get_pe_kind
+from .dram_traffic import DRAM_TRAFFIC
 from .graph import INPUT, OpGraph
 from .layers import LayerShape
 from .mapping import ceil_div
@@ -73,16 +76,12 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     reads["outputs"] = partial * acc
     writes = {"outputs": partial * acc + s.output_elems * o}
 
-    # DRAM: tile weights / inputs under their buffer shares
-    wb, ib, ob = s.weight_elems * w, s.input_elems * a, s.output_elems * o
-    cap = {op: hw.buffer_for(op).size_bits // len(hw.buffer_for(op).holds) for op in ("weights", "inputs")}
-    n_w, n_i = ceil_div(wb, cap["weights"]), ceil_div(ib, cap["inputs"])
-    fits = np.logical_or(n_w == 1, n_i == 1)
-    keep_w = np.asarray(wb + ib * n_w <= ib + wb * n_i)   # weights resident, inputs re-read per weight chunk
-    dram_w = np.where(np.logical_or(fits, keep_w), wb, wb * n_i)
-    dram_i = np.where(np.logical_or(fits, np.logical_not(keep_w)), ib, ib * n_w)
-    writes["weights"], writes["inputs"] = dram_w, dram_i          # buffer fills
-    reads["outputs"] = reads["outputs"] + ob                       # drain to DRAM
+    # DRAM, under the config's dram_traffic policy (dram_traffic.py), told each buffer's on-chip traffic
+    onchip = tuple(sum(reads.get(op, 0) + writes.get(op, 0) for op in lvl.holds) for lvl in hw.buffers)
+    d = DRAM_TRAFFIC[hw.dram_traffic](s, hw, org, compute, onchip, w, a, o)
+    writes["weights"], writes["inputs"] = d.weights, d.inputs                # buffer fills
+    writes["outputs"] = writes["outputs"] + d.outputs_in                     # partial sums back
+    reads["outputs"] = reads["outputs"] + d.outputs_out                      # drain to DRAM
 
     level_cycles, level_pj, traffic = {}, {}, {}
     for lvl in hw.buffers:
@@ -91,13 +90,13 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
         traffic[lvl.name] = r_bits + w_bits
         level_cycles[lvl.name] = ceil_div(r_bits + w_bits, lvl.bandwidth_bits_per_cycle)
         level_pj[lvl.name] = lvl.energy_pj(r_bits, w_bits)
-    d = hw.dram
-    traffic["dram"] = dram_w + dram_i + ob
-    level_cycles["dram"] = ceil_div(traffic["dram"], d.bandwidth_bits_per_cycle)
-    level_pj["dram"] = d.energy_pj(dram_w + dram_i, ob)
+    dram_read = d.weights + d.inputs + d.outputs_in
+    traffic["dram"] = dram_read + d.outputs_out
+    level_cycles["dram"] = ceil_div(traffic["dram"], hw.dram.bandwidth_bits_per_cycle)
+    level_pj["dram"] = hw.dram.energy_pj(dram_read, d.outputs_out)
 
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
-    return finish_cost({"compute": compute, **level_cycles}, traffic, energy, hw)
+    return finish_cost({"compute": compute + d.exposed, **level_cycles}, traffic, energy, hw)
 
 
 class NetworkCost:

@@ -5,6 +5,7 @@ organisation says where the MACs of a layer go in space and time, and so answers
   group_cycles     compute cycles of one group of the layer (ints or int numpy arrays of lanes/steps)
   operand_refetch  how many times each operand is streamed from its buffer
   step_plan        the activation blocks one step feeds, for the PE simulator to walk real data
+  reads_im2col     whether a layer's input is laid out im2col-expanded in DRAM (for the tiled DRAM policy)
 Every layer is the per-group GEMM O[m, k] = sum_k X[m, k] W[k, n] of hwsim.dataflow.layers, with
 K in (ky, kx, c) order (kernel tap outer, channel inner), as the simulator's im2col lays it out.
 """
@@ -54,6 +55,10 @@ class Organisation:
 
     def operand_refetch(self, s, array, lanes) -> dict:
         raise NotImplementedError
+
+    def reads_im2col(self, s) -> bool:
+        """Whether the layer's input sits in DRAM im2col-expanded (kh x kw copies of each pixel)."""
+        return False
 
     def step_plan(self, s, array, lanes: int) -> StepPlan | None:
         """None: the cycles do not depend on the data (the simulator takes group_cycles)."""

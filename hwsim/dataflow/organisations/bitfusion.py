@@ -42,5 +42,9 @@ class BitFusion(Organisation):
         return {"inputs": filter_folds(s, array.cols), "weights": 1,
                 "outputs": seg * ceil_div(s.k // seg, lanes * array.rows)}
 
+    def reads_im2col(self, s) -> bool:
+        # the artifact's simulator (simulator.py get_cycles) has the CPU lay the first layer out im2col
+        return unrolls_kernel(s)
+
     def step_plan(self, s, array, lanes: int) -> StepPlan:
         return StepPlan(tap_segments(s), 1, lanes * array.rows, filter_folds(s, array.cols))
