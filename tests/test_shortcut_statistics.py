@@ -8,13 +8,14 @@ import torch
 from hwsim.bits import ActOf, BitConfig, WeightOf
 from hwsim.executor import execute
 from hwsim.ir import IRError, Requant
-from hwsim.ir_io import load_ir, save_ir
+from hwsim.ir_io import IRFormatError, load_ir, save_ir
 from hwsim.ir_validate import validate
 from quantnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from quantnet.export import export_model
 from quantnet.intref import run_reference
 from quantnet.models import build_model
 from quantnet.tbn import FLOAT_KEY
+from tests.test_ir import _manifest_edit
 
 
 def _moved(name="digits_resnet10", seed=0, **kw):
@@ -128,6 +129,10 @@ def test_round_trip_keeps_the_shortcut_key(exported, tmp_path):
     for k in op.requant:
         assert all(np.array_equal(getattr(op.requant[k], f), getattr(op2.requant[k], f))
                    for f in ("m0", "shift", "bias", "frac"))
+    # a version 5 file folded statistics keyed without the shortcut's width: refused, not read as version 6
+    _manifest_edit(tmp_path / "m.npz", tmp_path / "v5.npz", lambda m: m.update(version=5))
+    with pytest.raises(IRFormatError, match=r"v5\.npz: integer model version 5; this code reads version 6 \(export"):
+        load_ir(tmp_path / "v5.npz")
 
 
 def test_hand_made_entries_are_selected_by_the_shortcut_width(exported):
