@@ -8,13 +8,14 @@ import torch
 from hwsim.bits import ActOf, BitConfig, WeightOf
 from hwsim.executor import execute
 from hwsim.ir import IRError, Requant
-from hwsim.ir_io import load_ir, save_ir
+from hwsim.ir_io import IRFormatError, load_ir, save_ir
 from hwsim.ir_validate import validate
 from quantnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from quantnet.export import export_model
 from quantnet.intref import run_reference
 from quantnet.models import build_model
 from quantnet.tbn import FLOAT_KEY
+from tests.test_ir import _manifest_edit
 
 
 def _moved(name="digits_resnet10", seed=0, **kw):
@@ -128,6 +129,10 @@ def test_round_trip_keeps_the_shortcut_key(exported, tmp_path):
     for k in op.requant:
         assert all(np.array_equal(getattr(op.requant[k], f), getattr(op2.requant[k], f))
                    for f in ("m0", "shift", "bias", "frac"))
+    # a version 5 file folded statistics keyed without the shortcut's width: refused, not read as version 6
+    _manifest_edit(tmp_path / "m.npz", tmp_path / "v5.npz", lambda m: m.update(version=5))
+    with pytest.raises(IRFormatError, match=r"v5\.npz: integer model version 5; this code reads version 6 \(export"):
+        load_ir(tmp_path / "v5.npz")
 
 
 def test_hand_made_entries_are_selected_by_the_shortcut_width(exported):
@@ -170,3 +175,23 @@ def test_validator_checks_the_shortcut_width_variable(exported):
         op.attrs["prev_shortcut_bits"] = saved_attr
         op.requant.update(saved_rq)
     validate(ir)
+
+
+def test_calibration_gives_each_random_config_its_own_sample_subset():
+    """With samples=k each random config passes over k training samples of its own (more configs reach every
+    (prev, prev_sc, a, w) entry for the same cost); the anchors still see the whole set."""
+    from quantnet.train.calibrate import calibrate_bn
+    model = build_model("digits_resnet", width=4)
+    x = np.arange(50 * 64, dtype=np.int64).reshape(50, 1, 8, 8) % 256
+    x[:, 0, 0, 0] = np.arange(50)   # each sample tells which row it is
+    seen = []
+    model.register_forward_pre_hook(lambda m, inp: seen.append(inp[0][:, 0, 0, 0].tolist()))
+    rng = np.random.default_rng(0)
+    others = [("full", BitConfig.random(model.spec, rng)) for _ in range(3)]
+    calibrate_bn(model, [("full", BitConfig.uniform(model.spec, 2))], x.astype(np.uint8), torch.device("cpu"),
+                 others, samples=16, seed=7)
+    assert [len(s) for s in seen] == [50, 16, 16, 16] and sorted(seen[0]) == list(range(50))
+    assert len({tuple(s) for s in seen[1:]}) == 3 and all(len(set(s)) == 16 for s in seen[1:])
+    seen.clear()
+    calibrate_bn(model, [], x.astype(np.uint8), torch.device("cpu"), others, samples=0)
+    assert [len(s) for s in seen] == [50, 50, 50]

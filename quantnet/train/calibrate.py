@@ -9,7 +9,11 @@ configuration, in two groups:
   anchors  the float net and each uniform bit-width: the entries they reach take statistics from
            these passes only, so a uniform network gets exactly its own;
   others   random per-layer configs: only entries no anchor reaches (the mixed transitions) learn
-           from them. (Averaging random contexts into the uniform entries cost W2A2 a point.)
+           from them. (Averaging random contexts into the uniform entries cost W2A2 a point.) Each may
+           pass over its own random subset of `samples` training samples: a bank keyed (prev, prev_sc,
+           a, w) has 81 entries at 3 widths, and 128 whole passes left many of them unreached or
+           reached once (measured on digits_resnet10, seed 2: 1000 configs x 256 samples lifted the
+           10 worst of 1000 configs from 94.4-95.9 % to 96.0-97.3 %, for ~2x the samples).
 Entries no configuration reaches keep what training left.
 """
 from __future__ import annotations
@@ -29,8 +33,9 @@ from ..tbn import TransitionalBN
 @torch.no_grad()
 def calibrate_bn(model: MetaResNet, anchors: list[tuple[str, BitConfig | None]], x: np.ndarray,
                  device: torch.device, others: list[tuple[str, BitConfig | None]] = (),
-                 batch_size: int = 256) -> int:
-    """Configs are (mode, BitConfig or None for the float net). Returns the number of entries recalibrated."""
+                 batch_size: int = 256, samples: int = 0, seed: int = 0) -> int:
+    """Configs are (mode, BitConfig or None for the float net); `samples` > 0: each of `others` passes over its
+    own random subset of that many samples (seeded by `seed`). Returns the number of entries recalibrated."""
     entries = [bn for bank in model.modules() if isinstance(bank, TransitionalBN) for bn in bank.stats.values()]
     saved = [copy.deepcopy(bn.state_dict()) for bn in entries]
     momenta = [bn.momentum for bn in entries]
@@ -43,7 +48,12 @@ def calibrate_bn(model: MetaResNet, anchors: list[tuple[str, BitConfig | None]],
     for bn in entries:
         if int(bn.num_batches_tracked) > 0:
             bn.momentum = 0.0  # an anchor's entry: later passes leave its statistics as they are
-    _passes(model, others, x, device, batch_size)
+    if 0 < samples < len(x):
+        rng = np.random.default_rng(seed)
+        for config in others:
+            _passes(model, [config], x[np.sort(rng.choice(len(x), samples, replace=False))], device, batch_size)
+    else:
+        _passes(model, others, x, device, batch_size)
     model.train(was)
     touched = 0
     for bn, state, m in zip(entries, saved, momenta):

@@ -136,7 +136,10 @@ class TrainConfig:
                                            # None: the data set's default, augment.DEFAULT_SHIFT: 1 on digits)
     augment_flip: bool = False             # mirror each training image left-right with probability 1/2
     calibrate_bn: bool = True              # recompute BN statistics with the final weights (calibrate.py)
-    calibration_configs: int = 128         # random per-layer configs in that pass (when the last stage is mixed)
+    calibration_configs: int = 1000        # random per-layer configs in that pass (when the last stage is mixed)
+    calibration_samples: int = 256         # training samples each random config's pass sees, drawn afresh per
+                                           # config (0: the whole set); fewer samples let more configs reach
+                                           # every (prev, prev_sc, a, w) entry for the same cost
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     stages: tuple[StageConfig, ...] = field(default_factory=_default_stages)
@@ -145,8 +148,9 @@ class TrainConfig:
         cands = self.candidate_bits
         if not cands or list(cands) != sorted(set(cands)) or min(cands) < 2 or max(cands) > 8:
             raise TrainConfigError(f"{where}: candidate_bits must be increasing integers in [2, 8], got {list(cands)}")
-        if self.calibration_configs < 0:
-            raise TrainConfigError(f"{where}: calibration_configs must be >= 0, got {self.calibration_configs}")
+        for key in ("calibration_configs", "calibration_samples"):
+            if getattr(self, key) < 0:
+                raise TrainConfigError(f"{where}: {key} must be >= 0, got {getattr(self, key)}")
         for key in ("batch_size", "eval_every"):
             if getattr(self, key) < 1:
                 raise TrainConfigError(f"{where}: {key} must be >= 1, got {getattr(self, key)}")

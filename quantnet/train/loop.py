@@ -356,7 +356,8 @@ class Trainer:
                                               seed=10_000 + self.cfg.seed,
                                               include_float=any(s.kind == "float" for s in self.cfg.stages))
         with local_statistics(self.model):   # rank 0 alone: whole batches, as one process would
-            return calibrate_bn(self.model, anchors, self.data.x_train, self.device, others)
+            return calibrate_bn(self.model, anchors, self.data.x_train, self.device, others,
+                                samples=self.cfg.calibration_samples, seed=10_000 + self.cfg.seed)
 
     def _extra(self, pos: StagePosition, stage_epoch: int, epochs_done: int) -> dict:
         return {"data": self.cfg.data, "data_dir": self.cfg.data_dir, "stage": pos.stage.name,
