@@ -14,7 +14,9 @@ ActOf(layer) ("a:<layer>", quantised at that layer's a_bits) or ACC ("acc", an u
 intermediate); WeightOf(layer) ("w:<layer>") names a layer's w_bits. A
 conv's requant table is keyed by (w_bits, a_bits, bits of its output scale, prev_bits): its attr
 `prev_bits` (WeightOf(layer), or Const(b) for the network input) is the weight width of the layer that
-produced its input, which with (a_bits, w_bits) selects the transitional BN folded into the table. A
+produced its input, which with (a_bits, w_bits) selects the transitional BN folded into the table. A conv
+reading a block's output (a residual sum with two producers) also carries `prev_shortcut_bits`, the weight
+width of the shortcut summand's producer, and its keys are (w, a, out, prev, prev_shortcut). A
 rescale's table is keyed by (bits in, bits out); a linear's bias by (w, a).
 Text forms are parsed once, when an IntModel is built; validation and file I/O live in
 hwsim/ir_validate.py and hwsim/ir_io.py, which import this module (never the other way).
@@ -35,7 +37,8 @@ from .nested_codes import NESTED, derive
 M0_MIN, M0_MAX = 2**30, 2**31        # |M0| in [M0_MIN, M0_MAX) or exactly 0
 FRAC_MAX = 2**30                     # |frac| <= FRAC_MAX
 SHIFT_MIN, SHIFT_MAX = 1, 62
-BITS_ATTRS = ("out_bits", "prev_bits")   # op attributes that hold bits variables
+BITS_ATTRS = ("out_bits", "prev_bits", "prev_shortcut_bits")   # op attributes that hold bits variables
+KEY_ATTRS = ("out_bits", "prev_bits", "prev_shortcut_bits")      # a conv's requant key after (w, a): those it carries
 
 
 class IRError(UserError):
@@ -128,16 +131,16 @@ class IntModel:
     def output_name(self) -> str:
         return self.ops[-1].output
 
-    def conv_keys(self, op: "Op") -> list[tuple[int, int, int, int]]:
-        """Every requant key a conv op must hold: (w, a, out, prev) over all valid configs."""
+    def conv_keys(self, op: "Op") -> list[tuple[int, ...]]:
+        """Every requant key a conv op must hold: (w, a, out, prev[, prev_shortcut]) over all valid configs."""
         layer = self.table[op.attrs["layer"]]
-        return list(itertools.product(layer.w_choices, layer.a_choices, op.attrs["out_bits"].domain(self.table),
-                                      op.attrs["prev_bits"].domain(self.table)))
+        return list(itertools.product(layer.w_choices, layer.a_choices,
+                                      *(op.attrs[k].domain(self.table) for k in KEY_ATTRS if k in op.attrs)))
 
-    def conv_key(self, op: "Op", bits: Mapping[str, tuple[int, int]]) -> tuple[int, int, int, int]:
+    def conv_key(self, op: "Op", bits: Mapping[str, tuple[int, int]]) -> tuple[int, ...]:
         """The requant key a checked config (layer -> (w, a)) selects for a conv op."""
         w, a = bits[op.attrs["layer"]]
-        return w, a, op.attrs["out_bits"].resolve(bits), op.attrs["prev_bits"].resolve(bits)
+        return (w, a, *(op.attrs[k].resolve(bits) for k in KEY_ATTRS if k in op.attrs))
 
     # ---- configs and inputs, checked where they enter ---------------------------------------------
     def config(self, bits: BitConfig | Mapping[str, tuple[int, int]], name: str = "config") -> BitConfig:

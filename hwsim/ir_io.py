@@ -23,8 +23,9 @@ from .ir import IntModel, IRError, Op, Requant
 from .ir_validate import validate
 
 FORMAT = "bitmixer-int-model"
-VERSION = 5   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params;
-              # 4: the manifest's own sha256 is stored beside it; 5: ops with weights say their weight_codes
+VERSION = 6   # 2: conv requant keyed by (w, a, out, prev_bits); 3: layers carry their block and params;
+              # 4: the manifest's own sha256 is stored beside it; 5: ops with weights say their weight_codes;
+              # 6: a conv reading a block's output carries prev_shortcut_bits and keys (w, a, out, prev, prev_shortcut)
 _MANIFEST = "__manifest__"
 _DIGEST = "__manifest_sha256__"   # hex sha256 of the manifest bytes, which hold every array's sha256
 MAX_UNCOMPRESSED = 1 << 30        # bytes of all members together: far above any model this project exports

@@ -52,9 +52,11 @@ def _check_signature(op, kind, where: str) -> None:
     missing = [a for a in kind.attrs if a not in op.attrs]
     if missing:
         raise IRError(f"{where}: missing attribute(s) {missing}")
-    unknown = [a for a in op.attrs if a not in kind.attrs]
+    unknown = [a for a in op.attrs if a not in kind.attrs + kind.optional_attrs]
     if unknown:
-        raise IRError(f"{where}: unknown attribute(s) {excerpt(unknown)}; {kind.name} carries {list(kind.attrs)}")
+        optional = f" (and may carry {list(kind.optional_attrs)})" if kind.optional_attrs else ""
+        raise IRError(f"{where}: unknown attribute(s) {excerpt(unknown)}; {kind.name} carries {list(kind.attrs)}"
+                      f"{optional}")
 
 
 def _out_shape(ir: IntModel, op, ins, where: str) -> tuple[int, ...]:

@@ -41,6 +41,8 @@ def _conv(ir, op, bits, x, y, accs):
     r = op.requant[key]
     attrs = {k: op.attrs[k] for k in ("layer", "stride", "padding", "groups", "clamp")}
     attrs.update(w_bits=w_bits, a_bits=a_bits, out_bits=key[2], prev_bits=key[3], requant_key=list(key))
+    if len(key) > 4:   # a conv reading a block's output (hwsim/ir.py)
+        attrs["prev_shortcut_bits"] = key[4]
     return attrs, [("x", x[0], "NCHW"), ("y", y, "NCHW"), ("w", op.weights_at(w_bits), WEIGHT, "OCKK"),
                    ("acc", accs[op.attrs["layer"]], WIDE, "NCHW"), ("bias", r.bias, BIAS, "C"), ("m0", r.m0, M0, "C"),
                    ("shift", r.shift, SHIFT, "C"), ("frac", r.frac, FRAC, "C")]

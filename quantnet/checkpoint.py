@@ -13,11 +13,14 @@ from pathlib import Path
 import torch
 
 from .models import MetaResNet, build_model
+from .tbn import FLOAT_KEY, TransitionalBN, key_bits, stat_key
 
 _KEYS = ("format", "version", "model", "model_kwargs", "arch_kwargs", "state_dict", "extra")
 MAX_ARCH_INT = 4096   # widths, sizes, classes: a larger one would allocate a model before its weights are checked
 FORMAT = "bitmixer-checkpoint"
-VERSION = 2   # 2: TBN entries keyed by the (prev, a, w) transition
+VERSION = 3   # 2: TBN entries keyed by the (prev, a, w) transition; 3: banks reading a block's output key
+              # statistics by (prev, prev_sc, a, w) (a version 2 file loads: see _widen_v2_statistics)
+READS = (2, VERSION)
 
 
 class CheckpointError(UserError):
@@ -43,10 +46,10 @@ def save_checkpoint(model: MetaResNet, path: str | Path, extra: dict | None = No
             from None
 
 
-def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...], error: type[UserError],
-                what: str, kind: str) -> dict:
-    """torch.load(weights_only=True) of a dict tagged {format: fmt, version}, holding `keys`; `error`
-    names the file and what is wrong (`what`: 'checkpoint'; `kind`: 'bitmixer checkpoint')."""
+def read_tagged(path: str | Path, fmt: str, version: int | tuple[int, ...], keys: tuple[str, ...],
+                error: type[UserError], what: str, kind: str) -> dict:
+    """torch.load(weights_only=True) of a dict tagged {format: fmt, version} (one of `version` when a tuple),
+    holding `keys`; `error` names the file and what is wrong (`what`: 'checkpoint'; `kind`: 'bitmixer checkpoint')."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} {path} does not exist")
@@ -57,8 +60,10 @@ def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...],
                     f"{excerpt(str(e).partition(chr(10))[0], 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise error(f"{path}: not a {kind} (missing format tag {fmt!r})")
-    if payload.get("version") != version:
-        raise error(f"{path}: {what} version {excerpt(payload.get('version'))}, this code reads version {version}")
+    versions = version if isinstance(version, tuple) else (version,)
+    if type(payload.get("version")) is not int or payload["version"] not in versions:
+        raise error(f"{path}: {what} version {excerpt(payload.get('version'))}, this code reads version "
+                    f"{' or '.join(map(str, versions))}")
     for key in keys:
         if key not in payload:
             raise error(f"{path}: {what} lacks {key!r}")
@@ -66,7 +71,7 @@ def read_tagged(path: str | Path, fmt: str, version: int, keys: tuple[str, ...],
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    payload = read_tagged(path, FORMAT, VERSION, ("model", "model_kwargs", "state_dict"), CheckpointError,
+    payload = read_tagged(path, FORMAT, READS, ("model", "model_kwargs", "state_dict"), CheckpointError,
                           "checkpoint", "bitmixer checkpoint")
     _check_payload(Path(path), payload)
     return payload
@@ -98,7 +103,10 @@ def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:
         raise CheckpointError(f"{path}: model arguments {excerpt(kwargs, 200)} outside [0, {MAX_ARCH_INT}]")
     try:
         model = build_model(payload["model"], **kwargs)
-        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+        state = payload["state_dict"]
+        if payload["version"] == 2:
+            state = _widen_v2_statistics(model, state)
+        missing, unexpected = model.load_state_dict(state, strict=False)
     # the arguments come from the file: any failure to build from them, or to fit the weights (torch names the
     # mismatching tensor), is a property of the checkpoint
     except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
@@ -109,3 +117,25 @@ def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     model.eval()
     return model, payload.get("extra", {})
+
+
+def _widen_v2_statistics(model: MetaResNet, state: dict) -> dict:
+    """A version 2 state dict for this model: each (prev, prev_sc, a, w) statistics entry of a bank reading a
+    block's output starts as the (prev, a, w) entry it refines, so the network computes what it computed
+    (until BN calibration gives the new entries their own statistics)."""
+    state = dict(state)
+    for path, bank in model.named_modules():
+        if not isinstance(bank, TransitionalBN) or bank.sc_candidates is None or bank.mode != "transitional":
+            continue
+        for key in bank.stats:
+            if key == FLOAT_KEY:
+                continue
+            prev, _, a, w = key_bits(key)
+            for field in bank.stats[key].state_dict():
+                old = f"{path}.stats.{stat_key(bank.mode, prev, a, w)}.{field}"
+                if old in state:
+                    state[f"{path}.stats.{key}.{field}"] = state[old]
+        for key in list(state):
+            if key.startswith(f"{path}.stats.") and key.split(".")[-2].count("_") == 2:
+                del state[key]
+    return state

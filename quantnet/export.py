@@ -1,8 +1,9 @@
 """Export a trained meta-network to the integer-model IR (hwsim.ir), for every bit-width at once.
 
-Per conv and key (w_bits, a_bits, out_bits, prev_bits), with the BN of the transition (prev, a, w, out)
-folded in (its statistics entry (prev, a, w) and affine entry (w, out), quantnet/tbn.py) and out_bits
-setting the output scale (docs/integer_contract.md):
+Per conv and key (w_bits, a_bits, out_bits, prev_bits[, prev_shortcut_bits]), with the BN of the transition
+(prev, a, w, out) folded in (its statistics entry (prev[, prev_sc], a, w) and affine entry (w, out),
+quantnet/tbn.py; prev_shortcut_bits only for a conv reading a block's output) and out_bits setting the
+output scale (docs/integer_contract.md):
   float:   y = ((acc * s_a * s_w - mu) * gamma / sigma + beta) / s_out,   sigma = sqrt(var + eps)
   integer: y = M * (acc + B),  M = s_a * s_w * gamma / (sigma * s_out),  B = (beta * sigma / gamma - mu) / (s_a * s_w)
 M becomes a dyadic (M0, shift); B is rounded half away from zero to an int64 bias, and its remaining
@@ -111,14 +112,21 @@ class _Exporter:
         op = Op(name, "conv", (src,), out, {"layer": name, "stride": int(m.stride[0]), "padding": int(m.padding[0]),
                                             "groups": int(m.groups), "clamp": clamp, "out_bits": out_var,
                                             "prev_bits": prev_var})
+        sc_src = self.model.shortcut_producer.get(name)
+        sc_choices: tuple = (None,)
+        if sc_src is not None:   # it reads a block's output: its statistics know the shortcut's producer too
+            op.attrs["prev_shortcut_bits"] = WeightOf(sc_src)
+            sc_choices = self.spec[sc_src].w_choices
         codes = self.store_weights(op, name)
-        for w, a, o, p in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices,
-                                            prev_choices):
+        for w, a, o, p, q in itertools.product(spec.w_choices, spec.a_choices, self.spec[consumer].a_choices,
+                                               prev_choices, sc_choices):
             sw = self.layers[name].weight_step(w).detach().double().flatten().numpy()
             s_out = self.site_step(consumer, o) / 2**frac_bits
-            op.requant[(w, a, o, p)] = self.fold(f"{name} (w={w}, a={a}, out={o}, prev={p})", codes[w], a,
-                                                 self.in_step(name, a) * sw, bank.entry(p, a, w, o), s_out,
-                                                 2**o - 1 if clamp else None)
+            key = (w, a, o, p) if q is None else (w, a, o, p, q)
+            where = f"{name} (w={w}, a={a}, out={o}, prev={p}{'' if q is None else f', prev_shortcut={q}'})"
+            op.requant[key] = self.fold(where, codes[w], a,
+                                        self.in_step(name, a) * sw, bank.entry(p, a, w, o, q), s_out,
+                                        2**o - 1 if clamp else None)
         self.ops.append(op)
         return op
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.bits import BitConfig, BitsVar
+from hwsim.bits import BitConfig, BitsVar, WeightOf
 from hwsim.ir import IntModel
 from hwsim.ops import OP_KINDS, op_kind
 
@@ -67,9 +67,20 @@ def _conv(ir, op, bits, x):
     out_var = op.attrs["out_bits"]
     w = weight_codes(op, w_bits)
     acc = F.conv2d(x, w, None, op.attrs["stride"], op.attrs["padding"], 1, op.attrs["groups"])
-    r = op.requant[ir.conv_key(op, bits)]
+    r = op.requant[_requant_key(op, bits, w_bits, a_bits)]
     y = rq(acc + _per_channel(r.bias, 4), _per_channel(r.m0, 4), _per_channel(r.shift, 4), _per_channel(r.frac, 4))
     return y.clamp(0, _hi(out_var, bits)) if op.attrs["clamp"] else y
+
+
+def _requant_key(op, bits, w_bits: int, a_bits: int) -> tuple[int, ...]:
+    """(w, a, out, prev[, prev_shortcut]): the last two are the weight widths of the layers that produced the
+    conv's input (`w:LAYER`) or a constant (`const:B`); prev_shortcut only where the input is a residual sum."""
+    key = [w_bits, a_bits, op.attrs["out_bits"].resolve(bits)]
+    for attr in ("prev_bits", "prev_shortcut_bits"):
+        var = op.attrs.get(attr)
+        if var is not None:
+            key.append(bits[var.layer][0] if isinstance(var, WeightOf) else var.bits)
+    return tuple(key)
 
 
 def _linear(ir, op, bits, x):

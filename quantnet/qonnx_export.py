@@ -83,7 +83,9 @@ class _QonnxBuilder:
         wq = self.weight(name, w, (-1, 1, 1, 1))
         y = self.g.node("Conv", [x, wq], name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
                         pads=[int(m.padding[0])] * 4, group=int(m.groups))
-        bn = self.model.get_submodule(bn_path).entry(prev, a, w, out)
+        sc_src = self.model.shortcut_producer.get(name)
+        prev_sc = None if sc_src is None else self.bits[sc_src][0]
+        bn = self.model.get_submodule(bn_path).entry(prev, a, w, out, prev_sc)
         # as torch's eval BatchNorm then ChannelAffine compute it: x * invstd - mean * invstd, then * gamma + beta
         invstd = 1 / torch.sqrt(bn.var + bn.eps)
         for hint, v, op in [("bn_invstd", invstd, "Mul"), ("bn_center", -bn.mean * invstd, "Add"),

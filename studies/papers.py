@@ -9,7 +9,11 @@ papers compare; the ratio at each design's own clock is shown beside it), energy
 baseline's energy over the design's; a paper's mean (geometric or arithmetic) over the networks is
 set against the published one, with the reason for any gap.
 
-The papers compare at equal area and frequency: a comparison's `normalise` resizes one side's PE array
+A side may instead be the published per-layer figures themselves (`published:`, studies/published_baseline.py:
+the Eyeriss results the Bit Fusion authors divided by), and a modelled side may name such figures to be set
+against layer by layer (`check:`, the layer_check table).
+
+Where a paper compares at equal area, a comparison's `normalise` resizes one side's PE array
 (hwsim.area.scaled_to_area, along one dimension, buffers and clock kept) until its area matches the other's,
 as the paper states which side it sized. The ratios of the published arrays as they are stand beside.
 """
@@ -26,7 +30,7 @@ from hwsim.dataflow.costmodel import NetworkCost
 from hwsim.errors import UserError
 from hwsim.hwconfig import load_hw_config
 
-from . import plots
+from . import plots, published_baseline
 from .hw import hw_config_paths
 from .output import StudyOutput
 from .schema import to_plain
@@ -36,9 +40,18 @@ TOLERANCE = 0.25      # the issue's target: our mean within +-25% of the paper's
 
 @dataclass(frozen=True)
 class Side:
-    hardware: str                          # a hw_configs name or path
+    hardware: str = ""                     # a hw_configs name or path
     w_bits: int | None = None              # None: the network's published per-layer width; a number: every layer
     a_bits: int | None = None
+    published: str = ""                    # instead of `hardware`: a CSV of published per-layer figures
+                                           # (studies/published_baseline.py), taken as they stand
+    check: str = ""                        # with `hardware`: such a CSV to set the model against, layer by layer
+
+    def __post_init__(self):
+        if bool(self.hardware) == bool(self.published):
+            raise ValueError("a side names exactly one of `hardware` (a model) and `published` (a CSV of figures)")
+        if self.check and not self.hardware:
+            raise ValueError("`check` sets a model against published figures: it needs `hardware`")
 
 
 @dataclass(frozen=True)
@@ -101,10 +114,13 @@ def side_bits(side: Side, bits: dict) -> dict[str, tuple[int, int]]:
 def sides_hw(c: Comparison) -> tuple[dict, dict]:
     """(design, baseline) as published and as compared: {'published': HwConfig, 'compared': HwConfig}, the
     compared one resized to the other side's area where the comparison normalises."""
-    hw = [load_hw_config(hw_config_paths([s.hardware])[0]) for s in (c.design, c.baseline)]
+    hw = [load_hw_config(hw_config_paths([s.hardware])[0]) if s.hardware else published_baseline.load(s.published)
+          for s in (c.design, c.baseline)]
     compared = list(hw)
     if c.normalise is not None:
         n = c.normalise
+        if any(s.published for s in (c.design, c.baseline)):
+            raise UserError(f"papers study: {c.name}: a side of published figures cannot be resized (normalise)")
         i = 0 if n.scaled == "design" else 1
         other = area_mm2(hw[1 - i])
         target = other["total"] if n.match == "total" else array_area_mm2(other)
@@ -115,18 +131,30 @@ def sides_hw(c: Comparison) -> tuple[dict, dict]:
 def area_columns(prefix: str, hw) -> dict:
     """The array's shape and its area (mm^2, total and PE array); no area for a config without `area:`."""
     a = area_mm2(hw) if hw.area is not None else None
-    return {f"{prefix}_array": f"{hw.array.rows}x{hw.array.cols}", f"{prefix}_area_mm2": a and a["total"],
+    shape = f"{hw.array.rows}x{hw.array.cols}" if hasattr(hw, "array") else "published figures"
+    return {f"{prefix}_array": shape, f"{prefix}_area_mm2": a and a["total"],
             f"{prefix}_array_area_mm2": a and array_area_mm2(a)}
 
 
-def run_side(side: Side, hw, shapes, bits, counted: set[str]) -> dict:
-    """Cost of the whole network on `hw` (each layer's output width is its reader's input width), summed
-    over the layers in `counted` only."""
-    rows = [r for r in NetworkCost(shapes, hw).layers(side_bits(side, bits)) if r["name"] in counted]
+def run_side(side: Side, hw, graph, bits, counted: set[str]) -> dict:
+    """Cost of the whole network (its op graph: each tensor at the width of the layer that reads it) on
+    `hw`, summed over the layers in `counted` only."""
+    rows = [r for r in NetworkCost(graph, hw).layers(side_bits(side, bits)) if r["name"] in counted]
     memory = sum(r["cycles"] for r in rows if r["bound_by"] != "compute")
     return {"hw": hw, "cycles": sum(r["cycles"] for r in rows), "energy_pj": sum(r["energy_pj"] for r in rows),
             "memory_bound_share": memory / max(1, sum(r["cycles"] for r in rows)),
             "mac_energy_share": sum(r["energy_by"]["mac"] for r in rows) / sum(r["energy_pj"] for r in rows)}
+
+
+def cost_side(side: Side, hw, net, bits, counted: set[str]) -> dict:
+    """A side's figures on zoo network `net`: our model of its hardware, or its published figures."""
+    if side.published:
+        return hw.network(net.name)
+    return run_side(side, hw, net.graph, bits, counted)
+
+
+def _pct(share):
+    return None if share is None else 100 * share
 
 
 def mean(values, kind: str) -> float:
@@ -142,12 +170,12 @@ def compare(c: Comparison, batch: int) -> list[dict]:
         shapes = [s for s in net.shapes if c.layers == "all" or s.kind == "conv"]
         bits = published_bits(net, c)
         counted = {s.name for s in shapes}
-        d, b = (run_side(side, hw["compared"], net.shapes, bits, counted)
+        d, b = (cost_side(side, hw["compared"], net, bits, counted)
                 for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
         if c.normalise is None:
             dp, bp = d, b
         else:
-            dp, bp = (run_side(side, hw["published"], net.shapes, bits, counted)
+            dp, bp = (cost_side(side, hw["published"], net, bits, counted)
                       for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
         rows.append({"comparison": c.name, "network": name, "layers": len(shapes),
                      "design": d["hw"].name, "baseline": b["hw"].name,
@@ -156,12 +184,39 @@ def compare(c: Comparison, batch: int) -> list[dict]:
                      "speedup_own_clocks": (b["cycles"] / b["hw"].clock_hz) / (d["cycles"] / d["hw"].clock_hz),
                      "design_energy_uj": d["energy_pj"] / 1e6, "baseline_energy_uj": b["energy_pj"] / 1e6,
                      "energy_reduction": b["energy_pj"] / d["energy_pj"],
-                     "design_memory_bound_pct": 100 * d["memory_bound_share"],
-                     "baseline_memory_bound_pct": 100 * b["memory_bound_share"],
+                     "design_memory_bound_pct": _pct(d["memory_bound_share"]),
+                     "baseline_memory_bound_pct": _pct(b["memory_bound_share"]),
                      "design_mac_energy_pct": 100 * d["mac_energy_share"],
                      "baseline_mac_energy_pct": 100 * b["mac_energy_share"],
                      "speedup_published_arrays": bp["cycles"] / dp["cycles"],
                      "energy_reduction_published_arrays": bp["energy_pj"] / dp["energy_pj"]})
+    return rows
+
+
+def layer_check(c: Comparison, batch: int) -> list[dict]:
+    """Per layer, each side's model beside the published figures its `check` names: cycles, and energy (pJ) in
+    total and by part (MACs, PE-local registers, buffers, DRAM); layers the model does not cost (pools) left out."""
+    rows = []
+    for role, side in (("design", c.design), ("baseline", c.baseline)):
+        if not side.check:
+            continue
+        hw, pub = load_hw_config(hw_config_paths([side.hardware])[0]), published_baseline.load(side.check)
+        buffers = [b.name for b in hw.buffers]
+        for name in c.networks:
+            net = zoo.get(name, batch)
+            ours = {r["name"]: r for r in NetworkCost(net.graph, hw).layers(side_bits(side, published_bits(net, c)))}
+            for layer, p in pub.layers(name).items():
+                if layer not in ours:
+                    continue
+                o = ours[layer]
+                by = {"mac": o["energy_by"]["mac"], "pe_local": o["energy_by"]["pe_local"],
+                      "buffers": sum(o["energy_by"][b] for b in buffers), "dram": o["energy_by"]["dram"]}
+                rows.append({"comparison": c.name, "side": role, "hardware": hw.name, "network": name, "layer": layer,
+                             "published_cycles": p["cycles"], "ours_cycles": o["cycles"], "ours_bound_by": o["bound_by"],
+                             "cycles_ratio": o["cycles"] / p["cycles"],
+                             "published_energy_uj": p["energy_pj"] / 1e6, "ours_energy_uj": o["energy_pj"] / 1e6,
+                             "energy_ratio": o["energy_pj"] / p["energy_pj"],
+                             **{f"{k}_ratio": by[k] / p["energy_by"][k] if p["energy_by"][k] else None for k in by}})
     return rows
 
 
@@ -224,11 +279,12 @@ TITLE = "Published comparisons reproduced: Bit Fusion vs Eyeriss and Stripes, St
 def main(cfg: PapersConfig, out_dir, checkpoint: str | None = None, progress: bool = True) -> StudyOutput:
     out = StudyOutput(out_dir, "papers", TITLE)
     out.resolved_config(to_plain(cfg))
-    per_network, summary = [], []
+    per_network, summary, checks = [], [], []
     for c in cfg.comparisons:
         rows = compare(c, cfg.batch)
         per_network += rows
         summary.append(summary_row(c, rows))
+        checks += layer_check(c, cfg.batch)
     out.table("summary", summary, "Published and reproduced means",
               "Per comparison: the paper's mean speed-up and energy reduction over its networks, ours on the same "
               "networks at the published widths (same clock, one side's array resized to equal area where the paper "
@@ -238,9 +294,15 @@ def main(cfg: PapersConfig, out_dir, checkpoint: str | None = None, progress: bo
               "Cycles (per batch), energy (µJ per batch), speed-up (same clock and each design's own clock), energy "
               "reduction, the share of cycles bound by a memory level and of energy spent in MACs; the last two "
               "columns are the ratios on the published arrays as they are.", show_rows=60)
+    if checks:
+        out.table("layer_check", checks, "Our models beside the published per-layer figures",
+                  "Per layer (pools, which the models do not cost, left out): cycles and energy (µJ per batch) of our "
+                  "model and of the published figures its side's `check` names, their ratios, and the ratio of each "
+                  "energy part: MACs (ALU), PE-local registers (RF), buffers (global buffer + array), DRAM.",
+                  show_rows=100)
     _plot(out, summary)
     out.summary = "; ".join(f"{r['comparison']}: speed-up {r['ours_speedup']:.2f}x (paper {r['published_speedup']}x)"
                             + (f", energy {r['ours_energy_reduction']:.2f}x (paper {r['published_energy_reduction']}x)"
                                if r["published_energy_reduction"] else "") for r in summary)
-    out.write_json("papers", {"summary": summary, "networks": per_network})
+    out.write_json("papers", {"summary": summary, "networks": per_network, "layer_check": checks})
     return out

@@ -120,10 +120,10 @@ def test_estimate_a_zoo_network_from_the_cli(tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["model"] == "bitfusion-cifar10" and d["batch"] == 2
     assert [c["config"] for c in d["configs"]] == ["W4A4", "bitfusion-cifar10-published"]
-    assert [l["name"] for l in d["layers"]] == [f"conv{i}" for i in range(1, 7)] + ["fc1", "fc2", "fc3"]
+    assert [l["name"] for l in d["layers"]] == [f"conv{i}" for i in range(6)] + ["fc6", "fc7", "fc8"]
     assert d["layers"][0]["macs"] == 2 * 32 * 32 * 128 * 27 and d["layers"][1]["w_bits"] == 4
     pub = d["configs"][1]
-    assert pub["bits"]["conv1"] == [8, 8] and pub["bits"]["conv2"] == [1, 1]
+    assert pub["bits"]["conv0"] == [8, 8] and pub["bits"]["conv1"] == [2, 2]
     assert pub["total"]["cycles"] == sum(l["cycles"] for l in pub["layers"])
     assert d["configs"][0]["total"]["cycles"] != pub["total"]["cycles"]
     assert "total:" in capsys.readouterr().out

@@ -179,3 +179,13 @@ def test_eyeriss_energies_keep_the_published_ratios_to_a_mac():
     assert per_16b(ey.buffer_for("inputs")) == pytest.approx((6 + 2) * mac)      # buffer read, then the array hop
     assert per_16b(ey.dram) == pytest.approx(200 * mac)
     assert (ey.array.rows, ey.array.cols, ey.pe.w_bits_max, ey.pe.a_bits_max) == (12, 14, 16, 16)
+
+
+def test_row_stationary_reuses_a_filter_row_across_the_batch():
+    """Chen et al. ISCA 2016 Sec. IV: the rows of N ifmaps are concatenated in a PE, so the filter row it
+    holds serves the whole batch; the GLB reads each weight once per output strip, not once per sample."""
+    org, arr = get_organisation("row_stationary"), array("row_stationary", 12, 14)
+    s1, s16 = conv("c", 64, 64, 3, 1, 1, 56), conv("c", 64, 64, 3, 1, 1, 56, batch=16)
+    strips = -(-56 // 14)
+    assert org.operand_refetch(s16, arr, 1)["weights"] == org.operand_refetch(s1, arr, 1)["weights"] == strips
+    assert org.operand_refetch(s16, arr, 1)["inputs"] == org.operand_refetch(s1, arr, 1)["inputs"]

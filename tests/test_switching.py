@@ -19,11 +19,11 @@ def _used(model, cfg, x):
     return grads, moved
 
 
-def _switch(model, layer, bits, x):
-    """What uniform W2A2 uses and `layer` switched to (bits, bits) does not, and the other way round."""
+def _switch(model, layer, bits, x, a_bits=None):
+    """What uniform W2A2 uses and `layer` switched to (bits, a_bits or bits) does not, and the other way round."""
     base = BitConfig.uniform(model.spec, 2)
     switched = dict(base.bits)
-    switched[layer] = (bits, bits)
+    switched[layer] = (bits, bits if a_bits is None else a_bits)
     g1, s1 = _used(model, base, x)
     g2, s2 = _used(model, BitConfig(switched, "switched"), x)
     entries = lambda g: {n.rsplit(".", 1)[0] for n in g if ".affine." in n}   # noqa: E731
@@ -49,13 +49,28 @@ def test_switching_one_layer_changes_only_its_steps_and_tbn_entries():
 
 
 def test_switching_a_producer_moves_the_statistics_of_every_layer_reading_its_output():
-    """layer1.0.conv2 produces the block output read by layer2.0.conv1 and the shortcut: their prev."""
+    """layer1.0.conv2 produces the block output read by layer2.0.conv1 and the shortcut: their prev. The block's
+    identity shortcut passes the stem's output, so the sum's other producer is the stem conv (8 bits)."""
     torch.manual_seed(0)
     model = build_model("digits_resnet")
     x = torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8)
     _, _, stats = _switch(model, "layer1.0.conv2", 3, x)
-    assert stats == ({"layer1.0.bn2.stats.2_2_2", "layer2.0.bn1.stats.2_2_2", "layer2.0.shortcut_bn.stats.2_2_2"},
-                     {"layer1.0.bn2.stats.2_3_3", "layer2.0.bn1.stats.3_2_2", "layer2.0.shortcut_bn.stats.3_2_2"})
+    assert stats == ({"layer1.0.bn2.stats.2_2_2", "layer2.0.bn1.stats.2_8_2_2", "layer2.0.shortcut_bn.stats.2_8_2_2"},
+                     {"layer1.0.bn2.stats.2_3_3", "layer2.0.bn1.stats.3_8_2_2", "layer2.0.shortcut_bn.stats.3_8_2_2"})
+
+
+def test_switching_a_shortcut_moves_the_statistics_of_every_layer_reading_the_sum():
+    """layer1.0.shortcut (a projection) is the other producer of the block output that layer1.1.conv1 and
+    layer1.1.shortcut read: their statistics are keyed (prev, prev_sc, a, w), so its width selects new entries
+    there, besides its own; layer1.0.conv2's entry (which does not read the sum) stays."""
+    torch.manual_seed(0)
+    model = build_model("digits_resnet10")
+    x = torch.randint(0, 256, (8, 1, 8, 8), dtype=torch.uint8)
+    _, _, stats = _switch(model, "layer1.0.shortcut", 4, x, a_bits=2)   # its a_bits are tied to conv1's
+    assert stats == ({"layer1.0.shortcut_bn.stats.8_2_2", "layer1.1.bn1.stats.2_2_2_2",
+                      "layer1.1.shortcut_bn.stats.2_2_2_2"},
+                     {"layer1.0.shortcut_bn.stats.8_2_4", "layer1.1.bn1.stats.2_4_2_2",
+                      "layer1.1.shortcut_bn.stats.2_4_2_2"})
 
 
 def test_float_mode_uses_float_bn_and_no_steps():

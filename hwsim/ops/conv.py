@@ -34,14 +34,16 @@ def check(ir: IntModel, op: Op, where: str) -> None:
             raise IRError(f"{where}: unclamped output {op.output!r} must be an 'acc' tensor")
     else:
         raise IRError(f"{where}: clamp must be true or false")
-    prev_var = op.attrs["prev_bits"]
-    if not isinstance(prev_var, (WeightOf, Const)):
-        raise IRError(f"{where}: prev_bits must be 'w:LAYER' or 'const:B', got '{prev_var}'")
     domain(ir, out_var, f"{where}: out_bits")
-    domain(ir, prev_var, f"{where}: prev_bits")
+    producers = [k for k in ("prev_bits", "prev_shortcut_bits") if k in op.attrs]
+    for k in producers:
+        if not isinstance(op.attrs[k], (WeightOf, Const)):
+            raise IRError(f"{where}: {k} must be 'w:LAYER' or 'const:B', got '{op.attrs[k]}'")
+        domain(ir, op.attrs[k], f"{where}: {k}")
+    names = ", ".join(["w", "a", "out", "prev", "prev_shortcut"][:2 + 1 + len(producers)])
     for key in ir.conv_keys(op):
         if key not in op.requant:
-            raise IRError(f"{where}: no requant entry for (w, a, out, prev) = {key}")
+            raise IRError(f"{where}: no requant entry for ({names}) = {key}")
         check_requant(op.requant[key], n_out, f"{where} requant {key}")
 
 
@@ -88,4 +90,5 @@ def acc_bound(op: Op, key: tuple) -> np.ndarray:
 
 
 KIND = OpKind("conv", check, out_shape, execute, layer_shape,
-              attrs=("layer", "stride", "padding", "groups", "clamp", "out_bits", "prev_bits"), acc_bound=acc_bound)
+              attrs=("layer", "stride", "padding", "groups", "clamp", "out_bits", "prev_bits"), acc_bound=acc_bound,
+              optional_attrs=("prev_shortcut_bits",))   # a conv reading a block's output (hwsim/ir.py)

@@ -20,7 +20,8 @@ class OpKind:
     execute: Callable[..., np.ndarray]    # (run, op, *inputs) -> output; run: the executor's checked context
     # a costed layer of the dataflow graph gives its GEMM shape; other kinds are folded into its edges
     layer_shape: Callable[[IntModel, Op, Shapes], LayerShape] | None = None
-    attrs: tuple[str, ...] = ()   # exactly the attributes an op of this kind carries
+    attrs: tuple[str, ...] = ()   # the attributes an op of this kind always carries
+    optional_attrs: tuple[str, ...] = ()   # and those it may carry
     arity: int = 1                # how many tensors it reads
     # kinds that requantise: per channel, the largest |accumulator| the entry `key` can see, before its bias
     acc_bound: Callable[[Op, tuple], np.ndarray] | None = None

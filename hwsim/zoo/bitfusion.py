@@ -1,106 +1,119 @@
 """The eight benchmark networks of Bit Fusion (Sharma et al., "Bit Fusion: Bit-Level Dynamically Composable
-Architecture for Accelerating Deep Neural Networks", ISCA 2018, Table II), at the per-layer bit-widths that
-table takes from the quantisation papers it cites.
+Architecture for Accelerating Deep Neural Networks", ISCA 2018), as the authors' public artifact defines them:
+github.com/hsharma35/bitfusion, bitfusion/src/benchmarks/benchmarks.py (get_alex_net, get_svhn_qnn,
+get_cifar10_qnn, get_lenet_5_twn, get_vgg_7_twn, get_resnet_18_twn, get_RNN, get_LSTM; their batch_size
+is 16). Layer names are that file's scope names; shapes, strides, 'SAME'/'VALID' padding and widths are
+copied layer by layer from it, and the MAC counts agree with the artifact's Eyeriss per-layer results
+(results/eyeriss_results.csv, whose ALU column is MACs x 16 samples).
 
-CAUTION: the shapes of the paper's own networks and every width below were written from recollection of
-that table and of the cited papers, which could not be consulted when this was written; check them against
-Table II (and the cited works) before quoting a figure. Recurrent networks are costed for one time step (the gate
-GEMMs; the element-wise gate functions are not modelled). Where a cited paper quantises weights only, the
-activations stay at 8 bits.
+A layer's (w_bits, a_bits) is the artifact's: w_dtype of its weights, and the dtype of the tensor it reads
+(the c_dtype / f_dtype of the layer before, FXP8 for the image; FQDtype.Bin is 1 bit, FXPn n bits).
+The artifact's networks are not the textbook ones, and are kept as they are:
+  AlexNet   227x227 input, split in two towers (conv1_a/b ... conv5_a/b, 48-128-192-192-128 filters
+            each), concatenated before conv3 and fc1; 2x2 stride-2 pools.
+  VGG-7     two towers of 128-256-512 3x3 convs summed before the single fc1 (1024 outputs).
+  ResNet-18 the artifact's "TWN" variant: per stage, twice a 1x1 then a 3x3 conv, and one add of the
+            stage's last pair; no projection shortcuts, pooling or classifier.
+  RNN, LSTM one time step's gate GEMM: [4096 -> 4096] and [3600 -> 3600].
+A concatenation is a tensor laid out in DRAM for the next layer (NetBuilder.concat).
 """
 from __future__ import annotations
 
 from .builder import NetBuilder
-from .network import ZooNet, first_last, uniform
-from .alexnet import build as alexnet_ops
-from .resnet import basic_block, _imagenet
+from .network import ZooNet
 
-PAPER = "Sharma et al., Bit Fusion, ISCA 2018, Table II"
-UNVERIFIED = " (recalled, not re-read: check before quoting)"
+ARTIFACT = "github.com/hsharma35/bitfusion, bitfusion/src/benchmarks/benchmarks.py"
 
 
-def _net(name, b: NetBuilder, source: str, bits_of, bits_source: str) -> ZooNet:
+def _net(name: str, b: NetBuilder, source: str, rest: tuple[int, int], edge: dict[str, tuple[int, int]]) -> ZooNet:
+    """Every layer at `rest` (w, a) but those named in `edge`."""
     table = b.table()
-    return ZooNet(name, b.graph(), table, source, bits_of(table), f"{PAPER}, citing {bits_source}{UNVERIFIED}")
+    bits = table.tie({n: edge.get(n, rest) for n in table.names})
+    return ZooNet(name, b.graph(), table, f"{ARTIFACT}: {source}", bits, f"{ARTIFACT}: {source} (w_dtype, input dtype)")
 
 
 def bf_alexnet(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-alexnet", alexnet_ops(batch), "AlexNet as in the zoo's 'alexnet'",
-                lambda t: first_last(t, (8, 8), (1, 2)), "DoReFa-Net (Zhou et al. 2016): W1A2, first and last 8-bit")
+    b = NetBuilder(3, 227, batch)
+    towers = {}
+    for t in "ab":
+        x = b.maxpool(f"pool1_{t}", b.conv(f"conv1_{t}", "input", 48, 11, 4), 2, 2)
+        towers[t] = b.maxpool(f"pool2_{t}", b.conv(f"conv2_{t}", x, 128, 5, 1, 2), 2, 2)
+    cat = b.concat("concat2", (towers["a"], towers["b"]))
+    for t in "ab":
+        x = b.conv(f"conv4_{t}", b.conv(f"conv3_{t}", cat, 192, 3, 1, 1), 192, 3, 1, 1)
+        towers[t] = b.maxpool(f"pool5_{t}", b.conv(f"conv5_{t}", x, 128, 3, 1, 1), 2, 2)
+    x = b.linear("fc1", b.concat("concat5", (towers["a"], towers["b"])), 4096)
+    b.linear("fc3", b.linear("fc2", x, 4096), 1000)
+    return _net("bitfusion-alexnet", b, "get_alex_net", (4, 4),
+                {"conv1_a": (4, 8), "conv1_b": (4, 8), "fc3": (8, 8)})
 
 
-def _vgg_like(batch: int, fcs: list[int]) -> NetBuilder:
-    """2x128C3-MP2-2x256C3-MP2-2x512C3-MP2 then the fully connected layers, on 32x32 CIFAR-10 images."""
-    b = NetBuilder(3, 32, batch)
+def _qnn_cifar(b: NetBuilder, widths: tuple[int, int, int]) -> None:
+    """conv0..conv5 (3x3 'SAME', a 2x2 pool after every second) then fc6, fc7, fc8 (1024, 1024, 10)."""
     x = "input"
-    for s, c in enumerate([128, 256, 512]):
-        x = b.conv(f"conv{2 * s + 1}", x, c, 3, 1, 1)
-        x = b.conv(f"conv{2 * s + 2}", x, c, 3, 1, 1)
-        x = b.maxpool(f"pool{s + 1}", x, 2, 2)
-    for i, n in enumerate(fcs):
-        x = b.linear(f"fc{i + 1}", x, n)
-    return b
-
-
-def bf_cifar10(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-cifar10", _vgg_like(batch, [1024, 1024, 10]),
-                "BinaryNet's CIFAR-10 network (Courbariaux/Hubara et al. 2016): 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-"
-                "2x1024FC-10", lambda t: first_last(t, (8, 8), (1, 1)),
-                "QNN (Hubara et al. 2016): binary weights and activations, first and last layer 8-bit")
-
-
-def bf_vgg7(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-vgg7", _vgg_like(batch, [1024, 10]),
-                "TWN's VGG-7 (Li et al. 2016): 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-1024FC-10",
-                lambda t: first_last(t, (8, 8), (2, 8)), "TWN (Li et al. 2016): ternary (2-bit) weights")
-
-
-def bf_lenet5(batch: int = 1) -> ZooNet:
-    b = NetBuilder(1, 28, batch)
-    x = b.maxpool("pool1", b.conv("conv1", "input", 32, 5), 2, 2)
-    x = b.maxpool("pool2", b.conv("conv2", x, 64, 5), 2, 2)
-    b.linear("fc2", b.linear("fc1", x, 512), 10)
-    return _net("bitfusion-lenet5", b, "TWN's LeNet-5 on MNIST (Li et al. 2016): 32C5-MP2-64C5-MP2-512FC-10",
-                lambda t: uniform(t, 2, 8), "TWN (Li et al. 2016): ternary (2-bit) weights")
+    for i, c in enumerate(widths):
+        x = b.conv(f"conv{2 * i}", x, c, 3, 1, 1)
+        x = b.maxpool(f"pool{2 * i + 1}", b.conv(f"conv{2 * i + 1}", x, c, 3, 1, 1), 2, 2)
+    b.linear("fc8", b.linear("fc7", b.linear("fc6", x, 1024), 1024), 10)
 
 
 def bf_svhn(batch: int = 1) -> ZooNet:
-    b = NetBuilder(3, 40, batch)
-    x = b.maxpool("pool0", b.conv("conv0", "input", 48, 5, 1, 2), 2, 2)
-    x = b.conv("conv1", x, 64, 3, 1, 1)
-    x = b.maxpool("pool1", b.conv("conv2", x, 64, 3, 1, 1), 2, 2)
-    x = b.conv("conv3", x, 128, 3)
-    x = b.conv("conv4", x, 128, 3, 1, 1)
-    x = b.conv("conv5", x, 128, 3)
-    x = b.conv("conv6", x, 512, 5, 1, 2)
-    b.linear("fc1", b.linear("fc0", x, 512), 10)
-    return _net("bitfusion-svhn", b, "DoReFa-Net's SVHN network (Zhou et al. 2016, its tensorpack example)",
-                lambda t: first_last(t, (8, 8), (1, 2)), "DoReFa-Net (Zhou et al. 2016): W1A2, first and last 8-bit")
+    b = NetBuilder(3, 32, batch)
+    _qnn_cifar(b, (64, 128, 256))
+    return _net("bitfusion-svhn", b, "get_svhn_qnn (binary weights and activations, 8-bit image)", (1, 1),
+                {"conv0": (1, 8)})
+
+
+def bf_cifar10(batch: int = 1) -> ZooNet:
+    b = NetBuilder(3, 32, batch)
+    _qnn_cifar(b, (128, 256, 512))
+    return _net("bitfusion-cifar10", b, "get_cifar10_qnn (2-bit; conv0 8-bit weights on the 8-bit image)", (2, 2),
+                {"conv0": (8, 8)})
+
+
+def bf_lenet5(batch: int = 1) -> ZooNet:
+    b = NetBuilder(1, 32, batch)
+    x = b.maxpool("pool0", b.conv("conv0", "input", 32, 5, 1, 2), 2, 2)
+    x = b.maxpool("pool1", b.conv("conv1", x, 64, 5, 1, 2), 2, 2)
+    b.linear("fc2", b.linear("fc1", x, 512), 10)
+    return _net("bitfusion-lenet5", b, "get_lenet_5_twn (2-bit throughout, the image included)", (2, 2), {})
+
+
+def bf_vgg7(batch: int = 1) -> ZooNet:
+    b = NetBuilder(3, 32, batch)
+    towers = {}
+    for t in "ab":
+        x = "input"
+        for i, c in enumerate((128, 256, 512)):
+            x = b.maxpool(f"pool{i + 1}_{t}", b.conv(f"conv{i + 1}_{t}", x, c, 3, 1, 1), 2, 2)
+        towers[t] = x
+    b.linear("fc1", b.add("add3", towers["a"], towers["b"]), 1024)
+    return _net("bitfusion-vgg7", b, "get_vgg_7_twn (2-bit throughout, the image included)", (2, 2), {})
 
 
 def bf_resnet18(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-resnet18", _imagenet([2, 2, 2, 2], basic_block, [64, 128, 256, 512], batch),
-                "ResNet-18 as in the zoo's 'resnet18'", lambda t: first_last(t, (8, 8), (2, 2)),
-                "2-bit weights and activations, first and last layer 8-bit")
+    b = NetBuilder(3, 224, batch)
+    x = b.maxpool("pool1_a", b.conv("conv1_a", "input", 64, 7, 2, 3), 2, 2)
+    for stage, c in enumerate((64, 128, 256, 512), start=2):
+        for i in (1, 2):
+            stride = 2 if stage > 2 and i == 1 else 1
+            a = b.conv(f"conv{stage}_{i}_a", x, c, 1, stride)
+            x = b.conv(f"conv{stage}_{i}_b", a, c, 3, 1, 1)
+        if stage < 5:
+            x = b.add(f"add{stage}", a, x)
+    return _net("bitfusion-resnet18", b, "get_resnet_18_twn (4-bit; conv1_a 8-bit on the 8-bit image)", (4, 4),
+                {"conv1_a": (8, 8)})
 
 
-def _recurrent(batch: int, layers: int, hidden: int, gates: int) -> NetBuilder:
-    """One time step: per layer, the gates' GEMM over the concatenation [x_t; h_(t-1)] of 2 x hidden values.
-    The concatenations are made by the element-wise gate functions, which are not modelled, so each layer
-    reads its operand as a network input (from DRAM)."""
-    b = NetBuilder(2 * hidden, 1, batch)
-    for i in range(layers):
-        b.linear(f"layer{i + 1}.gates", "input", gates * hidden)
-    return b
-
-
-def bf_lstm(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-lstm", _recurrent(batch, 2, 900, 4),
-                "QNN's Penn Treebank LSTM (Hubara et al. 2016), 2 layers of 900 units, one time step",
-                lambda t: uniform(t, 2, 2), "QNN (Hubara et al. 2016): 2-bit weights and activations")
+def _gate_gemm(name: str, batch: int, width: int, source: str) -> ZooNet:
+    b = NetBuilder(width, 1, batch)
+    b.linear("matmul", "input", width)
+    return _net(name, b, source, (4, 4), {})
 
 
 def bf_rnn(batch: int = 1) -> ZooNet:
-    return _net("bitfusion-rnn", _recurrent(batch, 2, 2048, 1),
-                "QNN's Penn Treebank RNN (Hubara et al. 2016), 2 layers of 2048 units, one time step",
-                lambda t: uniform(t, 4, 4), "QNN (Hubara et al. 2016): 4-bit weights and activations")
+    return _gate_gemm("bitfusion-rnn", batch, 2 * 2048, "get_RNN('RNN', 2048): one 4096 x 4096 GEMM, 4-bit")
+
+
+def bf_lstm(batch: int = 1) -> ZooNet:
+    return _gate_gemm("bitfusion-lstm", batch, 4 * 900, "get_LSTM('LSTM', 900): one 3600 x 3600 GEMM, 4-bit")

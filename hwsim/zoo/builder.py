@@ -47,16 +47,24 @@ class NetBuilder:
     def shape(self, t: str) -> tuple[int, int, int]:
         return self._shape[t]
 
-    def fresh_input(self, name: str, shape: tuple[int, int, int], after: str | None = None) -> str:
-        """A tensor from outside the network (a layer whose producer is not described); `after`: the tensor
-        it was made from by ops left out, which is then quantised for the layer reading this one."""
+    def fresh_input(self, name: str, shape: tuple[int, int, int], after: str | tuple[str, ...] | None = None) -> str:
+        """A tensor from outside the network (a layer whose producer is not described); `after`: the tensor(s)
+        it was made from by ops left out (a reshape; a concatenation), each then quantised for the layer
+        reading this one."""
         if name in self._shape:
             raise ValueError(f"tensor {name!r} is defined twice")
         self._shape[name] = shape
         self._external.add(name)
-        if after is not None:
-            self._feeds[after] = name
+        for t in (after,) if isinstance(after, str) else after or ():
+            self._feeds[t] = name
         return name
+
+    def concat(self, name: str, srcs: tuple[str, ...]) -> str:
+        """Channel concatenation, a layout the next layer reads from DRAM: no op of its own (fresh_input)."""
+        shapes = [self._shape[t] for t in srcs]
+        if len({s[1:] for s in shapes}) != 1:
+            raise ValueError(f"concat {name!r}: spatial sizes {[s[1:] for s in shapes]} differ")
+        return self.fresh_input(name, (sum(s[0] for s in shapes), *shapes[0][1:]), tuple(srcs))
 
     def conv(self, name: str, src: str, out_ch: int, k: int | tuple[int, int], stride: int = 1, pad: int = 0,
              groups: int = 1) -> str:

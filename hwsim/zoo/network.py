@@ -41,7 +41,3 @@ def first_last(table: LayerTable, edge: tuple[int, int], rest: tuple[int, int]) 
     names = table.names
     bits = {n: edge if n in (names[0], names[-1]) else rest for n in names}
     return table.tie(bits)
-
-
-def uniform(table: LayerTable, w: int, a: int) -> dict[str, tuple[int, int]]:
-    return {n: (w, a) for n in table.names}

@@ -9,8 +9,9 @@ entries by λ, through forward hooks on the network's own modules (nothing of th
                widths this is the meta-network's own BN, and between them the output (an affine map
                of x) moves continuously, like the quantisers around it. Rounding λ to pick one entry
                would make the loss jump at every half-integer and send λ no gradient through the BN.
-               Computed factorised (statistics per (prev, a, w), affine per (w, next), as tbn.py keys
-               them): the affine map is linear in its input, so the mixed statistics feed each affine.
+               Computed factorised (statistics per (prev[, prev_sc], a, w), affine per (w, next), as
+               tbn.py keys them): the affine map is linear in its input, so the mixed statistics feed
+               each affine; a bank reading a block's output also mixes over its shortcut producer.
 At integer λ every weight is 0 or 1, so the network computes exactly the integer config's function.
 """
 from __future__ import annotations
@@ -48,12 +49,13 @@ def _fixed(mix: Mix) -> bool:
     return len(mix) == 1
 
 
-def _bn_mix(bank, mixes: tuple[Mix, Mix, Mix, Mix], x: torch.Tensor) -> torch.Tensor:
-    p_mix, a_mix, w_mix, n_mix = mixes
+def _bn_mix(bank, mixes: tuple[Mix, Mix, Mix, Mix, Mix], x: torch.Tensor) -> torch.Tensor:
+    """mixes: over (prev, a, w, next, prev_sc); prev_sc is [(None, 1.0)] for a bank that does not key it."""
+    p_mix, a_mix, w_mix, n_mix, sc_mix = mixes
     out = None
     for w, cw in w_mix:
-        z = _mixed([((p, a), cp * ca) for p, cp in p_mix for a, ca in a_mix],
-                   lambda pa: bank.stats[stat_key(bank.mode, pa[0], pa[1], w)](x))
+        z = _mixed([((p, s, a), cp * cs * ca) for p, cp in p_mix for s, cs in sc_mix for a, ca in a_mix],
+                   lambda psa: bank.stats[stat_key(bank.mode, psa[0], psa[2], w, psa[1])](x))
         y = _mixed(n_mix, lambda n: bank.affine[affine_key(bank.mode, w, n)](z))
         out = cw * y if out is None else out + cw * y
     return out
@@ -79,7 +81,9 @@ def fractional(model: MetaResNet, widths: FracWidths):
     def bn_mixes(layer):
         src = model.input_producer[layer]
         prev = [(INPUT_BITS, 1.0)] if src is None else widths.w_mix(src)
-        return prev, widths.a_mix(layer), widths.w_mix(layer), widths.a_mix(model.output_consumer[layer])
+        sc_src = model.shortcut_producer.get(layer)
+        prev_sc = [(None, 1.0)] if sc_src is None else widths.w_mix(sc_src)
+        return (prev, widths.a_mix(layer), widths.w_mix(layer), widths.a_mix(model.output_consumer[layer]), prev_sc)
 
     def bn_hook(layer):
         return lambda bank, inp, out: _bn_mix(bank, bn_mixes(layer), inp[0])

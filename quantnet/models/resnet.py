@@ -7,7 +7,8 @@ Layer names are module paths (torchvision style): conv1, layer1.0.conv1, layer1.
   stem:   conv1 -> bn1 -> relu -> act1 [-> maxpool on codes]
   block:  x -> conv1 -> bn1 -> relu -> act1 -> conv2 -> bn2 --(+ shortcut(x))-> relu -> act_out
           shortcut: identity, or 1x1 conv -> shortcut_bn (reads x: shares conv1's a_bits); arch.projection:
-          always the conv
+          always the conv. A block's output has two producers, conv2 and the shortcut's (the shortcut
+          conv, or for an identity whatever produced x): the BN banks reading it key statistics by both.
   head:   act_out of last block -> average pool (codes, rounded half up) -> fc -> logits
 """
 from __future__ import annotations
@@ -50,17 +51,19 @@ class ResNetArch:
 
 class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, cands: Sequence[int], bn_mode: str,
-                 next_a: Sequence[int], in_prev: Sequence[int], projection: bool = False):
-        """in_prev: weight widths of the layer that produced the block's input (for its TBN transitions)."""
+                 next_a: Sequence[int], in_prev: Sequence[int], projection: bool = False,
+                 in_prev_sc: Sequence[int] | None = None):
+        """in_prev: weight widths of the layer that produced the block's input (for its TBN transitions);
+        in_prev_sc: those of its shortcut summand's producer when the input is a block's output, else None."""
         super().__init__()
         self.conv1 = QConv2d(in_ch, out_ch, 3, cands, stride=stride, padding=1)
-        self.bn1 = TransitionalBN(out_ch, in_prev, cands, cands, cands, bn_mode)
+        self.bn1 = TransitionalBN(out_ch, in_prev, cands, cands, cands, bn_mode, in_prev_sc)
         self.act1 = ActQuantizer(cands)
         self.conv2 = QConv2d(out_ch, out_ch, 3, cands, stride=1, padding=1)
         self.bn2 = TransitionalBN(out_ch, cands, cands, cands, next_a, bn_mode)
         if projection or stride != 1 or in_ch != out_ch:
             self.shortcut = QConv2d(in_ch, out_ch, 1, cands, stride=stride)
-            self.shortcut_bn = TransitionalBN(out_ch, in_prev, cands, cands, next_a, bn_mode)
+            self.shortcut_bn = TransitionalBN(out_ch, in_prev, cands, cands, next_a, bn_mode, in_prev_sc)
         else:
             self.shortcut = None
             self.shortcut_bn = None
@@ -100,14 +103,16 @@ class MetaResNet(nn.Module):
         in_ch = arch.stem_channels
         n_blocks = sum(arch.blocks)
         k = 0
+        in_prev, in_prev_sc = edge, None   # the stem's output is no residual sum
         for s, (width, count, stride) in enumerate(zip(arch.widths, arch.blocks, arch.strides)):
             stage = []
             for j in range(count):
                 k += 1
                 next_a = edge if k == n_blocks else cands
-                in_prev = edge if k == 1 else cands
-                stage.append(BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a, in_prev,
-                                        arch.projection))
+                blk = BasicBlock(in_ch, width, stride if j == 0 else 1, cands, bn_mode, next_a, in_prev,
+                                 arch.projection, in_prev_sc)
+                stage.append(blk)
+                in_prev, in_prev_sc = cands, (cands if blk.shortcut is not None else in_prev)
                 in_ch = width
             self.add_module(f"layer{s + 1}", nn.Sequential(*stage))
         self.fc = QLinear(in_ch, arch.num_classes, edge)
@@ -130,13 +135,15 @@ class MetaResNet(nn.Module):
         self.bn_sites: list[tuple[str, str]] = []         # (bn module path, the layer it normalises)
         self.a_ties: dict[str, str] = {}
         # layer -> the layer whose weights produced its input (None: the network input; a block's output:
-        # its main branch's conv2); layer -> the layer reading its output (conv2, shortcut: through the add)
+        # its main branch's conv2); layer -> the layer reading its output (conv2, shortcut: through the add);
+        # layer reading a block's output -> the producer of that sum's shortcut summand
         first = f"{blocks[0][0]}.conv1"
         self.input_producer: dict[str, str | None] = {"conv1": None}
+        self.shortcut_producer: dict[str, str] = {}
         self.output_consumer: dict[str, str] = {"conv1": first}
         self.act_sites.append(("act1", first))
         self.bn_sites.append(("bn1", "conv1"))
-        block_in = "conv1"
+        block_in, block_in_sc = "conv1", None
         for i, (bname, blk) in enumerate(blocks):
             consumer = f"{blocks[i + 1][0]}.conv1" if i + 1 < len(blocks) else "fc"
             c1, c2 = f"{bname}.conv1", f"{bname}.conv2"
@@ -144,13 +151,17 @@ class MetaResNet(nn.Module):
             self.bn_sites += [(f"{bname}.bn1", c1), (f"{bname}.bn2", c2)]
             self.input_producer.update({c1: block_in, c2: c1})
             self.output_consumer.update({c1: c2, c2: consumer})
+            readers = [c1]
             if blk.shortcut is not None:
                 sc = f"{bname}.shortcut"
                 self.bn_sites.append((f"{bname}.shortcut_bn", sc))
                 self.a_ties[sc] = c1
                 self.input_producer[sc] = block_in
                 self.output_consumer[sc] = consumer
-            block_in = c2
+                readers.append(sc)
+            if block_in_sc is not None:
+                self.shortcut_producer.update({r: block_in_sc for r in readers})
+            block_in, block_in_sc = c2, (f"{bname}.shortcut" if blk.shortcut is not None else block_in)
         self.input_producer["fc"] = block_in
 
     def quant_layers(self) -> dict[str, QConv2d | QLinear]:
@@ -198,7 +209,7 @@ class MetaResNet(nn.Module):
             if self.mode == "fp":
                 bn.set_float()
             else:
-                bn.select(*self.transition(cfg, layer))
+                bn.select(*self.transition(cfg, layer), self.shortcut_width(cfg, layer))
         self.bit_config = cfg
 
     def transition(self, cfg: BitConfig, layer: str) -> tuple[int, int, int, int]:
@@ -208,6 +219,12 @@ class MetaResNet(nn.Module):
         src = self.input_producer[layer]
         prev = INPUT_BITS if src is None else cfg.w(src)
         return prev, cfg.a(layer), cfg.w(layer), cfg.a(self.output_consumer[layer])
+
+    def shortcut_width(self, cfg: BitConfig, layer: str) -> int | None:
+        """The weight width of the shortcut summand's producer when `layer` reads a block's output, else None
+        (with the main producer's width it keys the statistics of the BN the layer's output passes)."""
+        src = self.shortcut_producer.get(layer)
+        return None if src is None else cfg.w(src)
 
     def configure(self, cfg: BitConfig | None) -> None:
         """None selects the float network; a BitConfig the fully quantised one at those bits."""

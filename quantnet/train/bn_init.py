@@ -3,8 +3,8 @@
 A stage that reaches new transitions would otherwise start their entries from mean 0, var 1 (statistics)
 and gamma=1, beta=0 (affine). A statistics entry counts as untrained while its `num_batches_tracked`
 is 0, an affine entry while its `uses` is 0. In a transitional bank an untrained entry copies the trained
-entry with the same weight width w that is nearest on the other widths: statistics (prev, a, w) by a,
-then prev; affine (w, next) by next. Otherwise it copies the float entry. Trained entries are never touched.
+entry with the same weight width w that is nearest on the other widths: statistics (prev[, prev_sc], a, w)
+by a, then the producers' widths from the nearest back; affine (w, next) by next. Otherwise it copies the float entry. Trained entries are never touched.
 """
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ def _source_key(entries: nn.ModuleDict, key: str, trained: Callable, transitiona
         return None
     if key != FLOAT_KEY and transitional:
         t = key_bits(key)
+        on = [i for i in nearest_on if -len(t) <= i < len(t)]   # a 3-width statistics key has no position -4
         same_w = [k for k in done if k != FLOAT_KEY and key_bits(k)[w_at] == t[w_at]]
         if same_w:
-            return min(same_w, key=lambda k: (tuple(abs(key_bits(k)[i] - t[i]) for i in nearest_on), k))
+            return min(same_w, key=lambda k: (tuple(abs(key_bits(k)[i] - t[i]) for i in on), k))
     if FLOAT_KEY in done:
         return FLOAT_KEY
     return min(done)
@@ -46,7 +47,7 @@ def warm_start_untrained_bns(model: nn.Module) -> int:
     for bank in (m for m in model.modules() if isinstance(m, TransitionalBN)):
         tr = bank.mode == "transitional"
         for entries, trained, w_at, nearest_on, fields in (
-                (bank.stats, _stats_trained, 2, (1, 0), ("running_mean", "running_var")),
+                (bank.stats, _stats_trained, -1, (-2, -3, -4), ("running_mean", "running_var")),
                 (bank.affine, _affine_trained, 0, (1,), ("weight", "bias"))):
             for key, m in entries.items():
                 if trained(m):

@@ -31,8 +31,10 @@ class RowStationary(Organisation):
         return step * ceil_div(set_passes(s, array), sets) * s.out_w * ceil_div(s.kw, lanes)
 
     def operand_refetch(self, s, array, lanes) -> dict:
-        # a pass wave multicasts one input strip to the sets holding different filters; filter rows are
-        # reloaded for every sample and strip; partial sums accumulate in the PEs' scratchpads across
-        # input channels (Eyeriss interleaves channels in a PE) and leave once per kernel row fold
+        # a pass wave multicasts one input strip to the sets holding different filters; a filter row stays
+        # in its PE while the batch's ifmap rows pass (ISCA 2016 Sec. IV: the rows of N ifmaps are
+        # concatenated), so it is reloaded once per output strip; partial sums accumulate in the PEs'
+        # scratchpads across input channels (Eyeriss interleaves channels in a PE) and leave once per
+        # kernel row fold
         folds, _, width, sets = set_geometry(s, array)
-        return {"inputs": ceil_div(s.n, sets), "weights": s.batch * ceil_div(s.out_h, width), "outputs": folds}
+        return {"inputs": ceil_div(s.n, sets), "weights": ceil_div(s.out_h, width), "outputs": folds}
