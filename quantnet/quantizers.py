@@ -68,10 +68,7 @@ def nested_lsq(v: torch.Tensor, step: torch.Tensor, wide_bits: int, bits: int, g
     s = scale_grad(step, g)
     q_wide = round_ste(torch.clamp(v / s, qn, qp))
     k = wide_bits - bits
-    # the straight-through path saturates at the narrow range, as LSQ at step s_B * 2^k would: a weight
-    # past it gets no gradient from this width, and the step gets Qp's, not the widest code's pull
-    _, qp_narrow = weight_range(bits)
-    q = torch.clamp(q_wide / 2**k, -qp_narrow, qp_narrow)
+    q = q_wide / 2**k
     q = q + (nested_round(q_wide.detach(), k, bits) - q).detach()
     return q * (s * 2**k)
 

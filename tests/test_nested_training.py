@@ -8,7 +8,7 @@ import torch
 from hwsim.nested_codes import derive
 from quantnet.checkpoint import load_checkpoint
 from quantnet.export import export_model
-from quantnet.quantizers import WeightQuantizer, lsq, nested_lsq, nested_round, weight_range
+from quantnet.quantizers import WeightQuantizer
 from quantnet.train import load_config, train
 from quantnet.verify import verify_checkpoint
 
@@ -76,24 +76,3 @@ def test_tiny_nested_run_exports_nested_ir_with_zero_mismatches(tmp_path):
 def test_unknown_weight_codes_are_refused_naming_the_key():
     with pytest.raises(Exception, match="weight_codes"):
         load_config(None, TINY + ["weight_codes=shared"])
-
-
-@pytest.mark.parametrize("bits", [2, 3])
-def test_nested_gradients_are_lsq_gradients_at_the_tied_step(bits):
-    """Where the derived code equals LSQ's at step s_B * 2^k, the weight and step gradients are LSQ's at that
-    step (the step's times 2^k, the chain rule through s_b = s_B * 2^k): a weight past the narrow range gets
-    none from this width, and the step gets Qp's pull, whatever the widest code was."""
-    k = 4 - bits
-    step = torch.tensor([0.5])
-    # widest codes 0, 1, 2, 7 and -7 (v / s_B = 0.3, 1.2, 2.2, 6.6, -9); the last two saturate at every width
-    v = torch.tensor([0.15, 0.6, 1.1, 3.3, -4.5])
-    want_codes = torch.round(torch.clamp(v / (step * 2**k), *weight_range(bits)))
-    assert torch.equal(nested_round(torch.round(torch.clamp(v / step, -7, 7)), k, bits), want_codes)
-    grads = []
-    for fn, s in ((lambda a, t: nested_lsq(a, t, 4, bits, 0.1), step), (lambda a, t: lsq(a, t, *weight_range(bits), 0.1), step * 2**k)):
-        a, t = v.clone().requires_grad_(True), s.clone().requires_grad_(True)
-        (fn(a, t) * torch.arange(1.0, 6.0)).sum().backward()
-        grads.append((a.grad, t.grad))
-    (gv_nested, gs_nested), (gv_lsq, gs_lsq) = grads
-    assert torch.equal(gv_lsq[-2:], torch.zeros(2))     # the saturated weights: LSQ passes them no gradient
-    assert torch.allclose(gv_nested, gv_lsq) and torch.allclose(gs_nested, gs_lsq * 2**k)
