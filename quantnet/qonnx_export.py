@@ -32,6 +32,7 @@ class _QonnxBuilder:
     def __init__(self, model: MetaResNet, cfg: BitConfig, batch: int):
         self.model, self.bits, self.g, self.batch = model, cfg.bits, GraphBuilder(), batch
         self.steps = _Exporter(model, 32)       # reads steps and BN entries exactly as the integer export does
+        self.trunc_used = False
 
     def quant(self, x: str, scale, bits: int, signed: bool, hint: str, rounding: str = "ROUND") -> str:
         g = self.g
@@ -40,6 +41,31 @@ class _QonnxBuilder:
         node = helper.make_node("Quant", ins, [g.fresh(f"{hint}/q")], name=g.fresh(f"{hint}/Quant"),
                                 domain=QONNX_DOMAIN, signed=int(signed), narrow=int(signed), rounding_mode=rounding)
         g.nodes.append(node)
+        return node.output[0]
+
+    def weight(self, name: str, bits: int, step_shape: tuple) -> str:
+        """Layer `name`'s weight fake-quantised at `bits`: a signed narrow-range Quant at its step; for nested
+        codes below the widest width B, the Quant at B and then the contract's derivation as a QONNX Trunc
+        (drop k = B - bits low bits, round half away from zero (HALF_UP is sign(x) * floor(|x| + 1/2)),
+        saturate narrow-range, step s_B * 2^k), so the graph carries the rule and not only its result."""
+        m = self.steps.layers[name]
+        w = self.g.const(f"{name}/weight", _f32(m.weight.detach()))
+
+        def step(b: int) -> np.ndarray:
+            return _f32(m.weight_step(b).detach()).reshape(step_shape)
+
+        wide = m.wq.candidates[-1]
+        if m.weight_codes_kind != "nested" or bits == wide:
+            return self.quant(w, step(bits), bits, True, f"{name}/wq")
+        q = self.quant(w, step(wide), wide, True, f"{name}/wq{wide}")
+        g = self.g
+        ins = [q, g.const(f"{name}/trunc/in_scale", step(wide)), g.const(f"{name}/trunc/zeropt", _f32(0.0)),
+               g.const(f"{name}/trunc/in_bits", _f32(wide)), g.const(f"{name}/trunc/out_scale", step(bits)),
+               g.const(f"{name}/trunc/out_bits", _f32(bits))]
+        node = helper.make_node("Trunc", ins, [g.fresh(f"{name}/trunc/q")], name=g.fresh(f"{name}/Trunc"),
+                                domain=QONNX_DOMAIN, signed=1, narrow=1, rounding_mode="HALF_UP")
+        g.nodes.append(node)
+        self.trunc_used = True
         return node.output[0]
 
     def act(self, x: str, consumer: str, hint: str) -> str:
@@ -54,8 +80,7 @@ class _QonnxBuilder:
         producer = self.model.input_producer[name]
         prev = INPUT_BITS if producer is None else self.bits[producer][0]
         out = self.bits[consumer][1]
-        wq = self.quant(self.g.const(f"{name}/weight", _f32(m.weight.detach())),
-                        _f32(m.weight_step(w).detach()).reshape(-1, 1, 1, 1), w, True, f"{name}/wq")
+        wq = self.weight(name, w, (-1, 1, 1, 1))
         y = self.g.node("Conv", [x, wq], name, kernel_shape=list(m.kernel_size), strides=list(m.stride),
                         pads=[int(m.padding[0])] * 4, group=int(m.groups))
         sc_src = self.model.shortcut_producer.get(name)
@@ -93,15 +118,16 @@ class _QonnxBuilder:
         p = self.g.node("Flatten", [p], "flatten", axis=1)
         fc = self.steps.layers["fc"]
         fw = self.bits["fc"][0]
-        wq = self.quant(self.g.const("fc/weight", _f32(fc.weight.detach())), _f32(fc.weight_step(fw).detach()).reshape(()),
-                        fw, True, "fc/wq")
+        wq = self.weight("fc", fw, ())
         self.g.node("Gemm", [p, wq, self.g.const("fc/bias", _f32(fc.bias.detach()))], "fc", output="logits", transB=1)
         arch = model.arch
         graph = helper.make_graph(
             self.g.nodes, "bitmixer_qonnx",
             [helper.make_tensor_value_info(INPUT_TENSOR, F32, [self.batch, arch.in_channels, arch.input_size, arch.input_size])],
             [helper.make_tensor_value_info("logits", F32, [self.batch, arch.num_classes])], self.g.inits)
-        out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)],
+        # Trunc with saturation (signed, narrow, output scale) is the domain's version 2; Quant is the same in both
+        domain = helper.make_opsetid(QONNX_DOMAIN, 2 if self.trunc_used else 1)
+        out = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), domain],
                                 producer_name="bitmixer")
         out.ir_version = 8
         return out

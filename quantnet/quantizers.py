@@ -68,6 +68,8 @@ def nested_lsq(v: torch.Tensor, step: torch.Tensor, wide_bits: int, bits: int, g
     s = scale_grad(step, g)
     q_wide = round_ste(torch.clamp(v / s, qn, qp))
     k = wide_bits - bits
+    # straight through q_B / 2^k, not saturated at the narrow range: saturating it (LSQ's gradient at the tied
+    # step) measured no better on the default network (README, "The storage study")
     q = q_wide / 2**k
     q = q + (nested_round(q_wide.detach(), k, bits) - q).detach()
     return q * (s * 2**k)

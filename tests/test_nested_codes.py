@@ -8,7 +8,7 @@ import pytest
 
 from hwsim.executor import AccumulatorOverflow, execute
 from hwsim.ir import IRError, Op
-from hwsim.ir_io import IRFormatError, load_ir, save_ir
+from hwsim.ir_io import VERSION, IRFormatError, load_ir, save_ir
 from hwsim.ir_validate import validate
 from hwsim.nested_codes import NestedCodesError, derive
 from quantnet.intref import run_reference, weight_codes
@@ -125,5 +125,5 @@ def test_version_4_files_are_refused_with_a_message(tmp_path):
     arrays["__manifest__"] = np.frombuffer(text, np.uint8)
     arrays["__manifest_sha256__"] = np.frombuffer(hashlib.sha256(text).hexdigest().encode(), np.uint8)
     np.savez(tmp_path / "v4.npz", **arrays)
-    with pytest.raises(IRFormatError, match="version 4; this code reads version 6"):
+    with pytest.raises(IRFormatError, match=f"version 4; this code reads version {VERSION}"):
         load_ir(tmp_path / "v4.npz")

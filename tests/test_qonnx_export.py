@@ -22,6 +22,8 @@ from quantnet.checkpoint import load_checkpoint  # noqa: E402
 from quantnet.data import load_dataset  # noqa: E402
 from quantnet.models import INPUT_STEP  # noqa: E402
 from quantnet.qonnx_export import build_qonnx  # noqa: E402
+from hwsim.nested_codes import derive  # noqa: E402
+from onnx import helper  # noqa: E402
 from test_verify import ckpt  # noqa: E402,F401  (the small calibrated checkpoint fixture)
 
 
@@ -90,3 +92,30 @@ def test_export_cli_writes_a_cleaned_qonnx_model_with_our_steps(ckpt, tmp_path, 
     x = load_dataset("synthetic").x_test[:1]
     got = execute_onnx(m, {m.graph.input[0].name: x.astype(np.float32) * np.float32(INPUT_STEP)})
     assert got[m.graph.output[0].name].shape == (1, 4)
+
+
+def test_nested_weights_are_derived_in_the_graph_by_the_contract_rule(ckpt):  # noqa: F811
+    """A layer with nested codes below its widest width: the graph holds the Quant at the widest width and a
+    Trunc (half away from zero, signed narrow range) that qonnx runs to hwsim's derivation of the widest codes
+    times the tied step; the whole graph predicts what the integer simulator predicts."""
+    model, _ = load_checkpoint(ckpt)
+    model.set_weight_codes("nested")
+    layers = {n: m for n, m in model.quant_layers().items() if len(m.wq.candidates) > 1}
+    x = load_dataset("synthetic").x_test[:32]
+    for b in (2, 3):
+        m = cleanup_model(ModelWrapper(build_qonnx(model, BitConfig.uniform(model.spec, b), len(x))))
+        ctx = execute_onnx(m, {m.graph.input[0].name: x.astype(np.float32) * np.float32(INPUT_STEP)},
+                           return_full_exec_context=True)
+        truncs = [n for n in m.graph.node if n.op_type == "Trunc"]
+        assert len(truncs) == len(layers)
+        for t in truncs:
+            assert helper.get_attribute_value(next(a for a in t.attribute if a.name == "rounding_mode")) == b"HALF_UP"
+            weight = m.get_initializer(m.find_producer(t.input[0]).input[0])
+            name = next(n for n, q in layers.items() if np.array_equal(q.weight.detach().numpy(), weight))
+            layer = layers[name]
+            wide = derive(layer.weight_codes(4).numpy().astype(np.int8), 4, b).astype(np.float32)
+            want = wide * layer.weight_step(b).detach().numpy().astype(np.float32)
+            assert np.array_equal(ctx[t.output[0]], want), name
+    mixed = BitConfig.random(model.spec, np.random.default_rng(5))
+    _, sim, total = top1_agreement(model, x, [BitConfig.uniform(model.spec, 2), mixed], export_model(model))
+    assert sim == total
