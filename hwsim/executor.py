@@ -98,15 +98,20 @@ class _Run:
         """rq(acc + B) of a conv (uint8 codes when clamped to at most 8 bits, else int32), its acc + B range
         checked; an unclamped result is checked against int32. The range comes out of the requant pass itself
         (no separate scan of acc)."""
-        p = prepared(r)
+        return K.requantize_ranged(acc, prepared(r), 0, 2**out_bits - 1, clamp, self.requant_checks(layer, r, clamp),
+                                   narrow=True)[0]
 
+    def requant_checks(self, layer: str, r, clamp: bool):
+        """The on_range callback of a requant pass (kernels.requantize_ranged, conv2d_requant): records and
+        checks the per-channel range of acc + B and bounds an unclamped result by int32."""
         def checked(lo, hi):
-            if acc.size == 0:
+            if lo.size == 0:
                 return
             self.check_acc_range(layer, lo, hi)
             if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
+                p = prepared(r)
                 self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, p.m0, p.shift, p.frac), INT32, 32)
-        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked, narrow=True)[0]
+        return checked
 
     def check_rescaled(self, name: str, lo: int, hi: int, r) -> None:
         """A rescaled shortcut is an int32 intermediate: bound it from the codes' range [lo, hi]."""

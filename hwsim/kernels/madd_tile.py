@@ -152,7 +152,17 @@ tile_portable = _make_tile(False)       # the same integers from plain vector IR
 
 # The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
 # jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
-_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+
+
+@njit(inline="always")
+def _tile_rows(rowbase, tm, P, rows):
+    """(first row m0, its image n and pixel q0) of row tile tm; rows[r] = rowbase[m0 + r], rows beyond the
+    last one repeating it."""
+    m0 = tm * MR
+    for r in range(MR):
+        rows[r] = rowbase[min(m0 + r, rowbase.shape[0] - 1)]
+    return m0, m0 // P, m0 % P
 
 
 @njit(parallel=True, cache=True)
@@ -165,15 +175,11 @@ def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
     flat = out.reshape(-1)
     nb = wpk.shape[0] // (nkq * WSTEP)
     ntm = (M + MR - 1) // MR
-    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
+    for task in prange((ntm + TILES_PER_TASK - 1) // TILES_PER_TASK):
         rows = np.empty(MR, np.int64)
         acc = np.empty(MR * NR, np.int32)
-        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
-            m0 = tm * MR
-            for r in range(MR):
-                rows[r] = rowbase[min(m0 + r, M - 1)]
-            n = m0 // P
-            q0 = m0 % P
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            m0, n, q0 = _tile_rows(rowbase, tm, P, rows)
             whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
             for b in range(nb):
                 nj = min(NR, O - b * NR)
@@ -187,3 +193,56 @@ def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
                     q = (m0 + r) % P
                     for j in range(nj):
                         out[n, b * NR + j, q] = acc[r * NR + j]
+
+
+@njit(inline="always")
+def _rq_code(v, b, m, a, sh, lo, hi):
+    """clamp(rq(v + b; m, sh, frac), lo, hi) with a = 2^(sh-1) + frac and m = M0 (an int32 value), as
+    requant.py's int32 form (vpmuldq): the caller proves |v + b| <= 2^31 - 1, so the 32x32 -> 64-bit product
+    and the int64 sum cannot wrap."""
+    y = (np.int64(np.int32(np.int64(v) + b)) * m + a) >> sh
+    return min(max(y, lo), hi)
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, lo, hi, out, cmin, cmax):
+    """out[n, o, q] = clamp(rq(T[m, o] + bias[o]; m32[o], sh[o], add[o] - 2^(sh[o]-1)), lo, hi) for m = n*P + q
+    (m32: M0 as int32),
+    T as `conv_tiles` computes it: each tile's int32 sums go from its 256-byte scratch (L1) straight to codes,
+    the layer's int32 accumulators are never written. cmin[t, o] / cmax[t, o]: min / max of T + bias over
+    task t's rows (the caller fills them with +/- int64 extremes and reduces over t; one row per task).
+    The caller proves K*max|x|*max|w| + |bias[o]| <= 2^31 - 1 (conv_requant.fused_requant_fits)."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    nb = wpk.shape[0] // (nkq * WSTEP)
+    ntm = (M + MR - 1) // MR
+    for task in prange(cmin.shape[0]):
+        rows = np.empty(MR, np.int64)
+        t = np.empty(MR * NR, np.int32)          # the tile channel-major: t[j*MR + r]
+        tmin = cmin[task]
+        tmax = cmax[task]
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            m0, n, q0 = _tile_rows(rowbase, tm, P, rows)
+            nr = min(MR, M - m0)
+            whole = nr == MR and q0 + MR <= P
+            for b in range(nb):
+                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), t,
+                          t, np.int64(0), np.int64(MR))
+                for j in range(min(NR, O - b * NR)):
+                    o = b * NR + j
+                    bo, mo, ao, so = bias[o], np.int64(m32[o]), add[o], sh[o]
+                    lo_o, hi_o = tmin[o], tmax[o]
+                    for r in range(nr):
+                        v = np.int64(t[j * MR + r]) + bo
+                        lo_o = min(lo_o, v)
+                        hi_o = max(hi_o, v)
+                    tmin[o] = lo_o
+                    tmax[o] = hi_o
+                    if whole:
+                        dst = out[n, o]
+                        for r in range(MR):
+                            dst[q0 + r] = _rq_code(t[j * MR + r], bo, mo, ao, so, lo, hi)
+                    else:
+                        for r in range(nr):
+                            m = m0 + r
+                            out[m // P, o, m % P] = _rq_code(t[j * MR + r], bo, mo, ao, so, lo, hi)
