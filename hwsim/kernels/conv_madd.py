@@ -68,9 +68,9 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
     xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
     ntiles = -(-rowbase.shape[0] // MR)
     ntasks = -(-ntiles // TILES_PER_TASK)
-    cmin = np.full((ntasks, O), np.iinfo(np.int64).max, np.int64)
-    cmax = np.full((ntasks, O), np.iinfo(np.int64).min, np.int64)
+    cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
+    cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
     add = (np.int64(1) << (p.shift - 1)) + p.frac
-    conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias, p.m0.astype(np.int32), add, p.shift, lo, hi,
-                  out.reshape(N, O, Ho * Wo), cmin, cmax)
-    return cmin.min(axis=0), cmax.max(axis=0)
+    conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
+                  add, p.shift, lo, hi, out.reshape(N, O, Ho * Wo), cmin, cmax)
+    return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
