@@ -21,6 +21,7 @@ from .errors import UserError
 from .ir import IntModel, IRError
 from .ops import op_kind
 from .ops.prepared import prepared
+from .ops.rescale import deferrable
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
 INT32 = (-(2**31), 2**31 - 1)
@@ -51,8 +52,9 @@ class _Run:
     INT32 = INT32
 
     def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None,
-                 timed: bool = False):
+                 timed: bool = False, deferred: frozenset = frozenset()):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
+        self.deferred = deferred      # rescale ops that their add applies (ops/rescale.py: DeferredRescale)
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
         self.result = ExecResult(np.zeros(0, np.int32))
         self.timed = timed
@@ -132,7 +134,7 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
     bits = ir.config(config).bits
     ir.check_input(x_codes)
-    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed)
+    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed, frozenset() if trace else deferrable(ir))
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
     for op in ir.ops:
