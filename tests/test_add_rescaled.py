@@ -52,3 +52,21 @@ def test_deferred_rescale_networks_match_the_reference(seed):
     ref, _ = run_reference(ir, bits, x)
     np.testing.assert_array_equal(execute(ir, bits, x).logits, ref)
     np.testing.assert_array_equal(execute(ir, bits, x, trace=True).logits, ref)
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_a_rescaled_shortcut_beyond_int32_names_its_rescale(trace):
+    """The rescaled shortcut is an int32 intermediate whether it is stored or applied inside the add: a
+    rescale entry that multiplies a code past int32 raises AccumulatorOverflow naming the rescale op."""
+    from hwsim.executor import AccumulatorOverflow
+    from hwsim.ir import Requant
+    ir = random_ir(GenParams(seed=5, identity=True, channels=2))
+    rng = np.random.default_rng(5)
+    bits, x = random_bits(ir, rng), random_input(ir, rng, 2, "max")
+    op = next(o for o in ir.ops if o.kind == "rescale")
+    for key in op.requant:       # code * (2^31 - 1) / 2: beyond int32 for every code >= 2
+        op.requant[key] = Requant(np.array([2**31 - 1], np.int32), np.array([1], np.int32), np.zeros(1, np.int64))
+    codes = run_reference(ir, bits, x, trace=True)[1][op.inputs[0]]
+    assert codes.max() >= 2
+    with pytest.raises(AccumulatorOverflow, match=f"{op.name} \\(rescaled shortcut\\)"):
+        execute(ir, bits, x, trace=trace)
