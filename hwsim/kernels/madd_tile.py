@@ -1,5 +1,6 @@
 """An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic,
-and the parallel loop of tiles over a conv's output (`conv_tiles`; conv_madd.py lays out its operands).
+its variant that requantises the tile in registers (`tile_madd_rq`), and the parallel loops of tiles over a
+conv's output (`conv_tiles`, `conv_tiles_rq`; conv_madd.py lays out their operands).
 
 One step multiplies 4 unsigned activation bytes (one row, K positions 4i..4i+3, broadcast to every lane)
 by 16 channels x 4 signed weight bytes (64 bytes, two 32-byte vectors) with `pmaddubsw`: each int16 lane
