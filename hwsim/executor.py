@@ -21,6 +21,7 @@ from .errors import UserError
 from .ir import IntModel, IRError
 from .ops import op_kind
 from .ops.prepared import prepared
+from .ops.rescale import deferrable
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
 INT32 = (-(2**31), 2**31 - 1)
@@ -51,8 +52,9 @@ class _Run:
     INT32 = INT32
 
     def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None,
-                 timed: bool = False):
+                 timed: bool = False, deferred: frozenset = frozenset()):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
+        self.deferred = deferred      # rescale ops that their add applies (ops/rescale.py: DeferredRescale)
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
         self.result = ExecResult(np.zeros(0, np.int32))
         self.timed = timed
@@ -98,15 +100,20 @@ class _Run:
         """rq(acc + B) of a conv (uint8 codes when clamped to at most 8 bits, else int32), its acc + B range
         checked; an unclamped result is checked against int32. The range comes out of the requant pass itself
         (no separate scan of acc)."""
-        p = prepared(r)
+        return K.requantize_ranged(acc, prepared(r), 0, 2**out_bits - 1, clamp, self.requant_checks(layer, r, clamp),
+                                   narrow=True)[0]
 
+    def requant_checks(self, layer: str, r, clamp: bool):
+        """The on_range callback of a requant pass (kernels.requantize_ranged, conv2d_requant): records and
+        checks the per-channel range of acc + B and bounds an unclamped result by int32."""
         def checked(lo, hi):
-            if acc.size == 0:
+            if lo.size == 0:
                 return
             self.check_acc_range(layer, lo, hi)
             if not clamp:  # the unclamped result is an int32 tensor: bound it from the acc + B range
+                p = prepared(r)
                 self.check(f"{layer} (unclamped output)", *K.rq_bounds(lo, hi, p.m0, p.shift, p.frac), INT32, 32)
-        return K.requantize_ranged(acc, p, 0, 2**out_bits - 1, clamp, checked, narrow=True)[0]
+        return checked
 
     def check_rescaled(self, name: str, lo: int, hi: int, r) -> None:
         """A rescaled shortcut is an int32 intermediate: bound it from the codes' range [lo, hi]."""
@@ -127,7 +134,7 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
     bits = ir.config(config).bits
     ir.check_input(x_codes)
-    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed)
+    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed, frozenset() if trace else deferrable(ir))
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
     for op in ir.ops:

@@ -35,6 +35,22 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     never wraps. `scratch`: the result may be a kept buffer that the next scratch call of the same shape
     overwrites (for a caller that consumes it at once; saves faulting in fresh pages per layer).
     """
+    x, w, (N, O, Ho, Wo), plan = planned_conv(x, w, stride, padding, groups, method, "conv2d_acc")
+    k = plan.bounds.k
+    backend = CONV_METHODS[plan.method]
+    if scratch:
+        out = zeroed_buffer((N, O, Ho, Wo), plan.accd, ("acc",))
+        if not (backend.writes_every_output and k):
+            out.fill(0)
+    else:
+        out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
+    if out.size and k:      # an empty sum is 0
+        backend.run(x, w, stride, padding, groups, plan, out)
+    return out
+
+
+def planned_conv(x, w, stride, padding, groups, method: str, where: str):
+    """(x, w, output shape (N, O, Ho, Wo), the plan of `method`) for validated conv operands (see conv2d_acc)."""
     x = int_array("x", x, 4)
     w = int_array("w", w, 4)
     stride = int_scalar("stride", stride, 1)
@@ -51,19 +67,10 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
         raise KernelInputError(f"kernel {kh}x{kw} does not fit input {H}x{W} with padding {padding}")
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     k, taps = kh * kw * Cg, kh * kw
-    bounds = operand_bounds(*value_range(x), *value_range(w), k, taps, "conv2d_acc")
-    plan = plan_conv(bounds, method, "conv2d_acc", prefers_direct(Cg, O // groups, taps, stride),
+    bounds = operand_bounds(*value_range(x), *value_range(w), k, taps, where)
+    plan = plan_conv(bounds, method, where, prefers_direct(Cg, O // groups, taps, stride),
                      prefers_madd(groups, HAS_AVX2))
-    backend = CONV_METHODS[plan.method]
-    if scratch:
-        out = zeroed_buffer((N, O, Ho, Wo), plan.accd, ("acc",))
-        if not (backend.writes_every_output and k):
-            out.fill(0)
-    else:
-        out = (np.empty if backend.writes_every_output and k else np.zeros)((N, O, Ho, Wo), plan.accd)
-    if out.size and k:      # an empty sum is 0
-        backend.run(x, w, stride, padding, groups, plan, out)
-    return out
+    return x, w, (N, O, Ho, Wo), plan
 
 
 def linear_acc(x: np.ndarray, w: np.ndarray, method: str = "auto") -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
-from .madd_tile import KSTEP, NR, conv_tiles
+from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
@@ -28,27 +28,49 @@ def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
-    """Fill out (int32, (N, O, Ho, Wo)) with the exact conv of validated codes x (bytes 0..255) and w (-128..127),
-    int16 sums flushed every plan.param steps (conv_plan.madd_flush_steps)."""
+def _layout(x, w, stride, padding, g, Ho, Wo):
+    """(padded NHWC bytes of group g's channels, flattened; rowbase; koff; packed weights of group g)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
-    _, _, Ho, Wo = out.shape
-    og, s = O // groups, stride
+    og = O // (C // Cg)
     cp = round_up(Cg, KSTEP)
     Hp, Wp = H + 2 * padding, W + 2 * padding
     koff = np.array([(ky * Wp + kx) * cp + KSTEP * q for ky in range(kh) for kx in range(kw)
                      for q in range(cp // KSTEP)], np.int64)
-    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * s) * Wp
-               + np.arange(Wo)[None, None, :] * s).reshape(-1) * cp
+    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * stride) * Wp
+               + np.arange(Wo)[None, None, :] * stride).reshape(-1) * cp
+    if Hp == Wp == 1 and cp == C and x.dtype.itemsize == 1 and x.flags.c_contiguous:
+        xp = x.view(np.uint8)          # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
+    else:
+        xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
+        _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
+    return xp.reshape(-1), rowbase, koff, pack_weights(w[g * og:(g + 1) * og], cp)
+
+
+def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
+    """Fill out (int32, (N, O, Ho, Wo)) with the exact conv of validated codes x (bytes 0..255) and w (-128..127),
+    int16 sums flushed every plan.param steps (conv_plan.madd_flush_steps)."""
+    N, O, Ho, Wo = out.shape
+    og = O // groups
     for g in range(groups):
-        if Hp == Wp == 1 and cp == C and x.dtype.itemsize == 1 and x.flags.c_contiguous:
-            xp = x.view(np.uint8)          # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
-        else:
-            xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
-            _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
-        wpk = pack_weights(w[g * og:(g + 1) * og], cp)
+        xp, rowbase, koff, wpk = _layout(x, w, stride, padding, g, Ho, Wo)
         dst = out.reshape(N, O, Ho * Wo) if groups == 1 else np.empty((N, og, Ho * Wo), np.int32)
-        conv_tiles(xp.reshape(-1), rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
+        conv_tiles(xp, rowbase, koff, wpk, plan.param, og, Ho * Wo, dst)
         if groups > 1:
             out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)
+
+
+def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int, out) -> tuple[np.ndarray, np.ndarray]:
+    """Fill out ((N, O, Ho, Wo), uint8 or int32) with clamp(rq(acc + bias), lo, hi) of the ungrouped madd conv,
+    requantised tile by tile (`conv_tiles_rq`); returns the per-channel int64 (min, max) of acc + bias.
+    The caller has checked `fused_requant_fits` (conv_requant.py) for the requant parameters p."""
+    N, O, Ho, Wo = out.shape
+    xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
+    ntiles = -(-rowbase.shape[0] // MR)
+    ntasks = -(-ntiles // TILES_PER_TASK)
+    cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
+    cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
+    add = (np.int64(1) << (p.shift - 1)) + p.frac
+    conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
+                  add, p.shift, lo, hi, out.reshape(N, O, Ho * Wo), cmin, cmax)
+    return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)

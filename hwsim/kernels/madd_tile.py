@@ -1,5 +1,6 @@
 """An MR-row x 16-channel integer GEMM tile on byte multiply-adds (x86 `vpmaddubsw`), as a numba intrinsic,
-and the parallel loop of tiles over a conv's output (`conv_tiles`; conv_madd.py lays out its operands).
+its variant that requantises the tile in registers (`tile_madd_rq`), and the parallel loops of tiles over a
+conv's output (`conv_tiles`, `conv_tiles_rq`; conv_madd.py lays out their operands).
 
 One step multiplies 4 unsigned activation bytes (one row, K positions 4i..4i+3, broadcast to every lane)
 by 16 channels x 4 signed weight bytes (64 bytes, two 32-byte vectors) with `pmaddubsw`: each int16 lane
@@ -77,60 +78,113 @@ def _byte_ptr(builder, base, offset, ty):
     return builder.bitcast(builder.gep(base, [offset]), ir.PointerType(ty))
 
 
+def _accumulate(builder, x86: bool, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush):
+    """The tile's sums: 2*MR <8 x i32> values, row r's channels 8h..8h+7 at index 2r + h."""
+    zero16, zero32 = ir.Constant(_V16I16, None), ir.Constant(_V8I32, None)
+    a16 = [cgutils.alloca_once_value(builder, zero16) for _ in range(2 * MR)]
+    a32 = [cgutils.alloca_once_value(builder, zero32) for _ in range(2 * MR)]
+    bases = [builder.load(builder.gep(rowptr, [ir.Constant(_I64, r)])) for r in range(MR)]
+
+    def flush():
+        for s16, s32 in zip(a16, a32):
+            builder.store(builder.add(builder.load(s32), _madd_wd_ones(builder, x86, builder.load(s16))), s32)
+            builder.store(zero16, s16)
+
+    nchunks = builder.sdiv(builder.add(nkq, builder.sub(nflush, ir.Constant(_I64, 1))), nflush)
+    with cgutils.for_range(builder, nchunks) as chunk:
+        start = builder.mul(chunk.index, nflush)
+        stop = builder.select(builder.icmp_signed("<", builder.add(start, nflush), nkq),
+                              builder.add(start, nflush), nkq)
+        with cgutils.for_range(builder, stop, start=start) as step:
+            i = step.index
+            ko = builder.load(builder.gep(koffptr, [i]))
+            wo = builder.add(wofs, builder.mul(i, ir.Constant(_I64, WSTEP)))
+            wv = [builder.load(_byte_ptr(builder, wptr, builder.add(wo, ir.Constant(_I64, 32 * h)), _V32I8),
+                               align=1) for h in range(2)]
+            for r in range(MR):
+                word = builder.load(_byte_ptr(builder, xptr, builder.add(bases[r], ko), _I32), align=1)
+                splat = builder.shuffle_vector(builder.insert_element(ir.Constant(_V8I32, ir.Undefined), word,
+                                                                      ir.Constant(_I32, 0)),
+                                               ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, None))
+                av = builder.bitcast(splat, _V32I8)
+                for h in range(2):
+                    s = a16[2 * r + h]
+                    builder.store(builder.add(builder.load(s), _madd_ub_sw(builder, x86, av, wv[h])), s)
+        flush()
+    return [builder.load(a) for a in a32]
+
+
+def _store_columns(builder, rows32, outptr, out_off, stride):
+    """Channel j's MR consecutive pixels at outptr[out_off + j*stride] (a transpose), each value truncated to
+    outptr's element type."""
+    elt = outptr.type.pointee
+    for h in range(2):
+        rows = _concat(builder, [rows32[2 * r + h] for r in range(MR)])
+        for j in range(8):      # lane j of every row vector
+            col = builder.shuffle_vector(rows, ir.Constant(rows.type, ir.Undefined),
+                                         ir.Constant(ir.VectorType(_I32, MR), [8 * r + j for r in range(MR)]))
+            if elt.width < 32:
+                col = builder.trunc(col, ir.VectorType(elt, MR))
+            at = builder.add(out_off, builder.mul(ir.Constant(_I64, 8 * h + j), stride))
+            builder.store(col, builder.bitcast(builder.gep(outptr, [at]), ir.PointerType(ir.VectorType(elt, MR))),
+                          align=elt.width // 8)
+
+
 def _tile_codegen(x86: bool):
     def codegen(context, builder, sig, args):
         xp, rows, koff, nkq, wp, wofs, nflush, acc, out, out_off, stride = args
         data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
                 if isinstance(t, types.Array)]
         xptr, rowptr, koffptr, wptr, accptr, outptr = data
-        zero16, zero32 = ir.Constant(_V16I16, None), ir.Constant(_V8I32, None)
-        a16 = [cgutils.alloca_once_value(builder, zero16) for _ in range(2 * MR)]
-        a32 = [cgutils.alloca_once_value(builder, zero32) for _ in range(2 * MR)]
-        bases = [builder.load(builder.gep(rowptr, [ir.Constant(_I64, r)])) for r in range(MR)]
-
-        def flush():
-            for s16, s32 in zip(a16, a32):
-                builder.store(builder.add(builder.load(s32), _madd_wd_ones(builder, x86, builder.load(s16))), s32)
-                builder.store(zero16, s16)
-
-        nchunks = builder.sdiv(builder.add(nkq, builder.sub(nflush, ir.Constant(_I64, 1))), nflush)
-        with cgutils.for_range(builder, nchunks) as chunk:
-            start = builder.mul(chunk.index, nflush)
-            stop = builder.select(builder.icmp_signed("<", builder.add(start, nflush), nkq),
-                                  builder.add(start, nflush), nkq)
-            with cgutils.for_range(builder, stop, start=start) as step:
-                i = step.index
-                ko = builder.load(builder.gep(koffptr, [i]))
-                wo = builder.add(wofs, builder.mul(i, ir.Constant(_I64, WSTEP)))
-                wv = [builder.load(_byte_ptr(builder, wptr, builder.add(wo, ir.Constant(_I64, 32 * h)), _V32I8),
-                                   align=1) for h in range(2)]
-                for r in range(MR):
-                    word = builder.load(_byte_ptr(builder, xptr, builder.add(bases[r], ko), _I32), align=1)
-                    splat = builder.shuffle_vector(builder.insert_element(ir.Constant(_V8I32, ir.Undefined), word,
-                                                                          ir.Constant(_I32, 0)),
-                                                   ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, None))
-                    av = builder.bitcast(splat, _V32I8)
-                    for h in range(2):
-                        s = a16[2 * r + h]
-                        builder.store(builder.add(builder.load(s), _madd_ub_sw(builder, x86, av, wv[h])), s)
-            flush()
-        rows32 = [builder.load(a) for a in a32]
+        rows32 = _accumulate(builder, x86, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush)
         with builder.if_else(builder.icmp_signed(">=", out_off, ir.Constant(_I64, 0))) as (to_out, to_acc):
-            with to_out:     # channel j's MR consecutive pixels at outptr[out_off + j*stride]: a transpose
-                for h in range(2):
-                    rows = _concat(builder, [rows32[2 * r + h] for r in range(MR)])
-                    for j in range(8):      # lane j of every row vector
-                        col = builder.shuffle_vector(rows, ir.Constant(rows.type, ir.Undefined),
-                                                     ir.Constant(ir.VectorType(_I32, MR), [8 * r + j for r in range(MR)]))
-                        at = builder.add(out_off, builder.mul(ir.Constant(_I64, 8 * h + j), stride))
-                        builder.store(col, builder.bitcast(builder.gep(outptr, [at]),
-                                                           ir.PointerType(ir.VectorType(_I32, MR))), align=4)
+            with to_out:
+                _store_columns(builder, rows32, outptr, out_off, stride)
             with to_acc:
                 for r in range(MR):
                     for h in range(2):
                         dst = builder.bitcast(builder.gep(accptr, [ir.Constant(_I64, r * NR + 8 * h)]),
                                               ir.PointerType(_V8I32))
                         builder.store(rows32[2 * r + h], dst, align=4)
+        return context.get_dummy_value()
+    return codegen
+
+
+def _splat(builder, v, ty):
+    vec = builder.insert_element(ir.Constant(ty, ir.Undefined), v, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined), ir.Constant(ir.VectorType(_I32, ty.count), None))
+
+
+def _tile_rq_codegen(x86: bool):
+    def codegen(context, builder, sig, args):
+        (xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, lo, hi, cmin, cmax, rng_off, out, out_off,
+         stride) = args
+        data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
+                if isinstance(t, types.Array)]
+        xptr, rowptr, koffptr, wptr, biasptr, mptr, addptr, shptr, minptr, maxptr, outptr = data
+        rows32 = _accumulate(builder, x86, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush)
+        v8i64 = ir.VectorType(_I64, 8)
+        lo8, hi8 = _splat(builder, lo, v8i64), _splat(builder, hi, v8i64)
+        codes = [None] * (2 * MR)
+        for h in range(2):
+            c = builder.add(ch0, ir.Constant(_I64, 8 * h))
+            b, m = (builder.load(_byte_ptr(builder, ptr, c, _V8I32), align=4) for ptr in (biasptr, mptr))
+            a, s = (builder.load(_byte_ptr(builder, ptr, c, v8i64), align=8) for ptr in (addptr, shptr))
+            m64 = builder.sext(m, v8i64)
+            xs = [builder.add(rows32[2 * r + h], b) for r in range(MR)]        # acc + bias: int32 by the proof
+            for r, x in enumerate(xs):
+                y = builder.ashr(builder.add(builder.mul(builder.sext(x, v8i64), m64), a), s)   # vpmuldq
+                y = builder.select(builder.icmp_signed("<", y, lo8), lo8, y)
+                y = builder.select(builder.icmp_signed(">", y, hi8), hi8, y)
+                codes[2 * r + h] = builder.trunc(y, _V8I32)
+            at = builder.add(rng_off, c)
+            for ptr, op in ((minptr, "<"), (maxptr, ">")):
+                dst = _byte_ptr(builder, ptr, at, _V8I32)
+                ext = builder.load(dst, align=4)
+                for x in xs:
+                    ext = builder.select(builder.icmp_signed(op, x, ext), x, ext)
+                builder.store(ext, dst, align=4)
+        _store_columns(builder, codes, outptr, out_off, stride)
         return context.get_dummy_value()
     return codegen
 
@@ -147,12 +201,38 @@ def _make_tile(x86: bool):
     return tile
 
 
+def _make_tile_rq(x86: bool):
+    @intrinsic
+    def tile_rq(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, lo, hi, cmin, cmax, rng_off,
+                out, out_off, stride):
+        """The tile T of `tile` (16 whole channels from ch0), requantised in registers: out[out_off + j*stride + r] =
+        clamp(rq(T[r, j] + bias[c]; m32[c], sh[c], add[c] - 2^(sh[c]-1)), lo, hi), c = ch0 + j (bias, m32: int32
+        arrays; add, sh: int64), truncated to out's element type; cmin / cmax[rng_off + c] (int32) take the min /
+        max of T[r, j] + bias[c]. The caller proves |T + bias| <= 2^31 - 1 (then the 32x32 -> 64-bit product
+        and its int64 sum cannot wrap, and [lo, hi] fits out's type)."""
+        sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64,
+                         types.int64, types.int64, cmin, cmax, types.int64, out, types.int64, types.int64)
+        return sig, _tile_rq_codegen(x86)
+    return tile_rq
+
+
 tile_madd = _make_tile(HAS_AVX2)        # vpmaddubsw / vpmaddwd where the host has AVX2
 tile_portable = _make_tile(False)       # the same integers from plain vector IR (any CPU; tests compare both)
+tile_madd_rq = _make_tile_rq(HAS_AVX2)
 
 # The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
 # jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
-_TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+TILES_PER_TASK = 32       # row tiles per parallel task (amortises the task's scratch arrays)
+
+
+@njit(inline="always")
+def _tile_rows(rowbase, tm, P, rows):
+    """(first row m0, its image n and pixel q0) of row tile tm; rows[r] = rowbase[m0 + r], rows beyond the
+    last one repeating it."""
+    m0 = tm * MR
+    for r in range(MR):
+        rows[r] = rowbase[min(m0 + r, rowbase.shape[0] - 1)]
+    return m0, m0 // P, m0 % P
 
 
 @njit(parallel=True, cache=True)
@@ -165,15 +245,11 @@ def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
     flat = out.reshape(-1)
     nb = wpk.shape[0] // (nkq * WSTEP)
     ntm = (M + MR - 1) // MR
-    for task in prange((ntm + _TILES_PER_TASK - 1) // _TILES_PER_TASK):
+    for task in prange((ntm + TILES_PER_TASK - 1) // TILES_PER_TASK):
         rows = np.empty(MR, np.int64)
         acc = np.empty(MR * NR, np.int32)
-        for tm in range(task * _TILES_PER_TASK, min(ntm, (task + 1) * _TILES_PER_TASK)):
-            m0 = tm * MR
-            for r in range(MR):
-                rows[r] = rowbase[min(m0 + r, M - 1)]
-            n = m0 // P
-            q0 = m0 % P
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            m0, n, q0 = _tile_rows(rowbase, tm, P, rows)
             whole = q0 + MR <= P         # the tile's rows are consecutive pixels of one image
             for b in range(nb):
                 nj = min(NR, O - b * NR)
@@ -187,3 +263,54 @@ def conv_tiles(xflat, rowbase, koff, wpk, nflush, O, P, out):
                     q = (m0 + r) % P
                     for j in range(nj):
                         out[n, b * NR + j, q] = acc[r * NR + j]
+
+
+@njit(inline="always")
+def _rq_code(v, b, m, a, sh, lo, hi):
+    """clamp(rq(v + b; m, sh, frac), lo, hi) with a = 2^(sh-1) + frac and m = M0 (an int32 value), as
+    requant.py's int32 form (vpmuldq): the caller proves |v + b| <= 2^31 - 1, so the 32x32 -> 64-bit product
+    and the int64 sum cannot wrap."""
+    y = (np.int64(np.int32(np.int64(v) + b)) * m + a) >> sh
+    return min(max(y, lo), hi)
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, lo, hi, out, cmin, cmax):
+    """out[n, o, q] = clamp(rq(T[m, o] + bias[o]; m32[o], sh[o], add[o] - 2^(sh[o]-1)), lo, hi) for m = n*P + q,
+    T as `conv_tiles` computes it (bias, m32: int32; add, sh: int64): whole tiles are requantised in registers
+    (`tile_madd_rq`), edge tiles from a 256-byte scratch; the layer's int32 sums are never stored. cmin[t, o] /
+    cmax[t, o] (int32): min / max of T + bias over task t's rows (the caller fills them with the int32 extremes
+    and reduces over t). The caller proves K*max|x|*max|w| + |bias[o]| <= 2^31 - 1
+    (conv_requant.fused_requant_fits)."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    nb = wpk.shape[0] // (nkq * WSTEP)
+    ntm = (M + MR - 1) // MR
+    flat = out.reshape(-1)
+    rmin = cmin.reshape(-1)
+    rmax = cmax.reshape(-1)
+    for task in prange(cmin.shape[0]):
+        rows = np.empty(MR, np.int64)
+        t = np.empty(MR * NR, np.int32)          # an edge tile, channel-major: t[j*MR + r]
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            m0, n, q0 = _tile_rows(rowbase, tm, P, rows)
+            nr = min(MR, M - m0)
+            whole = nr == MR and q0 + MR <= P
+            for b in range(nb):
+                nj = min(NR, O - b * NR)
+                if whole and nj == NR:
+                    tile_madd_rq(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
+                                 bias, m32, add, sh, np.int64(b * NR), np.int64(lo), np.int64(hi), rmin, rmax,
+                                 np.int64(task * O), flat, np.int64((n * O + b * NR) * P + q0), np.int64(P))
+                    continue
+                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), t,
+                          t, np.int64(0), np.int64(MR))
+                for j in range(nj):
+                    o = b * NR + j
+                    bo, mo, ao, so = np.int64(bias[o]), np.int64(m32[o]), add[o], sh[o]
+                    for r in range(nr):
+                        v = np.int64(t[j * MR + r]) + bo
+                        cmin[task, o] = min(cmin[task, o], v)
+                        cmax[task, o] = max(cmax[task, o], v)
+                        m = m0 + r
+                        flat[((m // P) * O + o) * P + m % P] = _rq_code(t[j * MR + r], bo, mo, ao, so, lo, hi)

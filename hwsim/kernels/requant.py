@@ -158,13 +158,8 @@ def requantize_ranged(acc: np.ndarray, p: RequantParams, lo: int, hi: int, clamp
     own width check (naming its layer) comes first. Empty channels report (0, 0). `narrow`: the same
     values as uint8 when clamped into [0, 255] (a quarter of the bytes for the next layer to read)."""
     acc = int_array("acc", acc, (2, 3, 4))
-    if not isinstance(clamp, (bool, np.bool_)):
-        raise KernelInputError(f"clamp must be a bool, got {clamp!r}")
-    lo = int_scalar("lo", lo, INT32_MIN, INT32_MAX)
-    hi = int_scalar("hi", hi, lo, INT32_MAX)
+    lo, hi = requant_limits(p, acc.shape[1], lo, hi, clamp)
     c = acc.shape[1]
-    if p.m0.shape != (c,):
-        raise KernelInputError(f"requant parameters have {p.m0.shape[0]} channels, acc has {c}")
     a3 = np.ascontiguousarray(acc).reshape(acc.shape[0], c, -1)
     out = np.empty(a3.shape, byte_or_int32(narrow and clamp, lo, hi))
     bad = np.zeros((a3.shape[0] * c, 2), np.int64)
@@ -190,6 +185,17 @@ def requantize_ranged(acc: np.ndarray, p: RequantParams, lo: int, hi: int, clamp
                                    f"by m0 = {int(p.m0[ch])}")
         raise KernelInputError(f"requantize: unclamped result {v} at channel {ch} does not fit int32")
     return out.reshape(acc.shape), ch_lo, ch_hi
+
+
+def requant_limits(p: RequantParams, c: int, lo, hi, clamp) -> tuple[int, int]:
+    """(lo, hi) as ints once clamp, lo <= hi (int32) and p's channel count (c) are checked."""
+    if not isinstance(clamp, (bool, np.bool_)):
+        raise KernelInputError(f"clamp must be a bool, got {clamp!r}")
+    lo = int_scalar("lo", lo, INT32_MIN, INT32_MAX)
+    hi = int_scalar("hi", hi, lo, INT32_MAX)
+    if p.m0.shape != (c,):
+        raise KernelInputError(f"requant parameters have {p.m0.shape[0]} channels, acc has {c}")
+    return lo, hi
 
 
 def byte_or_int32(narrow: bool, lo: int, hi: int):

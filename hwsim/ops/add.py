@@ -6,6 +6,7 @@ from ..bits import ACC
 from ..ir import IntModel, IRError, Op
 from .checks import tensor_bits
 from .kind import OpKind
+from .rescale import DeferredRescale
 
 
 def check(ir: IntModel, op: Op, where: str) -> None:
@@ -27,7 +28,16 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, a, b):
     hi = 2 ** run.ir.tensors[op.output].resolve(run.bits) - 1
     f = op.attrs["frac_bits"]
-    out, lo_s, hi_s = K.add_round_clamp(a, b, f, 0, hi, narrow=True)     # bytes when the codes fit
+    if isinstance(a, DeferredRescale):
+        a, b = b, a
+    if isinstance(b, DeferredRescale):        # the shortcut's rescale in this pass (bytes out when they fit)
+        r = b.entry(run)
+        out, (lo_s, hi_s), (lo_c, hi_c) = K.add_rescaled(a, b.codes, int(r.m0[0]), int(r.shift[0]), f, 0, hi,
+                                                         narrow=True)
+        if b.codes.size:
+            run.check_rescaled(b.op.name, lo_c, hi_c, r)
+    else:
+        out, lo_s, hi_s = K.add_round_clamp(a, b, f, 0, hi, narrow=True)     # bytes when the codes fit
     if f and a.size:  # the sum is an int32 intermediate before the rounding shift
         run.check(f"{op.name} (sum)", lo_s, hi_s, run.INT32, 32)
     return out

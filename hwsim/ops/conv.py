@@ -9,6 +9,7 @@ from ..dataflow.layers import LayerShape
 from ..ir import IntModel, IRError, Op
 from .checks import check_requant, check_weights, domain, layer_of, need, plain_int, tensor_bits
 from .kind import OpKind
+from .prepared import prepared
 
 
 def check(ir: IntModel, op: Op, where: str) -> None:
@@ -72,14 +73,16 @@ def execute(run, op: Op, x):
     w_bits, a_bits = run.bits[layer]
     w = op.weights_at(w_bits)
     s, p, g = op.attrs["stride"], op.attrs["padding"], op.attrs["groups"]
-    with run.part("conv: kernel"):
-        if run.conv_impl is None:
-            acc = K.conv2d_acc(x, w, s, p, g, scratch=True)     # requantised below, then dropped
-        else:
-            acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
     key = run.ir.conv_key(op, run.bits)
+    r, clamp = op.requant[key], op.attrs["clamp"]
+    if run.conv_impl is None:       # requantised in the conv's tile loop where that is proven exact
+        with run.part("conv: kernel and requant"):
+            return K.conv2d_requant(x, w, s, p, g, prepared(r), 0, 2 ** key[2] - 1, clamp,
+                                    run.requant_checks(layer, r, clamp), narrow=True)[0]
+    with run.part("conv: kernel"):
+        acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
     with run.part("conv: requant and checks"):
-        return run.requant(layer, acc, op.requant[key], key[2], op.attrs["clamp"])
+        return run.requant(layer, acc, r, key[2], clamp)
 
 
 def acc_bound(op: Op, key: tuple) -> np.ndarray:

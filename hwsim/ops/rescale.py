@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,6 +32,8 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 
 
 def execute(run, op: Op, x):
+    if op.name in run.deferred:
+        return DeferredRescale(x, op)
     r = op.requant[(run.ir.tensors[op.inputs[0]].resolve(run.bits), op.attrs["out_bits"].resolve(run.bits))]
     if x.size == 0:
         return np.zeros(x.shape, np.int32)
@@ -38,6 +41,28 @@ def execute(run, op: Op, x):
     out = K.requantize_ranged(rows, prepared(r), *run.INT32, False,
                               lambda lo, hi: run.check_rescaled(op.name, int(lo[0]), int(hi[0]), r))[0]
     return out.reshape(x.shape)
+
+
+@dataclass(frozen=True)
+class DeferredRescale:
+    """A rescale left to its only reader, the residual add, which applies it in its own pass
+    (kernels.add_rescaled) so the int32 rescaled shortcut is never stored."""
+    codes: np.ndarray
+    op: Op
+
+    def entry(self, run):
+        return self.op.requant[(run.ir.tensors[self.op.inputs[0]].resolve(run.bits),
+                                self.op.attrs["out_bits"].resolve(run.bits))]
+
+
+def deferrable(ir: IntModel) -> set[str]:
+    """Names of the rescale ops whose output only one add reads (and which is not the IR's output)."""
+    readers: dict[str, list[Op]] = {}
+    for op in ir.ops:
+        for t in op.inputs:
+            readers.setdefault(t, []).append(op)
+    return {op.name for op in ir.ops if op.kind == "rescale" and op.output != ir.output_name
+            and [r.kind for r in readers.get(op.output, [])] == ["add"]}
 
 
 def acc_bound(op: Op, key: tuple) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""A conv and its requantisation in one call: clamp(rq(conv(x, w) + bias), lo, hi) per output channel.
+
+Where the planner runs the madd conv and can prove the fused store exact, each tile's int32 sums are
+requantised in the tile loop (madd_tile.conv_tiles_rq) and the layer's int32 accumulators are never
+written or read back; otherwise the conv's accumulators go through `requantize_ranged`. Both give the
+same integers (requant.py's contract: round half up, clamp only where asked) and the same ranges.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._check import KernelInputError
+from .conv import conv2d_acc, planned_conv
+from .conv_madd import conv_madd_requant
+from .conv_plan import INT32_MAX, ConvPlan
+from .requant import INT32_MIN, RequantParams, byte_or_int32, requant_limits, requantize_ranged, rq
+
+
+def fused_requant_fits(plan: ConvPlan, groups: int, p: RequantParams) -> bool:
+    """Whether the fused store is exact: an ungrouped madd conv (whose accumulators hold |acc| <= K*max|x|*max|w|)
+    with K*max|x|*max|w| + |bias| <= 2^31 - 1 on every channel, so acc + bias and M0 (|M0| < 2^31) are int32
+    values and rq's 32x32 -> 64-bit product plus 2^(shift-1) + frac (< 2^62 + 2^61 + 2^30) cannot wrap int64."""
+    if plan.method != "madd" or groups != 1 or p.bias.size == 0:
+        return False
+    b = plan.bounds
+    return b.k * b.pmax + max(-int(p.bias.min()), int(p.bias.max())) <= INT32_MAX
+
+
+def conv2d_requant(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, p: RequantParams,
+                   lo: int, hi: int, clamp: bool, on_range=None,
+                   narrow: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same as `requantize_ranged(conv2d_acc(x, w, stride, padding, groups), p, lo, hi, clamp, on_range,
+    narrow)`: (codes, per-channel int64 min and max of acc + bias), fused where `fused_requant_fits`."""
+    x, w, shape, plan = planned_conv(x, w, stride, padding, groups, "auto", "conv2d_requant")
+    lo, hi = requant_limits(p, shape[1], lo, hi, clamp)
+    if not (fused_requant_fits(plan, groups, p) and np.prod(shape) and plan.bounds.k):
+        acc = conv2d_acc(x, w, stride, padding, groups, scratch=True)
+        return requantize_ranged(acc, p, lo, hi, clamp, on_range, narrow)
+    c_lo, c_hi = (lo, hi) if clamp else (INT32_MIN, INT32_MAX)
+    out = np.empty(shape, byte_or_int32(narrow and clamp, lo, hi))
+    ch_lo, ch_hi = conv_madd_requant(x, w, stride, padding, plan, p, c_lo, c_hi, out)
+    if on_range is not None:
+        on_range(ch_lo, ch_hi)
+    if not clamp:   # rq is monotone in acc + bias; |(acc + bias) * M0| < 2^62 (the proof above): exact in int64
+        ys = np.stack([rq(e, p.m0, p.shift, p.frac) for e in (ch_lo, ch_hi)])
+        bad = np.flatnonzero(((ys < INT32_MIN) | (ys > INT32_MAX)).any(axis=0))
+        if bad.size:
+            c = int(bad[0])
+            v = int(ys[0, c]) if not INT32_MIN <= ys[0, c] <= INT32_MAX else int(ys[1, c])
+            raise KernelInputError(f"requantize: unclamped result {v} at channel {c} does not fit int32")
+    return out, ch_lo, ch_hi
