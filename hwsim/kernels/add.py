@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._check import KernelInputError, int_array, int_scalar, value_range
-from .requant import byte_or_int32
+from .requant import _rq, byte_or_int32
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FRAC_BITS_MAX = 62
@@ -76,7 +76,6 @@ def _add_rescaled(a, codes, m0, shift, f, lo, hi, out, rng, crng):
     and the sum in int64 (the caller bounds a by int32 and codes by 2^31, so neither wraps); rng[r] = (min,
     max) of the sum, crng[r] = (min, max) of the codes over row r."""
     R, S = a.shape
-    radd = np.int64(1) << (shift - 1)
     for r in prange(R):
         smin = np.int64(9223372036854775807)
         smax = np.int64(-9223372036854775807 - 1)
@@ -86,7 +85,7 @@ def _add_rescaled(a, codes, m0, shift, f, lo, hi, out, rng, crng):
             c = np.int64(codes[r, i])
             cmin = min(cmin, c)
             cmax = max(cmax, c)
-            s = np.int64(a[r, i]) + ((c * m0 + radd) >> shift)
+            s = np.int64(a[r, i]) + _rq(c, m0, shift, np.int64(0))
             smin = min(smin, s)
             smax = max(smax, s)
             out[r, i] = _round_clamp(s, f, lo, hi)

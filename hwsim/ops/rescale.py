@@ -34,7 +34,7 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, x):
     if op.name in run.deferred:
         return DeferredRescale(x, op)
-    r = op.requant[(run.ir.tensors[op.inputs[0]].resolve(run.bits), op.attrs["out_bits"].resolve(run.bits))]
+    r = entry(run, op)
     if x.size == 0:
         return np.zeros(x.shape, np.int32)
     rows = x.reshape(x.shape[0], 1, -1)          # the scalar entry as one channel, one task per image
@@ -51,8 +51,12 @@ class DeferredRescale:
     op: Op
 
     def entry(self, run):
-        return self.op.requant[(run.ir.tensors[self.op.inputs[0]].resolve(run.bits),
-                                self.op.attrs["out_bits"].resolve(run.bits))]
+        return entry(run, self.op)
+
+
+def entry(run, op: Op):
+    """The requant entry a rescale op selects under the run's bit config: (input bits, output bits)."""
+    return op.requant[(run.ir.tensors[op.inputs[0]].resolve(run.bits), op.attrs["out_bits"].resolve(run.bits))]
 
 
 def deferrable(ir: IntModel) -> set[str]:
