@@ -36,6 +36,13 @@ stages:
   - {name: a, kind: act, epochs: 2}
   - {name: b, kind: mixed, epochs: 2, subnets: [max, min, random], distill: true}
 """
+# Mining on 2 ranks: each rank scores the candidates on its own shard and the summed losses decide. (It does not
+# follow one process: without synchronised BN each rank's running statistics, which score them, see its shard.)
+MINED = COMMON + """\
+stages:
+  - {name: a, kind: act, epochs: 1}
+  - {name: b, kind: mixed, epochs: 1, subnets: [max, random, random], mine: 3}
+"""
 # Float training has no rounding of activations to codes: there, the 1-vs-2-process difference stays at float
 # rounding. With quantised activations a last-bit difference in BN statistics moves a value across a code
 # boundary now and then (7 of 62 samples at the first step of the act stage above: logits 0.02 apart).
@@ -61,16 +68,19 @@ def _env():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Each recipe trained by 2 gloo ranks (through `train --nproc 2`, both runs at once) and by one process:
-    tmp/two, tmp/one (TINY, sub-network draws in tmp/log) and tmp/two_float, tmp/one_float (FLOAT)."""
+    """Each recipe trained by 2 gloo ranks (through `train --nproc 2`, the runs at once) and by one process:
+    tmp/two, tmp/one (TINY, sub-network draws in tmp/log) and tmp/two_float, tmp/one_float (FLOAT); MINED by 2
+    ranks only (tmp/two_mined, draws in tmp/log_mined)."""
     tmp = tmp_path_factory.mktemp("ddp")
     procs = []
-    for name, text, extra in (("", TINY, ["--subnet-log", str(tmp / "log")]), ("_float", FLOAT, [])):
+    for name, text, extra in (("", TINY, ["--subnet-log", str(tmp / "log")]), ("_float", FLOAT, []),
+                              ("_mined", MINED, ["--subnet-log", str(tmp / "log_mined")])):
         (tmp / f"tiny{name}.yaml").write_text(text)
         procs.append(subprocess.Popen(_cli("--config", str(tmp / f"tiny{name}.yaml"), "--out", str(tmp / f"two{name}"),
                                            "--nproc", "2", *extra),
                                       cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        train(load_config(tmp / f"tiny{name}.yaml"), tmp / f"one{name}", progress=False)
+        if name != "_mined":
+            train(load_config(tmp / f"tiny{name}.yaml"), tmp / f"one{name}", progress=False)
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-3000:]
     return tmp
@@ -121,6 +131,14 @@ def test_two_ranks_draw_the_same_subnetworks_at_every_step(runs):
     assert len(steps) == EPOCHS * 5                      # ceil(256 / 61) batches per epoch
     mixed = {cfg for s in steps for kind, cfg in s if kind == "random" and len(set(cfg.split())) > 2}
     assert len(mixed) > 3                                # per-layer draws, so equality is not trivial
+
+
+def test_two_ranks_keep_the_same_mined_subnetworks(runs):
+    """Each rank scores the candidates on a different shard; only the summed losses keep them in step."""
+    logs = [[json.loads(l) for l in (runs / "log_mined" / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
+    mined = [rec["subnets"] for rec in logs[0] if rec["epochs_done"] == 1]
+    assert len(mined) == 1 and len(mined[0]) == 5 and {len(step) for step in mined[0]} == {3}
+    assert [rec["subnets"] for rec in logs[0]] == [rec["subnets"] for rec in logs[1]]
 
 
 @pytest.mark.slow

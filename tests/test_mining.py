@@ -49,6 +49,10 @@ def test_mining_keeps_the_random_config_with_the_highest_inference_loss():
     assert got[0] == subnets[0] and got[1][1] == cands[int(np.argmax(losses))]
     assert mine_subnets(model, StageConfig("s", "mixed", 1, subnets=("random",)), subnets, x, y,
                         np.random.default_rng(5)) is subnets
+    # the losses that decide are the combined ones (the sum over data-parallel ranks): here negated, so the
+    # easiest candidate wins
+    got = mine_subnets(model, stage, subnets, x, y, np.random.default_rng(5), lambda v: [-l for l in v])
+    assert got[1][1] == cands[int(np.argmin(losses))] != cands[int(np.argmax(losses))]
 
 
 def test_inference_network_restores_every_flag():
@@ -91,3 +95,14 @@ def test_frozen_and_mining_settings_checked(stages, match):
     with pytest.raises(TrainConfigError, match="calibrate_bn: true"):
         load_config(None, TINY + ["calibrate_bn=false", "stages=[{name: a, kind: uniform, epochs: 1}, "
                                   "{name: b, kind: mixed, epochs: 1, frozen_stats: true}]"])
+
+
+def test_frozen_statistics_are_refused_under_data_parallel_ranks_and_mining_is_not(monkeypatch, tmp_path):
+    from quantnet.train.loop import Trainer
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    mined = "[{name: a, kind: act, epochs: 1}, {name: b, kind: mixed, epochs: 1, mine: 2}]"
+    Trainer(load_config(None, TINY + [f"stages={mined}"]), tmp_path / "a", progress=False)   # no refusal
+    frozen = "[{name: a, kind: act, epochs: 1}, {name: b, kind: mixed, epochs: 1, frozen_stats: true}]"
+    with pytest.raises(TrainConfigError, match="frozen_stats is single-process only"):
+        Trainer(load_config(None, TINY + [f"stages={frozen}"]), tmp_path / "b", progress=False)

@@ -113,7 +113,8 @@ def _default_stages() -> tuple[StageConfig, ...]:
         StageConfig("float", "float", 30, lr=0.01),
         StageConfig("stage1", "act", 10, subnets=("random",)),
         StageConfig("stage2", "uniform", 30, subnets=("max", "min", "random"), distill=True),
-        StageConfig("stage3", "mixed", 70, subnets=("max", "min", "random", "random"), distill=True, ramp=0.3),
+        StageConfig("stage3", "mixed", 70, subnets=("max", "min", "random", "random"), distill=True, ramp=0.3,
+                    mine=4),
     )
 
 

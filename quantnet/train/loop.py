@@ -164,11 +164,10 @@ class Trainer:
         self.subnet_log = Path(subnet_log) if subnet_log is not None else None
         self.device = self.ranks.device(cfg.device)   # a clear error when CUDA is asked for but absent
         if self.ranks.world > 1:
-            # mining scores configs on each rank's own shard, and a frozen stage's calibration runs on rank 0
-            # only: either would let the ranks' sub-networks or statistics drift apart
-            odd = [s.name for s in cfg.stages if s.mine > 1 or s.frozen_stats]
+            # a frozen stage's calibration runs on rank 0 only: the ranks' statistics would drift apart
+            odd = [s.name for s in cfg.stages if s.frozen_stats]
             if odd:
-                raise TrainConfigError(f"stage(s) {odd}: mine > 1 and frozen_stats are single-process only; "
+                raise TrainConfigError(f"stage(s) {odd}: frozen_stats is single-process only; "
                                        f"train them without --nproc / torchrun")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -208,7 +207,7 @@ class Trainer:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             p = p_deviate(stage, k / max(1, steps * stage.epochs))
             subnets = sample_subnets(stage, model.spec, rng, k / max(1, steps * stage.epochs))
-            subnets = mine_subnets(model, stage, subnets, xb, yb, rng)
+            subnets = mine_subnets(model, stage, subnets, xb, yb, rng, ranks.sum)
             drawn.append([[kind, _bits_text(bc)] for kind, bc in subnets])
             opt.zero_grad(set_to_none=True)
             for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T, self.net):
