@@ -137,7 +137,7 @@ class NetworkCost:
             out[n.name] = n.out_bits.resolve(columns, acc)
         return out
 
-    def _walk(self, columns: Mapping):
+    def node_costs(self, columns: Mapping):
         """(node, output width, cost) of every costed node at `columns` (layer -> (w_bits, a_bits), ints or
         arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream:
         holding many configs' arrays for every node at once is slower."""
@@ -181,7 +181,7 @@ class NetworkCost:
             raise UserError(f"config has no bits for layer {missing[0]!r}")
         columns = {s.name: tuple(int(v) for v in bits[s.name]) for s in self.shapes}
         out = []
-        for n, o, c in self._walk(columns):
+        for n, o, c in self.node_costs(columns):
             w, a = columns[n.name] if n.is_layer else (None, None)
             row = {"name": n.name, "kind": n.kind, "macs": n.shape.macs if n.is_layer else 0, "w_bits": w, "a_bits": a,
                    "out_bits": int(o), "cycles": int(c["cycles"]), "bound_by": str(c["bound_by"]),
@@ -212,7 +212,7 @@ class NetworkCost:
         cycles = np.zeros(len(w_bits), np.int64)
         energy = np.zeros(len(w_bits))
         columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(self.shapes)}
-        for _, _, c in self._walk(columns):
+        for _, _, c in self.node_costs(columns):
             cycles += c["cycles"]
             energy += c["energy_pj"]
         return {"cycles": cycles, "energy_pj": energy, "latency_s": cycles / self.hw.clock_hz}

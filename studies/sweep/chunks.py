@@ -54,7 +54,7 @@ def network_totals(cost: NetworkCost, w_bits: np.ndarray, a_bits: np.ndarray) ->
     energy = np.zeros(len(w_bits))
     parts: dict[str, np.ndarray] = {}
     columns = {s.name: (w_bits[:, i], a_bits[:, i]) for i, s in enumerate(cost.shapes)}
-    for _, _, c in cost._walk(columns):
+    for _, _, c in cost.node_costs(columns):
         cycles += c["cycles"]
         energy += c["energy_pj"]
         for k, v in c["energy_by"].items():
