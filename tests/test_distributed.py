@@ -234,3 +234,42 @@ def test_cifar10_recipe_trains_end_to_end_on_written_batches(tmp_path, monkeypat
     assert [m["stage"] for m in metrics] == [s.name for s in full.stages]
     assert "test_acc/W2A2" in metrics[-1] and metrics[-1]["bn_calibrated"] > 0
     assert flips == [20] * len(full.stages)              # every epoch flips its 5 x 4 training images
+
+
+RANK_SCRIPT = """\
+import os, sys
+from quantnet.train import load_config, loop
+rank = int(os.environ["RANK"])
+if rank == 1:      # this rank alone sees a non-finite loss
+    loop._divergence = lambda loss, where: f"training diverged: injected at {where}"
+try:
+    loop.train(load_config(sys.argv[1]), sys.argv[2], progress=False)
+except loop.TrainingDiverged as e:
+    print(f"rank {rank}: {e}", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
+    """The ranks agree on divergence after each step's backward passes, so every rank stops with the message;
+    a rank that raised alone left the others in a collective with it (seen: a gloo 'connection closed by peer'
+    traceback on rank 0; a rank still alive but elsewhere leaves them waiting)."""
+    from bitmixer.launch import free_port
+    (tmp_path / "rank.py").write_text(RANK_SCRIPT)
+    (tmp_path / "tiny.yaml").write_text(COMMON + "stages:\n  - {name: a, kind: uniform, epochs: 1}\n")
+    port = str(free_port())
+    procs = [subprocess.Popen([sys.executable, str(tmp_path / "rank.py"), str(tmp_path / "tiny.yaml"), str(tmp_path / "run")],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=dict(_env(), RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                                       MASTER_PORT=port)) for r in (0, 1)]
+    try:
+        codes = [p.wait(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    errs = [p.stderr.read().decode() for p in procs]
+    assert codes == [3, 3], errs
+    assert "another rank's loss was non-finite at stage 'a' epoch 1 batch 1" in errs[0]
+    assert "rank 1: training diverged: injected at stage 'a' epoch 1 batch 1" in errs[1]
+

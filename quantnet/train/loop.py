@@ -148,11 +148,12 @@ def _bits_text(bc: BitConfig | None) -> str:
     return "fp" if bc is None else " ".join(f"{w}/{a}" for w, a in bc.bits.values())
 
 
-def _check_finite(loss: torch.Tensor, where: str) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"training diverged: loss is {loss.item()} at {where}; nothing was saved for this "
-                               f"epoch (the last checkpoint, if any, is intact). Lower the learning rate "
-                               f"(optim.lr / --lr) or check the data.")
+def _divergence(loss: torch.Tensor, where: str) -> str | None:
+    """The message for a non-finite loss (None when it is finite)."""
+    if torch.isfinite(loss):
+        return None
+    return (f"training diverged: loss is {loss.item()} at {where}; nothing was saved for this epoch (the last "
+            f"checkpoint, if any, is intact). Lower the learning rate (optim.lr / --lr) or check the data.")
 
 
 class Trainer:
@@ -210,13 +211,20 @@ class Trainer:
             subnets = mine_subnets(model, stage, subnets, xb, yb, rng, ranks.sum)
             drawn.append([[kind, _bits_text(bc)] for kind, bc in subnets])
             opt.zero_grad(set_to_none=True)
+            diverged = None
             for kind, bc, logits, loss in subnet_losses(model, stage, subnets, xb, yb, self.teacher, T, self.net):
-                _check_finite(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
-                                    f"(sub-network {kind}, {bc.name if bc else 'fp'})")
+                diverged = diverged or _divergence(loss, f"stage {stage.name!r} epoch {pos.epoch + 1} batch {step + 1} "
+                                                         f"(sub-network {kind}, {bc.name if bc else 'fp'})")
+                # every backward still runs: the last one all-reduces gradients, and a rank that left before it
+                # would leave the others waiting there
                 (loss / len(subnets) * weight).backward()
                 sums[kind] += float(loss.detach()) * len(yb)
                 correct[kind] += int((logits.detach().argmax(1) == yb).sum())
                 seen[kind] += len(yb)
+            if not ranks.all_ok(diverged is None):
+                raise TrainingDiverged(diverged or f"training diverged: another rank's loss was non-finite at stage "
+                                                   f"{stage.name!r} epoch {pos.epoch + 1} batch {step + 1}; nothing "
+                                                   f"was saved for this epoch. Lower the learning rate (optim.lr / --lr).")
             opt.step()
         self._record_draws(epochs_done, drawn)
         sums, correct, seen = self._summed_over_ranks(sums, correct, seen)
