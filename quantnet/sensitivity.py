@@ -1,8 +1,10 @@
 """Where mixed configs fail: the worst of N random per-layer configs and a per-transition sensitivity table.
 
 A transition is one switchable layer at width `bits` reading a tensor produced by a layer at width
-`prev` (the stem's fixed width for the first block, the block output's producer for the next ones).
-For every (layer, prev -> bits) the table gives the mean and the worst accuracy of the random configs
+`prev` (the stem's fixed width for the first block, the block output's producer for the next ones)
+and, where that tensor is a residual sum, its shortcut summand's producer at width `prev_shortcut`
+(the same key as the layer's Transitional BN statistics). For every (layer, prev, prev_shortcut -> bits)
+the table gives the mean and the worst accuracy of the random configs
 that contain it and its drop: the mean of all random configs minus that mean (positive: the
 transition costs accuracy). `--config worst:N[:SEED]` of `bitmixer eval` reports both.
 """
@@ -39,26 +41,30 @@ def parse_worst_spec(text: str) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def transitions(model: MetaResNet, cfg: BitConfig) -> list[tuple[str, int, int]]:
-    """(layer, prev weight width, this layer's weight width) for every switchable layer of cfg."""
-    return [(l.name, model.transition(cfg, l.name)[0], cfg.w(l.name)) for l in model.spec.switchable]
+def transitions(model: MetaResNet, cfg: BitConfig) -> list[tuple[str, int, int | None, int]]:
+    """(layer, prev weight width, shortcut summand producer's weight width or None, this layer's weight width)
+    for every switchable layer of cfg."""
+    return [(l.name, model.transition(cfg, l.name)[0], model.shortcut_width(cfg, l.name), cfg.w(l.name))
+            for l in model.spec.switchable]
 
 
 def sensitivity_table(model: MetaResNet, rows: list[tuple[BitConfig, float]]) -> list[dict]:
-    """One row per (layer, prev, bits) met among `rows` (config, accuracy): configs, mean, min, drop."""
+    """One row per (layer, prev, prev_shortcut, bits) met among `rows` (config, accuracy): configs, mean,
+    min, drop. prev_shortcut is None where the layer does not read a residual sum."""
     if not rows:
         raise ValueError("no configs to tabulate")
     overall = float(np.mean([acc for _, acc in rows]))
-    seen: dict[tuple[str, int, int], list[float]] = defaultdict(list)
+    seen: dict[tuple[str, int, int | None, int], list[float]] = defaultdict(list)
     for cfg, acc in rows:
         for t in transitions(model, cfg):
             seen[t].append(acc)
     order = {l.name: i for i, l in enumerate(model.spec.switchable)}
     table = []
-    for (layer, prev, bits), accs in sorted(seen.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])):
+    for (layer, prev, prev_sc, bits), accs in sorted(
+            seen.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], -1 if kv[0][2] is None else kv[0][2], kv[0][3])):
         mean = float(np.mean(accs))
-        table.append({"layer": layer, "prev": prev, "bits": bits, "configs": len(accs), "mean": mean,
-                      "min": float(np.min(accs)), "drop": overall - mean})
+        table.append({"layer": layer, "prev": prev, "prev_shortcut": prev_sc, "bits": bits, "configs": len(accs),
+                      "mean": mean, "min": float(np.min(accs)), "drop": overall - mean})
     return table
 
 

@@ -32,14 +32,16 @@ def test_transition_table_matches_hand_figures():
     low, high = BitConfig.uniform(spec, 2), BitConfig.uniform(spec, 4)
     wide_middle = BitConfig.from_dict({"default": 2, "layers": {"layer1.0.conv2": 4}}, spec)   # 2 -> 4 -> 2
     table = sensitivity_table(model, [(low, 0.9), (high, 0.7), (wide_middle, 0.5)])   # mean of all: 0.7
-    row = {(t["layer"], t["prev"], t["bits"]): t for t in table}
-    assert row[("layer1.0.conv1", 8, 2)]["configs"] == 2 and row[("layer1.0.conv1", 8, 2)]["mean"] == pytest.approx(0.7)
-    assert row[("layer1.0.conv1", 8, 2)]["min"] == 0.5 and row[("layer1.0.conv1", 8, 2)]["drop"] == pytest.approx(0.0)
-    assert row[("layer1.0.conv2", 2, 4)]["mean"] == 0.5 and row[("layer1.0.conv2", 2, 4)]["drop"] == pytest.approx(0.2)
-    assert row[("layer1.0.conv2", 2, 2)]["drop"] == pytest.approx(-0.2)
-    # the layer after the wide one reads a tensor its 4-bit weights produced
-    assert row[("layer2.0.conv1", 4, 2)]["configs"] == 1 and row[("layer2.0.conv1", 4, 2)]["mean"] == 0.5
-    assert ("layer2.0.conv1", 2, 4) not in row
+    row = {(t["layer"], t["prev"], t["prev_shortcut"], t["bits"]): t for t in table}
+    first = row[("layer1.0.conv1", 8, None, 2)]
+    assert first["configs"] == 2 and first["mean"] == pytest.approx(0.7)
+    assert first["min"] == 0.5 and first["drop"] == pytest.approx(0.0)
+    assert row[("layer1.0.conv2", 2, None, 4)]["mean"] == 0.5 and row[("layer1.0.conv2", 2, None, 4)]["drop"] == pytest.approx(0.2)
+    assert row[("layer1.0.conv2", 2, None, 2)]["drop"] == pytest.approx(-0.2)
+    # the layer after the wide one reads a residual sum: its main summand from those 4-bit weights, its identity
+    # shortcut carrying the 8-bit stem's output
+    assert row[("layer2.0.conv1", 4, 8, 2)]["configs"] == 1 and row[("layer2.0.conv1", 4, 8, 2)]["mean"] == 0.5
+    assert ("layer2.0.conv1", 2, 8, 4) not in row and ("layer2.0.conv1", 4, None, 2) not in row
     assert sum(t["configs"] for t in table if t["layer"] == "layer2.0.shortcut") == 3
 
 
@@ -68,6 +70,7 @@ def test_cli_worst_writes_json(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["n"] == 6 and r["seed"] == 1 and len(r["worst"]) == 2
     text = capsys.readouterr().out
-    assert "6 random per-layer configs (seed 1) on 30 samples" in text and "prev -> bits" in text
+    assert "6 random per-layer configs (seed 1) on 30 samples" in text and "prev[+sc] -> bits" in text
+    assert " 2+8 -> " in text or " 3+8 -> " in text or " 4+8 -> " in text      # layer2.0's residual-sum readers
     assert main(["eval", str(p), "--config", "worst:0", "--no-progress"]) == 2
     assert "N must be an integer" in capsys.readouterr().err

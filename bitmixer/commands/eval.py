@@ -1,6 +1,6 @@
 """bitmixer eval CKPT --config SPEC [--json PATH]: accuracy of the meta-network at bit configurations.
 bitmixer eval CKPT --config worst:N[:SEED] [--worst K]: the K worst of N random per-layer configs and the
-per-transition sensitivity table (each layer's (prev -> this) widths: mean accuracy of the configs holding it).
+per-transition sensitivity table (each layer's (prev[+shortcut] -> this) widths: mean accuracy of the configs holding it).
 bitmixer eval CKPT --policy P [--hw CONFIG] [--cost KIND]: accuracy and per-sample cost of an adaptive policy."""
 from __future__ import annotations
 
@@ -68,10 +68,11 @@ def print_worst(r: dict, json_path) -> int:
     print(f"the {len(r['worst'])} worst (weight widths of {' -> '.join(r['layers'])}):")
     print(format_table([{**w, "acc": 100 * w["accuracy"]} for w in r["worst"]],
                        [("config", "config", ""), ("widths", "widths", ""), ("acc", "top-1 %", ".2f")]))
-    print("per transition (drop: mean of all random configs minus mean of those holding it, points):")
-    rows = [{**t, "t": f"{t['prev']} -> {t['bits']}", "mean_p": 100 * t["mean"], "min_p": 100 * t["min"],
-             "drop_p": 100 * t["drop"]} for t in r["transitions"]]
-    print(format_table(rows, [("layer", "layer", ""), ("t", "prev -> bits", ""), ("configs", "configs", "d"),
+    print("per transition (prev+sc: the widths of the producers of a residual sum's main and shortcut summands; "
+          "drop: mean of all random configs minus mean of those holding it, points):")
+    rows = [{**t, "t": f"{t['prev']}{'' if t['prev_shortcut'] is None else '+' + str(t['prev_shortcut'])} -> {t['bits']}",
+             "mean_p": 100 * t["mean"], "min_p": 100 * t["min"], "drop_p": 100 * t["drop"]} for t in r["transitions"]]
+    print(format_table(rows, [("layer", "layer", ""), ("t", "prev[+sc] -> bits", ""), ("configs", "configs", "d"),
                               ("mean_p", "mean %", ".2f"), ("min_p", "min %", ".2f"), ("drop_p", "drop pt", "+.2f")]))
     write_json(json_path, r)
     return 0
