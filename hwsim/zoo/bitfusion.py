@@ -23,7 +23,7 @@ get_bench_nn(b, WRPN=True), and for those two that is get_alex_net_wrpn and get_
 filters in every conv (AlexNet 96-256-384-384-256 per tower, fc1 and fc2 8192 wide; ResNet-18 128 to 1024),
 so four times the MACs of most layers, and AlexNet's conv1 weights at 8 bits. On those layers the artifact's
 optimizer (optimizer.py, bf_e_conf.ini's 16x32 array at 192 bits per cycle, batch 16) reproduces all 30
-AlexNet and ResNet-18 rows of that CSV at 16x32, 192 bits, in all ten columns: cycles, memory wait, the three
+AlexNet and ResNet-18 rows of that CSV for that configuration, in all ten columns: cycles, memory wait, the three
 buffers' reads and writes, DRAM reads and writes (e.g. AlexNet conv2_a 5,018,849 cycles, ResNet-18
 conv2_1_b 3,613,708, conv5_2_b 3,614,180). The artifact's Eyeriss results (results/eyeriss_results.csv) are
 for get_alex_net and get_resnet_18_twn (their MACs), and its notebook divides one by the other per benchmark.
