@@ -11,7 +11,9 @@ set against the published one, with the reason for any gap.
 
 A side may instead be the published per-layer figures themselves (`published:`, studies/published_baseline.py:
 the Eyeriss results the Bit Fusion authors divided by), and a modelled side may name such figures to be set
-against layer by layer (`check:`, the layer_check table).
+against layer by layer (`check:`, the layer_check table). A side's `variants` runs another zoo network in a
+benchmark's place (the published Bit Fusion results ran WRPN AlexNet and ResNet-18 against Eyeriss on the plain
+ones); the rows name both networks.
 
 Where a paper compares at equal area, a comparison's `normalise` resizes one side's PE array
 (hwsim.area.scaled_to_area, along one dimension, buffers and clock kept) until its area matches the other's,
@@ -46,6 +48,8 @@ class Side:
     published: str = ""                    # instead of `hardware`: a CSV of published per-layer figures
                                            # (studies/published_baseline.py), taken as they stand
     check: str = ""                        # with `hardware`: such a CSV to set the model against, layer by layer
+    variants: dict[str, str] | None = None  # network -> the zoo network this side runs in its place (the variant
+                                            # a published run used); rows keep the comparison's network name
 
     def __post_init__(self):
         if bool(self.hardware) == bool(self.published):
@@ -84,6 +88,12 @@ class Comparison:
     gap_reason: str = ""                   # why ours differs from the paper (written from the table and model)
     normalise: Normalise | None = None     # None: the published arrays as they are
 
+    def __post_init__(self):
+        for role, side in (("design", self.design), ("baseline", self.baseline)):
+            extra = sorted(set(side.variants or ()) - set(self.networks))
+            if extra:
+                raise ValueError(f"{role}.variants names network(s) {extra} not in networks {list(self.networks)}")
+
 
 @dataclass(frozen=True)
 class PapersConfig:
@@ -105,6 +115,11 @@ def published_bits(net, c: Comparison) -> dict[str, tuple[int, int]]:
                             f"{len(convs)} conv layers")
         return {s.name: (16, dict(zip(convs, prof)).get(s.name, 16)) for s in net.shapes}
     return dict(net.published_config().bits)
+
+
+def side_network(side: Side, name: str) -> str:
+    """The zoo network `side` runs for the comparison's network `name`."""
+    return (side.variants or {}).get(name, name)
 
 
 def side_bits(side: Side, bits: dict) -> dict[str, tuple[int, int]]:
@@ -166,18 +181,17 @@ def compare(c: Comparison, batch: int) -> list[dict]:
     design_hw, baseline_hw = sides_hw(c)
     rows = []
     for name in c.networks:
-        net = zoo.get(name, batch)
-        shapes = [s for s in net.shapes if c.layers == "all" or s.kind == "conv"]
-        bits = published_bits(net, c)
-        counted = {s.name for s in shapes}
-        d, b = (cost_side(side, hw["compared"], net, bits, counted)
-                for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
+        nets = [zoo.get(side_network(side, name), batch) for side in (c.design, c.baseline)]
+        shapes = [[s for s in net.shapes if c.layers == "all" or s.kind == "conv"] for net in nets]
+        args = [(net, published_bits(net, c), {s.name for s in sh}) for net, sh in zip(nets, shapes)]
+        pairs = tuple(zip((c.design, c.baseline), (design_hw, baseline_hw), args))
+        d, b = (cost_side(side, hw["compared"], *a) for side, hw, a in pairs)
         if c.normalise is None:
             dp, bp = d, b
         else:
-            dp, bp = (cost_side(side, hw["published"], net, bits, counted)
-                      for side, hw in ((c.design, design_hw), (c.baseline, baseline_hw)))
-        rows.append({"comparison": c.name, "network": name, "layers": len(shapes),
+            dp, bp = (cost_side(side, hw["published"], *a) for side, hw, a in pairs)
+        rows.append({"comparison": c.name, "network": name, "layers": len(shapes[0]),
+                     "design_network": nets[0].name, "baseline_network": nets[1].name,
                      "design": d["hw"].name, "baseline": b["hw"].name,
                      "design_cycles": d["cycles"], "baseline_cycles": b["cycles"],
                      "speedup": b["cycles"] / d["cycles"],
@@ -203,9 +217,9 @@ def layer_check(c: Comparison, batch: int) -> list[dict]:
         hw, pub = load_hw_config(hw_config_paths([side.hardware])[0]), published_baseline.load(side.check)
         buffers = [b.name for b in hw.buffers]
         for name in c.networks:
-            net = zoo.get(name, batch)
+            net = zoo.get(side_network(side, name), batch)
             ours = {r["name"]: r for r in NetworkCost(net.graph, hw).layers(side_bits(side, published_bits(net, c)))}
-            for layer, p in pub.layers(name).items():
+            for layer, p in pub.layers(net.name).items():
                 if layer not in ours:
                     continue
                 o = ours[layer]

@@ -14,10 +14,12 @@ for _name, _build in [("alexnet", alexnet.alexnet), ("vgg16", vgg.vgg16), ("resn
                       ("bitfusion-alexnet", bitfusion.bf_alexnet), ("bitfusion-cifar10", bitfusion.bf_cifar10),
                       ("bitfusion-lstm", bitfusion.bf_lstm), ("bitfusion-lenet5", bitfusion.bf_lenet5),
                       ("bitfusion-resnet18", bitfusion.bf_resnet18), ("bitfusion-rnn", bitfusion.bf_rnn),
-                      ("bitfusion-svhn", bitfusion.bf_svhn), ("bitfusion-vgg7", bitfusion.bf_vgg7)]:
+                      ("bitfusion-svhn", bitfusion.bf_svhn), ("bitfusion-vgg7", bitfusion.bf_vgg7),
+                      ("bitfusion-alexnet-wrpn", bitfusion.bf_alexnet_wrpn),
+                      ("bitfusion-resnet18-wrpn", bitfusion.bf_resnet18_wrpn)]:
     ZOO.register(_name, _build)
 
-BITFUSION_BENCHMARKS = tuple(n for n in ZOO if n.startswith("bitfusion-"))
+BITFUSION_BENCHMARKS = tuple(n for n in ZOO if n.startswith("bitfusion-"))   # the WRPN variants included
 MAX_BATCH = 1 << 16      # keeps every tensor's size in bits far inside int64 (VGG-16: 2^33 bits a sample)
 
 
