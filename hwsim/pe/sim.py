@@ -15,14 +15,14 @@ import numpy as np
 
 from ..errors import UserError
 from ..hwconfig import HwConfig
-from ..kernels import im2col, weight_matrix
 from ..dataflow.layers import LayerShape
 from ..dataflow.mapping import ceil_div
 from ..dataflow.organisations import get_organisation
 from . import get_pe_kind
-from .digits import block_nonzero_digits, shift_accumulate, split_digits, stacked_gemm
+from .cycles import padded_nhwc, skipped_block_steps
+from .digits import count_outside, digit_products, shift_accumulate, split_digits, stacked_weight_digits
 
-_CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (int64 elements)
+_CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (elements)
 
 
 class PEOverflow(UserError):
@@ -64,63 +64,67 @@ class PESimulator:
         N, C, H, W = x.shape
         O, Cg, kh, kw = w.shape
         Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-        # byte codes stay bytes (8x less to copy and split than int64); wider codes widen to int64
-        cols = im2col(x, kh, kw, stride, padding, groups, x.dtype if x.dtype.itemsize == 1 else np.int64)
-        wm = weight_matrix(w, groups)                                   # (g, O/g, K)
         da, dw = self.kind.digits(pe, w_bits, a_bits)
         rec = self.counts.setdefault(layer_name, LayerCount())
-        shape = LayerShape(layer_name, "conv", C, O, kh, kw, stride, padding, groups, H, W, "acc")
-        out = np.empty((groups, N * Ho * Wo, O // groups), np.int64)
-        for g in range(groups):
-            out[g] = self._gemm(cols[g], wm[g].T, a_bits, w_bits, da, dw, rec, layer_name)
-            for n in range(N):
-                x_n = cols[g][n * Ho * Wo:(n + 1) * Ho * Wo]
-                c, c0 = self.count_cycles(x_n, shape, w_bits, a_bits)
-                rec.cycles += c
-                rec.cycles_no_skip += c0
-        rec.samples += N
-        return out.reshape(groups, N, Ho, Wo, O // groups).transpose(1, 0, 4, 2, 3).reshape(N, O, Ho, Wo)
-
-    def _gemm(self, xm, wm, a_bits, w_bits, da, dw, rec, layer):
-        xd = split_digits(xm, a_bits, da)
-        wd = split_digits(wm, w_bits, dw)
-        per_row = xd.shape[0] * wd.shape[0] * wm.shape[1]
-        step = max(1, _CHUNK_ELEMS // max(per_row, 1))
-        out = np.empty((xm.shape[0], wm.shape[1]), np.int64)
-        pe = self.hw.pe
-        for r0 in range(0, xm.shape[0], step):
-            prods = stacked_gemm(np.ascontiguousarray(xd[:, r0:r0 + step]), wd)
-            acc, n_p, n_a, mp, ma = shift_accumulate(prods, da, dw, pe.partial_sum_bits, pe.accumulator_bits)
-            out[r0:r0 + step] = acc
-            rec.psum_overflows += int(n_p)
-            rec.acc_overflows += int(n_a)
-            rec.max_psum, rec.max_acc = max(rec.max_psum, int(mp)), max(rec.max_acc, int(ma))
+        xd = split_digits(x, a_bits, da)                                  # (na, N, C, H, W)
+        wds = stacked_weight_digits(w, w_bits, dw, groups)                # (g*nw*O/g, C/g, kh, kw)
+        na, nw = xd.shape[0], wds.shape[0] // O
+        out = np.empty((N, O, Ho, Wo), np.int64)
+        step = max(1, _CHUNK_ELEMS // max(na * nw * O * Ho * Wo, 1))     # samples per chunk
+        for n0 in range(0, N, step):
+            n1 = min(N, n0 + step)
+            prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
+            prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
+            acc = out[n0:n1].reshape(n1 - n0, O, Ho * Wo)
+            p_lo, p_hi, s_lo, s_hi = shift_accumulate(prods, n1 - n0, na, nw, O // groups, da, dw, acc)
+            self._record(rec, prods, (n1 - n0, na, nw, O // groups, da, dw, groups), int(p_lo), int(p_hi), int(s_lo),
+                         int(s_hi))
         if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
-            raise PEOverflow(f"layer {layer!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
+            raise PEOverflow(f"layer {layer_name!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
                              f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
                              f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest {rec.max_acc})")
+        shape = LayerShape(layer_name, "conv", C, O, kh, kw, stride, padding, groups, H, W, "acc")
+        c, c0 = self.count_cycles(x, shape, w_bits, a_bits)
+        rec.cycles += c
+        rec.cycles_no_skip += c0
+        rec.samples += N
         return out
 
-    def count_cycles(self, x_mk: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
-        """Cycles of one group of one sample's GEMM (x_mk: (M, K) codes of `shape`, one sample): (with
-        savings, without). The organisation's step plan says which block of x_mk each step feeds."""
+    def _record(self, rec, prods, layout, p_lo, p_hi, s_lo, s_hi) -> None:
+        """Fold one chunk's product and running-sum ranges into rec; overflows counted only where a range
+        leaves the design's widths (a range inside them proves there are none)."""
+        pe = self.hw.pe
+        rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
+        rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
+        p_top, a_top = 1 << (pe.partial_sum_bits - 1), 1 << (pe.accumulator_bits - 1)
+        if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):
+            n_p, n_a = count_outside(prods, *layout, pe.partial_sum_bits, pe.accumulator_bits)
+            rec.psum_overflows += int(n_p)
+            rec.acc_overflows += int(n_a)
+
+    def count_cycles(self, x: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
+        """Cycles of all samples and groups of a layer (x: (N, C, H, W) codes of `shape`): (with savings,
+        without). The organisation's step plan says which block of each sample's im2col matrix a step feeds;
+        without skipping only the number of blocks matters, so the data is walked only with it."""
         pe, array = self.hw.pe, self.hw.array
         lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
         plan = self.org.step_plan(shape, array, lanes)
+        runs = x.shape[0] * shape.groups                         # (sample, group) GEMMs
         if plan is None:
             if self.skipping:
                 raise UserError(f"{self.hw.name}: organisation {self.org.name!r} does not say which data a step "
                                 f"feeds, so zero-plane skipping cannot be counted on it")
-            c = int(self.org.group_cycles(shape, array, lanes, step))
+            c = runs * int(self.org.group_cycles(shape, array, lanes, step))
             return c, c
+        segment = shape.in_ch // shape.groups * shape.kh * shape.kw // plan.segments
+        blocks = plan.segments * ceil_div(shape.out_h * shape.out_w, plan.bm) * ceil_div(segment, plan.bk)
+        fill = runs * plan.overhead_steps * step
+        no_skip = fill + plan.reps * runs * blocks * step
+        if not self.skipping or not blocks:
+            return no_skip, no_skip
         da, _ = self.kind.digits(pe, w_bits, a_bits)
-        segment = x_mk.shape[1] // plan.segments
-        streamed, saved = 0, 0
-        for t in range(plan.segments):
-            part = x_mk[:, t * segment:(t + 1) * segment]        # a strided view: the kernel reads it in place
-            nz = block_nonzero_digits(part, plan.bm, plan.bk, da, ceil_div(a_bits, da))
-            streamed += nz.size * step
-            if self.skipping and nz.size:
-                saved += int(np.sum(np.vectorize(lambda z: self.kind.skipped_steps(pe, w_bits, a_bits, int(z)))(nz)))
-        fill = plan.overhead_steps * step
-        return fill + plan.reps * (saved if self.skipping else streamed), fill + plan.reps * streamed
+        nd = ceil_div(a_bits, da)
+        table = np.array([self.kind.skipped_steps(pe, w_bits, a_bits, z) for z in range(nd + 1)], np.int64)
+        saved = skipped_block_steps(padded_nhwc(x, shape.padding), shape.groups, shape.kh, shape.kw, shape.stride,
+                                    shape.out_h, shape.out_w, plan.segments, plan.bm, plan.bk, da, nd, table)
+        return fill + plan.reps * int(saved), no_skip

@@ -1,0 +1,122 @@
+"""The PE simulator's digit convs, shift-accumulate and cycle walk against the naive numpy reference
+(tests/naive_pe.py): outputs, overflow counts, largest |psum| / |running sum| and cycles, exactly, over
+random shapes, strides, padding, groups, widths narrow enough to overflow, and skipping on and off."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.dataflow.layers import LayerShape
+from hwsim.dataflow.organisations import get_organisation
+from hwsim.hwconfig import load_hw_config
+from hwsim.pe import get_pe_kind, sim as pe_sim
+from hwsim.pe.cycles import padded_nhwc, skipped_block_steps
+from hwsim.pe.sim import PESimulator
+from tests import naive_pe
+
+CONFIGS = sorted(p.stem for p in Path("hw_configs").glob("*.yaml"))
+
+
+def random_layer(rng):
+    """(x codes, w codes, stride, padding, groups, a_bits, w_bits): small random geometry, extremes present,
+    some activation bit-planes zero in places so that skipping has blocks to skip."""
+    groups = int(rng.choice([1, 1, 2, 3]))
+    cg, og = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+    k = int(rng.choice([1, 2, 3]))
+    stride, padding = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    h, w_ = int(rng.integers(k, 8)), int(rng.integers(k, 8))
+    a_bits, w_bits = int(rng.integers(1, 9)), int(rng.integers(2, 9))
+    x = rng.integers(0, 2 ** a_bits, (int(rng.integers(1, 4)), cg * groups, h, w_))
+    x &= rng.choice([2 ** a_bits - 1, 2 ** a_bits - 2, 2 ** a_bits - 5], x.shape)     # planes off in places
+    x[0, 0, 0, 0] = 2 ** a_bits - 1
+    q = 2 ** (w_bits - 1) - 1
+    w = rng.integers(-q - 1, q + 1, (og * groups, cg, k, k))
+    w.flat[0], w.flat[-1] = -q - 1, q
+    return x.astype(np.uint8), w.astype(np.int8), stride, padding, groups, a_bits, w_bits
+
+
+def expected_cycles(hw, kind, x, w, stride, padding, groups, w_bits, a_bits, skipping):
+    """(cycles, without skipping) of the layer from the organisation's plan and the naive block walk."""
+    pe = hw.pe
+    shape = LayerShape("l", "conv", x.shape[1], w.shape[0], w.shape[2], w.shape[3], stride, padding, groups,
+                       x.shape[2], x.shape[3], "acc")
+    lanes, step = kind.lanes(pe, w_bits, a_bits), kind.steps(pe, w_bits, a_bits)
+    runs = x.shape[0] * groups
+    plan = get_organisation(hw.array.organisation).step_plan(shape, hw.array, lanes)
+    if plan is None:
+        c = runs * int(get_organisation(hw.array.organisation).group_cycles(shape, hw.array, lanes, step))
+        return c, c
+    da = kind.digits(pe, w_bits, a_bits)[0]
+    saved, blocks = naive_pe.block_steps(x, w.shape[2], w.shape[3], stride, padding, groups, plan.segments, plan.bm,
+                                         plan.bk, da, -(-a_bits // da),
+                                         lambda z: kind.skipped_steps(pe, w_bits, a_bits, z))
+    fill = runs * plan.overhead_steps * step
+    no_skip = fill + plan.reps * blocks * step
+    return (fill + plan.reps * saved if skipping else no_skip), no_skip
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_layer_equals_naive_digit_reference(name):
+    base = load_hw_config(f"hw_configs/{name}.yaml")
+    kind = get_pe_kind(base.pe.kind)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    seen_overflow = False
+    for case in range(8):
+        x, w, s, p, g, a_bits, w_bits = random_layer(rng)
+        a_bits, w_bits = min(a_bits, base.pe.a_bits_max), min(w_bits, base.pe.w_bits_max)
+        x = np.minimum(x, 2 ** a_bits - 1).astype(np.uint8)
+        q = 2 ** (w_bits - 1)
+        w = np.clip(w, -q, q - 1).astype(np.int8)
+        psum_bits = int(rng.choice([4, 7, 10, base.pe.partial_sum_bits]))   # narrow ones overflow
+        acc_bits = int(rng.choice([psum_bits, psum_bits + 3, base.pe.accumulator_bits]))
+        hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, partial_sum_bits=psum_bits,
+                                                              accumulator_bits=acc_bits))
+        da, dw = kind.digits(hw.pe, w_bits, a_bits)
+        want = naive_pe.pe_layer(x, w, s, p, g, a_bits, w_bits, da, dw, psum_bits, acc_bits)
+        for skipping in ((False, True) if kind.supports_skipping else (False,)):
+            sim = PESimulator(hw, skipping=skipping)
+            got = sim.conv_impl(x, w, s, p, g, "l", w_bits, a_bits)
+            c = sim.counts["l"]
+            where = f"{name} case {case} w{w_bits}a{a_bits} s{s} p{p} g{g} psum {psum_bits} acc {acc_bits} skip {skipping}"
+            np.testing.assert_array_equal(got, want[0], err_msg=where)
+            assert (c.psum_overflows, c.acc_overflows, c.max_psum, c.max_acc) == want[1:], where
+            assert (c.cycles, c.cycles_no_skip) == expected_cycles(hw, kind, x, w, s, p, g, w_bits, a_bits,
+                                                                   skipping), where
+            assert c.samples == x.shape[0]
+        seen_overflow |= want[1] > 0 and want[2] > 0
+    assert seen_overflow, "no case overflowed: the counts were not exercised"
+
+
+def test_chunks_of_samples_give_the_same_layer(monkeypatch):
+    """A layer split into one-sample chunks (the products' memory bound) sums the same counts."""
+    hw = load_hw_config("hw_configs/loom.yaml")
+    narrow = dataclasses.replace(hw, pe=dataclasses.replace(hw.pe, partial_sum_bits=6, accumulator_bits=9))
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 16, (5, 6, 7, 7)).astype(np.uint8)
+    w = rng.integers(-8, 8, (4, 3, 3, 3)).astype(np.int8)
+    whole = PESimulator(narrow, skipping=True)
+    a = whole.conv_impl(x, w, 1, 1, 2, "l", 4, 4)
+    monkeypatch.setattr(pe_sim, "_CHUNK_ELEMS", 1)
+    chunked = PESimulator(narrow, skipping=True)
+    b = chunked.conv_impl(x, w, 1, 1, 2, "l", 4, 4)
+    np.testing.assert_array_equal(a, b)
+    assert whole.counts["l"] == chunked.counts["l"] and whole.counts["l"].acc_overflows > 0
+
+
+def test_block_walk_equals_naive_on_any_plan():
+    """Blocks spanning several taps, segments that do not divide K, blocks wider than a segment."""
+    rng = np.random.default_rng(4)
+    for case in range(40):
+        x, w, s, p, g, a_bits, _ = random_layer(rng)
+        k = w.shape[2]
+        da = int(rng.choice([1, 2, 3]))
+        nd = -(-a_bits // da)
+        segments, bm, bk = int(rng.choice([1, 2, 5, k * k])), int(rng.integers(1, 6)), int(rng.integers(1, 9))
+        table = rng.integers(0, 100, nd + 1)
+        ho, wo = (x.shape[2] + 2 * p - k) // s + 1, (x.shape[3] + 2 * p - k) // s + 1
+        got = skipped_block_steps(padded_nhwc(x, p), g, k, k, s, ho, wo, segments, bm, bk, da, nd, table)
+        want, _ = naive_pe.block_steps(x, k, k, s, p, g, segments, bm, bk, da, nd, lambda z: int(table[z]))
+        assert got == want, f"case {case}: segments {segments} bm {bm} bk {bk} da {da}"
