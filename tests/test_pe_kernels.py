@@ -17,7 +17,17 @@ from hwsim.pe.cycles import padded_nhwc, skipped_block_steps
 from hwsim.pe.sim import PESimulator
 from tests import naive_pe
 
-CONFIGS = sorted(p.stem for p in Path("hw_configs").glob("*.yaml"))
+# every shipped design, and the skipping kinds on a systolic array (whose plan has fill and drain steps)
+DESIGNS = sorted(p.stem for p in Path("hw_configs").glob("*.yaml")) + ["loom@ws", "stripes@os", "loom@is"]
+
+
+def design(name: str):
+    base, _, dataflow = name.partition("@")
+    hw = load_hw_config(f"hw_configs/{base}.yaml")
+    if dataflow:
+        hw = dataclasses.replace(hw, array=dataclasses.replace(hw.array, organisation="systolic", dataflow=dataflow,
+                                                               reduce_lanes=None))
+    return hw
 
 
 def random_layer(rng):
@@ -58,9 +68,9 @@ def expected_cycles(hw, kind, x, w, stride, padding, groups, w_bits, a_bits, ski
     return (fill + plan.reps * saved if skipping else no_skip), no_skip
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", DESIGNS)
 def test_layer_equals_naive_digit_reference(name):
-    base = load_hw_config(f"hw_configs/{name}.yaml")
+    base = design(name)
     kind = get_pe_kind(base.pe.kind)
     rng = np.random.default_rng(sum(map(ord, name)))
     seen_overflow = False
@@ -70,8 +80,11 @@ def test_layer_equals_naive_digit_reference(name):
         x = np.minimum(x, 2 ** a_bits - 1).astype(np.uint8)
         q = 2 ** (w_bits - 1)
         w = np.clip(w, -q, q - 1).astype(np.int8)
-        psum_bits = int(rng.choice([4, 7, 10, base.pe.partial_sum_bits]))   # narrow ones overflow
-        acc_bits = int(rng.choice([psum_bits, psum_bits + 3, base.pe.accumulator_bits]))
+        psum_bits = int(rng.choice([3, 5, 8, base.pe.partial_sum_bits]))   # narrow ones overflow
+        acc_bits = int(rng.choice([psum_bits, psum_bits + 2, base.pe.accumulator_bits]))
+        if case == 0:       # all-max codes over K = 36 into 3-bit adders: every design overflows both
+            x, w = np.full((1, 4, 4, 4), 2 ** a_bits - 1, np.uint8), np.full((2, 4, 3, 3), q - 1, np.int8)
+            s, p, g, psum_bits, acc_bits = 1, 1, 1, 3, 3
         hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, partial_sum_bits=psum_bits,
                                                               accumulator_bits=acc_bits))
         da, dw = kind.digits(hw.pe, w_bits, a_bits)
