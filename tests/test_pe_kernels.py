@@ -13,6 +13,7 @@ from hwsim.dataflow.layers import LayerShape
 from hwsim.dataflow.organisations import get_organisation
 from hwsim.hwconfig import load_hw_config
 from hwsim.pe import get_pe_kind, sim as pe_sim
+from hwsim.pe.bounds import digit_max, pe_bounds
 from hwsim.pe.cycles import padded_nhwc, skipped_block_steps
 from hwsim.pe.sim import PESimulator
 from tests import naive_pe
@@ -133,3 +134,72 @@ def test_block_walk_equals_naive_on_any_plan():
         got = skipped_block_steps(padded_nhwc(x, p), g, k, k, s, ho, wo, segments, bm, bk, da, nd, table)
         want, _ = naive_pe.block_steps(x, k, k, s, p, g, segments, bm, bk, da, nd, lambda z: int(table[z]))
         assert got == want, f"case {case}: segments {segments} bm {bm} bk {bk} da {da}"
+
+
+def test_digit_bounds_hold_for_every_code_and_are_reached_on_full_ranges():
+    rng = np.random.default_rng(5)
+    for bits, d in [(b, d) for b in range(1, 9) for d in (1, 2, 3, 8)]:
+        for signed in (False, True):
+            full = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
+            for lo, hi in [full] + [tuple(sorted(rng.integers(full[0], full[1] + 1, 2))) for _ in range(5)]:
+                lo, hi = int(lo), int(hi)
+                actual = [int(np.abs(v).max()) for v in naive_pe.digits(np.arange(lo, hi + 1), bits, d)]
+                bound = digit_max(lo, hi, bits, d)
+                assert all(b >= a for a, b in zip(actual, bound)), (bits, d, lo, hi, actual, bound)
+                if (lo, hi) == full:
+                    assert bound == actual, (bits, d, lo, hi)
+
+
+@pytest.mark.parametrize("name", ["stripes", "loom", "bitfusion", "tpu_int8"])
+def test_pe_bounds_bound_every_sum_and_are_reached_by_all_max_codes(name):
+    """Random layers stay within the bounds; all-max positive codes without padding reach both exactly."""
+    hw = design(name)
+    kind = get_pe_kind(hw.pe.kind)
+    rng = np.random.default_rng(6)
+    for case in range(6):
+        x, w, s, p, g, a_bits, w_bits = random_layer(rng)
+        a_bits, w_bits = min(a_bits, hw.pe.a_bits_max), min(w_bits, hw.pe.w_bits_max)
+        x = np.minimum(x, 2 ** a_bits - 1)
+        w = np.clip(w, -2 ** (w_bits - 1), 2 ** (w_bits - 1) - 1)
+        if case == 0:
+            x, w, p = np.full_like(x, 2 ** a_bits - 1), np.full_like(w, 2 ** (w_bits - 1) - 1), 0
+        da, dw = kind.digits(hw.pe, w_bits, a_bits)
+        k = w.shape[1] * w.shape[2] * w.shape[3]
+        b = pe_bounds((int(x.min()), int(x.max())), (int(w.min()), int(w.max())), k, a_bits, w_bits, da, dw)
+        _, _, _, max_p, max_a = naive_pe.pe_layer(x, w, s, p, g, a_bits, w_bits, da, dw, 64, 64)
+        assert max_p <= b.psum and max_a <= b.acc, (name, case)
+        if case == 0:
+            assert (max_p, max_a) == (b.psum, b.acc), name
+
+
+@pytest.mark.parametrize("name", ["stripes", "loom@ws", "bitfusion", "tpu_int8"])
+def test_shortcut_gives_the_same_layer_where_proven_and_the_digit_path_elsewhere(name):
+    """exact_stats=False: the direct conv where the bounds prove the widths, so the same accumulators, no
+    overflow and the same cycles, max_psum / max_acc upper bounds of the exact ones; where they do not prove
+    it (narrow widths), the digit path with its exact counts."""
+    base = design(name)
+    kind = get_pe_kind(base.pe.kind)
+    rng = np.random.default_rng(7)
+    proven = refused = 0
+    for case in range(10):
+        x, w, s, p, g, a_bits, w_bits = random_layer(rng)
+        a_bits, w_bits = min(a_bits, base.pe.a_bits_max), min(w_bits, base.pe.w_bits_max)
+        x = np.minimum(x, 2 ** a_bits - 1).astype(np.uint8)
+        w = np.clip(w, -2 ** (w_bits - 1), 2 ** (w_bits - 1) - 1).astype(np.int8)
+        narrow = case % 3 == 2
+        hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, partial_sum_bits=4, accumulator_bits=6)) \
+            if narrow else base
+        skipping = kind.supports_skipping and bool(case % 2)
+        exact, fast = PESimulator(hw, skipping=skipping), PESimulator(hw, skipping=skipping, exact_stats=False)
+        np.testing.assert_array_equal(fast.conv_impl(x, w, s, p, g, "l", w_bits, a_bits),
+                                      exact.conv_impl(x, w, s, p, g, "l", w_bits, a_bits))
+        e, f = exact.counts["l"], fast.counts["l"]
+        assert (f.cycles, f.cycles_no_skip, f.samples) == (e.cycles, e.cycles_no_skip, e.samples)
+        if f.stats_exact:                   # the bounds did not prove it: the digit path ran
+            refused += 1
+            assert f == e
+        else:
+            proven += 1
+            assert not narrow and e.psum_overflows == e.acc_overflows == 0 == f.psum_overflows == f.acc_overflows
+            assert f.max_psum >= e.max_psum and f.max_acc >= e.max_acc
+    assert proven and refused

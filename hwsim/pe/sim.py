@@ -6,6 +6,12 @@ Cycle counting walks the activation data the array actually receives: every step
 the im2col matrix (its extent along m and k is the array organisation's step plan), and a design with
 zero-plane skipping spends on that step only the activation digit-planes that are non-zero somewhere
 in the block.
+
+Every digit pair's product is computed (exact statistics). `PESimulator(hw, exact_stats=False)` takes a
+shortcut where the operands' actual code ranges prove (bounds.py) that no partial sum or running sum can
+leave the design's widths: the layer is then the direct conv (the decomposition is linear, so the sums are
+the same) with no overflow, exactly; but max_psum / max_acc are then the proven bounds, not the largest
+values reached (LayerCount.stats_exact says which). Cycles are counted the same way either way.
 """
 from __future__ import annotations
 
@@ -18,11 +24,14 @@ from ..hwconfig import HwConfig
 from ..dataflow.layers import LayerShape
 from ..dataflow.mapping import ceil_div
 from ..dataflow.organisations import get_organisation
+from ..kernels import conv2d_acc
 from . import get_pe_kind
+from .bounds import PEBounds, pe_bounds
 from .cycles import padded_nhwc, skipped_block_steps
 from .digits import count_outside, digit_products, shift_accumulate, split_digits, stacked_weight_digits
 
 _CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (elements)
+_INT32_MAX = 2**31 - 1
 
 
 class PEOverflow(UserError):
@@ -38,6 +47,7 @@ class LayerCount:
     acc_overflows: int = 0
     max_psum: int = 0
     max_acc: int = 0
+    stats_exact: bool = True      # False: max_psum / max_acc are upper bounds (PESimulator(exact_stats=False))
 
 
 @dataclass
@@ -45,6 +55,7 @@ class PESimulator:
     hw: HwConfig
     skipping: bool | None = None           # None: the config's zero_plane_skipping
     overflow: str = "report"               # "report" counts; "raise" raises PEOverflow
+    exact_stats: bool = True               # False: the proven shortcut where it applies (module docstring)
     counts: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -58,36 +69,49 @@ class PESimulator:
             raise UserError(f"PE kind {self.kind.name!r} has no zero-plane skipping")
 
     def conv_impl(self, x, w, stride, padding, groups, layer_name, w_bits, a_bits):
-        """(x (N,C,H,W) codes, w (O,C/g,kh,kw) codes, ...) -> int64 accumulators (N, O, Ho, Wo)."""
+        """(x (N,C,H,W) codes, w (O,C/g,kh,kw) codes, ...) -> exact accumulators (N, O, Ho, Wo): int32 where the
+        bounds prove that every running sum fits it, else int64."""
         pe = self.hw.pe
         self.kind.check_bits(pe, int(w_bits), int(a_bits))
         N, C, H, W = x.shape
         O, Cg, kh, kw = w.shape
-        Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
         da, dw = self.kind.digits(pe, w_bits, a_bits)
         rec = self.counts.setdefault(layer_name, LayerCount())
-        xd = split_digits(x, a_bits, da)                                  # (na, N, C, H, W)
-        wds = stacked_weight_digits(w, w_bits, dw, groups)                # (g*nw*O/g, C/g, kh, kw)
-        na, nw = xd.shape[0], wds.shape[0] // O
-        out = np.empty((N, O, Ho, Wo), np.int64)
-        step = max(1, _CHUNK_ELEMS // max(na * nw * O * Ho * Wo, 1))     # samples per chunk
-        for n0 in range(0, N, step):
-            n1 = min(N, n0 + step)
-            prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
-            prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
-            acc = out[n0:n1].reshape(n1 - n0, O, Ho * Wo)
-            p_lo, p_hi, s_lo, s_hi = shift_accumulate(prods, n1 - n0, na, nw, O // groups, da, dw, acc)
-            self._record(rec, prods, (n1 - n0, na, nw, O // groups, da, dw, groups), int(p_lo), int(p_hi), int(s_lo),
-                         int(s_hi))
-        if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
-            raise PEOverflow(f"layer {layer_name!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
-                             f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
-                             f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest {rec.max_acc})")
+        b = pe_bounds(_code_range(x), _code_range(w), Cg * kh * kw, a_bits, w_bits, da, dw)
+        if not self.exact_stats and b.psum < 1 << (pe.partial_sum_bits - 1) and b.acc < 1 << (pe.accumulator_bits - 1):
+            out = conv2d_acc(x, w, stride, padding, groups)
+            rec.max_psum, rec.max_acc, rec.stats_exact = max(rec.max_psum, b.psum), max(rec.max_acc, b.acc), False
+        else:
+            out = self._digit_convs(x, w, stride, padding, groups, a_bits, w_bits, da, dw, b, rec)
+            if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
+                raise PEOverflow(f"layer {layer_name!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
+                                 f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
+                                 f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest "
+                                 f"{rec.max_acc})")
         shape = LayerShape(layer_name, "conv", C, O, kh, kw, stride, padding, groups, H, W, "acc")
         c, c0 = self.count_cycles(x, shape, w_bits, a_bits)
         rec.cycles += c
         rec.cycles_no_skip += c0
         rec.samples += N
+        return out
+
+    def _digit_convs(self, x, w, stride, padding, groups, a_bits, w_bits, da, dw, b: PEBounds, rec):
+        """The layer through every digit pair's conv, shift-accumulated in the PE's order; ranges and overflow
+        counts into rec. Samples go in chunks that bound the stacked products held at once."""
+        N, _, H, W = x.shape
+        O, _, kh, kw = w.shape
+        Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
+        xd = split_digits(x, a_bits, da)                                  # (na, N, C, H, W)
+        wds = stacked_weight_digits(w, w_bits, dw, groups)                # (g*nw*O/g, C/g, kh, kw)
+        na, nw, og = xd.shape[0], wds.shape[0] // O, O // groups
+        out = np.empty((N, O, Ho, Wo), np.int32 if b.acc <= _INT32_MAX else np.int64)
+        step = max(1, _CHUNK_ELEMS // max(na * nw * O * Ho * Wo, 1))     # samples per chunk
+        for n0 in range(0, N, step):
+            n1 = min(N, n0 + step)
+            prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
+            prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
+            ranges = shift_accumulate(prods, n1 - n0, na, nw, og, da, dw, out[n0:n1].reshape(n1 - n0, O, Ho * Wo))
+            self._record(rec, prods, (n1 - n0, na, nw, og, da, dw, groups), *(int(v) for v in ranges))
         return out
 
     def _record(self, rec, prods, layout, p_lo, p_hi, s_lo, s_hi) -> None:
@@ -128,3 +152,7 @@ class PESimulator:
         saved = skipped_block_steps(padded_nhwc(x, shape.padding), shape.groups, shape.kh, shape.kw, shape.stride,
                                     shape.out_h, shape.out_w, plan.segments, plan.bm, plan.bk, da, nd, table)
         return fill + plan.reps * int(saved), no_skip
+
+
+def _code_range(a: np.ndarray) -> tuple[int, int]:
+    return (int(a.min()), int(a.max())) if a.size else (0, 0)
