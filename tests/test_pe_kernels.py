@@ -203,3 +203,18 @@ def test_shortcut_gives_the_same_layer_where_proven_and_the_digit_path_elsewhere
             assert not narrow and e.psum_overflows == e.acc_overflows == 0 == f.psum_overflows == f.acc_overflows
             assert f.max_psum >= e.max_psum and f.max_acc >= e.max_acc
     assert proven and refused
+
+
+def test_shortcut_at_the_width_bound():
+    """Sums of exactly 2^7 - 1 fit 8-bit adders (shortcut taken, no overflow); of 2^7 they do not (the digit
+    path runs and counts them)."""
+    base = design("stripes")
+    hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, partial_sum_bits=8, accumulator_bits=8))
+    for k in (127, 128):
+        x, w = np.ones((1, k, 2, 2), np.uint8), np.ones((3, k, 1, 1), np.int8)
+        fast = PESimulator(hw, exact_stats=False)
+        got = fast.conv_impl(x, w, 1, 0, 1, "l", 2, 1)
+        np.testing.assert_array_equal(got, np.full((1, 3, 2, 2), k))
+        c = fast.counts["l"]
+        assert c.stats_exact == (k == 128) and c.max_psum == c.max_acc == k
+        assert (c.psum_overflows, c.acc_overflows) == ((0, 0) if k == 127 else (12, 12))
