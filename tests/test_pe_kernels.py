@@ -218,3 +218,28 @@ def test_shortcut_at_the_width_bound():
         c = fast.counts["l"]
         assert c.stats_exact == (k == 128) and c.max_psum == c.max_acc == k
         assert (c.psum_overflows, c.acc_overflows) == ((0, 0) if k == 127 else (12, 12))
+
+
+@pytest.mark.parametrize("name", ["stripes", "loom", "bitfusion", "loom@os"])
+def test_digits_zero_in_every_code_are_skipped_exactly(name):
+    """Activations with their low and top digits 0 everywhere, weights >= 0 with a zero low digit: the pairs
+    of those digits are not computed, yet outputs, overflow counts (a skipped step repeats an overflowing
+    running sum, counted again) and largest values equal the naive reference's, which computes every pair."""
+    base = design(name)
+    kind = get_pe_kind(base.pe.kind)
+    rng = np.random.default_rng(8)
+    for psum_bits, acc_bits in ((4, 5), (5, 9), (base.pe.partial_sum_bits, base.pe.accumulator_bits)):
+        hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, partial_sum_bits=psum_bits,
+                                                              accumulator_bits=acc_bits))
+        a_bits, w_bits = 6, 6
+        da, dw = kind.digits(hw.pe, w_bits, a_bits)
+        x = (rng.integers(0, 2 ** (a_bits - da) // (1 << da), (2, 6, 5, 5)) << da).astype(np.uint8)   # digits 0, top 0
+        lw = dw if dw < w_bits else 0        # a single-digit weight (Stripes) has no low digit to clear
+        w = (rng.integers(0, 2 ** (w_bits - 1) >> lw, (4, 3, 3, 3)) << lw).astype(np.int8)    # digit 0, sign 0
+        want = naive_pe.pe_layer(x, w, 1, 1, 2, a_bits, w_bits, da, dw, psum_bits, acc_bits)
+        sim = PESimulator(hw)
+        np.testing.assert_array_equal(sim.conv_impl(x, w, 1, 1, 2, "l", w_bits, a_bits), want[0])
+        c = sim.counts["l"]
+        assert (c.psum_overflows, c.acc_overflows, c.max_psum, c.max_acc) == want[1:], (name, psum_bits, acc_bits)
+        if psum_bits == 4:
+            assert want[2] > 0

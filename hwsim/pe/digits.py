@@ -46,12 +46,12 @@ def split_digits(v: np.ndarray, bits: int, d: int) -> np.ndarray:
     return out
 
 
-def stacked_weight_digits(w: np.ndarray, bits: int, d: int, groups: int) -> np.ndarray:
-    """w (O, C/g, kh, kw) split into nw digits, stacked as output channels (g*nw*O/g, ...) so that each group
-    keeps its own channel slice: channel (g*nw + j)*(O/g) + o holds digit j of w[g*O/g + o]."""
-    wd = split_digits(w, bits, d)
-    nw, og = wd.shape[0], w.shape[0] // groups
-    return wd.reshape(nw, groups, og, *w.shape[1:]).swapaxes(0, 1).reshape(groups * nw * og, *w.shape[1:])
+def stacked_weight_digits(wd: np.ndarray, groups: int) -> np.ndarray:
+    """Weight digits wd (nw, O, C/g, kh, kw) stacked as output channels (g*nw*O/g, ...) so that each group
+    keeps its own channel slice: channel (g*nw + j)*(O/g) + o holds wd[j, g*O/g + o]."""
+    nw, o_all = wd.shape[:2]
+    og = o_all // groups
+    return wd.reshape(nw, groups, og, *wd.shape[2:]).swapaxes(0, 1).reshape(groups * nw * og, *wd.shape[2:])
 
 
 def digit_products(xd: np.ndarray, wds: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
@@ -62,15 +62,16 @@ def digit_products(xd: np.ndarray, wds: np.ndarray, stride: int, padding: int, g
 
 
 @njit(cache=True)
-def shift_accumulate(prods, n_samples, na, nw, og, da, dw, acc):
-    """acc[n, o] = sum_{i,j} prods[i*N + n, (g*nw + j)*og + o'] << (da*i + dw*j), summed in the order i, then j
-    (the PE's order); prods (na*N, g*nw*og, P) from `digit_products`, acc (N, g*og, P) int64, written.
+def shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc):
+    """acc[n, o] = sum_{i,j} prods[i*N + n, (g*nw + j)*og + o'] << (x_shifts[i] + w_shifts[j]), summed in the
+    order i, then j (the PE's order); prods (na*N, g*nw*og, P) from `digit_products`, acc (N, g*og, P), written.
 
     Returns (min, max) of every digit-pair product and of every running sum (int64): the caller compares
     them with the design's widths and counts overflows only when a range exceeds one (`count_outside`).
     The innermost loop runs along contiguous output pixels with the ranges as reductions, so it vectorises."""
     o_all = acc.shape[1]
     npix = acc.shape[2]
+    na, nw = x_shifts.shape[0], w_shifts.shape[0]
     p_lo = np.int64(0)
     p_hi = np.int64(0)
     s_lo = np.int64(0)
@@ -85,7 +86,7 @@ def shift_accumulate(prods, n_samples, na, nw, og, da, dw, acc):
             for i in range(na):
                 for j in range(nw):
                     src = prods[i * n_samples + n, (g * nw + j) * og + oo]
-                    sh = da * i + dw * j
+                    sh = x_shifts[i] + w_shifts[j]
                     for q in range(npix):
                         p = np.int64(src[q])
                         s = a[q] + (p << sh)
@@ -97,18 +98,21 @@ def shift_accumulate(prods, n_samples, na, nw, og, da, dw, acc):
     return p_lo, p_hi, s_lo, s_hi
 
 
-def count_outside(prods, n_samples, na, nw, og, da, dw, groups, psum_bits, acc_bits) -> tuple[int, int]:
+def count_outside(prods, n_samples, x_keep, w_keep, na, nw, da, dw, og, groups, psum_bits,
+                  acc_bits) -> tuple[int, int]:
     """(digit-pair products outside a signed `psum_bits` adder, running sums outside a signed `acc_bits`
-    accumulator), every running sum of `shift_accumulate`'s order counted once (recomputed here; runs only
-    where a range says some value is outside)."""
-    p = prods.reshape(na, n_samples, groups, nw, og, prods.shape[-1])
+    accumulator) over every step (i, j) of the PE's order, i < na, j < nw: prods holds the pairs of the kept
+    digits x_keep x w_keep (`shift_accumulate`'s layout); any other pair's product is 0, its step repeats
+    the running sum, counted again. Recomputed here; runs only where a range says some value is outside."""
+    p = prods.reshape(len(x_keep), n_samples, groups, len(w_keep), og, prods.shape[-1])
     p_lim, a_lim = 1 << (psum_bits - 1), 1 << (acc_bits - 1)
     s = np.zeros((n_samples, groups, og, prods.shape[-1]), np.int64)
     n_p = n_a = 0
     for i in range(na):
         for j in range(nw):
-            pij = p[i, :, :, j].astype(np.int64)
-            s += pij << (da * i + dw * j)
-            n_p += int(np.count_nonzero((pij >= p_lim) | (pij < -p_lim)))
+            if i in x_keep and j in w_keep:
+                pij = p[x_keep.index(i), :, :, w_keep.index(j)].astype(np.int64)
+                s += pij << (da * i + dw * j)
+                n_p += int(np.count_nonzero((pij >= p_lim) | (pij < -p_lim)))
             n_a += int(np.count_nonzero((s >= a_lim) | (s < -a_lim)))
     return n_p, n_a

@@ -97,34 +97,39 @@ class PESimulator:
 
     def _digit_convs(self, x, w, stride, padding, groups, a_bits, w_bits, da, dw, b: PEBounds, rec):
         """The layer through every digit pair's conv, shift-accumulated in the PE's order; ranges and overflow
-        counts into rec. Samples go in chunks that bound the stacked products held at once."""
+        counts into rec. A digit that is 0 in every code of the layer makes all its pairs' products 0:
+        their convs are skipped (their steps add nothing and repeat a running sum, which count_outside counts
+        again). Samples go in chunks that bound the stacked products held at once."""
         N, _, H, W = x.shape
         O, _, kh, kw = w.shape
         Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-        xd = split_digits(x, a_bits, da)                                  # (na, N, C, H, W)
-        wds = stacked_weight_digits(w, w_bits, dw, groups)                # (g*nw*O/g, C/g, kh, kw)
-        na, nw, og = xd.shape[0], wds.shape[0] // O, O // groups
-        out = np.empty((N, O, Ho, Wo), np.int32 if b.acc <= _INT32_MAX else np.int64)
-        step = max(1, _CHUNK_ELEMS // max(na * nw * O * Ho * Wo, 1))     # samples per chunk
+        out = np.zeros((N, O, Ho, Wo), np.int32 if b.acc <= _INT32_MAX else np.int64)
+        xd, wd = split_digits(x, a_bits, da), split_digits(w, w_bits, dw)     # (na, N, C, H, W), (nw, O, ...)
+        x_keep = [i for i in range(len(xd)) if xd[i].any()]
+        w_keep = [j for j in range(len(wd)) if wd[j].any()]
+        if not (x_keep and w_keep and out.size):
+            return out                                                  # every product 0: nothing to check
+        na, nw = len(xd), len(wd)
+        xd = xd if len(x_keep) == na else xd[x_keep]
+        wds = stacked_weight_digits(wd[w_keep], groups)                 # (g*nw*O/g, C/g, kh, kw)
+        x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
+        og = O // groups
+        step = max(1, _CHUNK_ELEMS // (len(x_keep) * len(w_keep) * O * Ho * Wo))     # samples per chunk
         for n0 in range(0, N, step):
             n1 = min(N, n0 + step)
             prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
             prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
-            ranges = shift_accumulate(prods, n1 - n0, na, nw, og, da, dw, out[n0:n1].reshape(n1 - n0, O, Ho * Wo))
-            self._record(rec, prods, (n1 - n0, na, nw, og, da, dw, groups), *(int(v) for v in ranges))
+            p_lo, p_hi, s_lo, s_hi = (int(v) for v in shift_accumulate(prods, n1 - n0, x_sh, w_sh, og,
+                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo)))
+            rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
+            rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
+            p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
+            if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):   # else none outside
+                n_p, n_a = count_outside(prods, n1 - n0, x_keep, w_keep, na, nw, da, dw, og, groups,
+                                         self.hw.pe.partial_sum_bits, self.hw.pe.accumulator_bits)
+                rec.psum_overflows += n_p
+                rec.acc_overflows += n_a
         return out
-
-    def _record(self, rec, prods, layout, p_lo, p_hi, s_lo, s_hi) -> None:
-        """Fold one chunk's product and running-sum ranges into rec; overflows counted only where a range
-        leaves the design's widths (a range inside them proves there are none)."""
-        pe = self.hw.pe
-        rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
-        rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
-        p_top, a_top = 1 << (pe.partial_sum_bits - 1), 1 << (pe.accumulator_bits - 1)
-        if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):
-            n_p, n_a = count_outside(prods, *layout, pe.partial_sum_bits, pe.accumulator_bits)
-            rec.psum_overflows += int(n_p)
-            rec.acc_overflows += int(n_a)
 
     def count_cycles(self, x: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
         """Cycles of all samples and groups of a layer (x: (N, C, H, W) codes of `shape`): (with savings,
