@@ -1,30 +1,36 @@
-"""PE arithmetic as one stacked integer GEMM over operand digits (numba).
+"""PE arithmetic as exact convs over operand digits, shift-accumulated in the PE's order (numba).
 
 An integer v of `bits` bits splits into n = ceil(bits/d) digits of d bits, low first:
   digit_j = (v >> d*j) & (2^d - 1) for j < n-1,   digit_{n-1} = v >> d*(n-1)  (arithmetic: keeps the sign)
 so v = sum_j digit_j << d*j exactly, for signed two's complement and unsigned codes alike.
-A PE kind's dot product is then  sum_{i,j} (X_i @ W_j) << (da*i + dw*j): the activation planes
+A PE kind's dot product is then  sum_{i,j} (X_i * W_j) << (da*i + dw*j): the activation planes
 (Stripes), both operands' planes (Loom), 2x2-bit bricks (Bit Fusion) or one digit each (bit-parallel).
+Every digit pair's product X_i * W_j is one exact conv of hwsim.kernels (small digit codes: the planner's
+proven methods); the pairs are stacked into a single conv call.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from ..kernels import matmul_acc
+from ..kernels import conv2d_acc
 
 
 @njit(cache=True)
-def _split_into(v, d, out):
-    """out[j, i] = digit j of v[i] (see the module docstring), in one pass over v."""
+def _split_into(v, d, zero, out):
+    """out[j, i] = digit j of v[i] (see the module docstring), computed in the type of v[i] + zero (int32 for
+    codes of up to 16 bits, else int64), one contiguous pass per digit (vectorised)."""
     n = out.shape[0]
-    mask = (np.int64(1) << d) - 1
+    mask = (1 << d) - 1
+    for j in range(n - 1):
+        o = out[j]
+        sh = d * j
+        for i in range(v.shape[0]):
+            o[i] = ((v[i] + zero) >> sh) & mask
+    o = out[n - 1]
+    sh = d * (n - 1)
     for i in range(v.shape[0]):
-        s = np.int64(v[i])
-        for j in range(n - 1):
-            out[j, i] = s & mask
-            s >>= d
-        out[n - 1, i] = s
+        o[i] = (v[i] + zero) >> sh
 
 
 def split_digits(v: np.ndarray, bits: int, d: int) -> np.ndarray:
@@ -35,81 +41,78 @@ def split_digits(v: np.ndarray, bits: int, d: int) -> np.ndarray:
     dtype = np.int8 if d <= 7 else np.int16 if bits <= 15 else np.int64
     out = np.empty((n,) + v.shape, dtype=dtype)
     if v.size:
-        _split_into(v.reshape(-1), d, out.reshape(n, -1))
+        zero = np.int32(0) if v.dtype.itemsize <= 2 else np.int64(0)
+        _split_into(v.reshape(-1), d, zero, out.reshape(n, -1))
     return out
 
 
-def stacked_gemm(xd, wd):
-    """xd (na, M, K), wd (nw, K, N) integer digits -> (na, nw, M, N) int64 dot products, each digit pair's
-    GEMM on the exact planner of hwsim.kernels (small digits: float32 sgemm, proven exact)."""
-    na, m_, k_ = xd.shape
-    nw, _, n_ = wd.shape
-    out = np.empty((na, nw, m_, n_), dtype=np.int64)
-    for i in range(na):
-        for j in range(nw):
-            out[i, j] = matmul_acc(xd[i], wd[j].T)
-    return out
+def stacked_weight_digits(wd: np.ndarray, groups: int) -> np.ndarray:
+    """Weight digits wd (nw, O, C/g, kh, kw) stacked as output channels (g*nw*O/g, ...) so that each group
+    keeps its own channel slice: channel (g*nw + j)*(O/g) + o holds wd[j, g*O/g + o]."""
+    nw, o_all = wd.shape[:2]
+    og = o_all // groups
+    return wd.reshape(nw, groups, og, *wd.shape[2:]).swapaxes(0, 1).reshape(groups * nw * og, *wd.shape[2:])
+
+
+def digit_products(xd: np.ndarray, wds: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
+    """Every (activation digit i, weight digit j) conv in one exact conv call: xd (na, N, C, H, W) digits,
+    wds from `stacked_weight_digits` -> (na*N, g*nw*O/g, Ho, Wo), row i*N + n, channel (g*nw + j)*(O/g) + o."""
+    na, n = xd.shape[:2]
+    return conv2d_acc(xd.reshape(na * n, *xd.shape[2:]), wds, stride, padding, groups)
 
 
 @njit(cache=True)
-def shift_accumulate(prods, da, dw, psum_bits, acc_bits):
-    """acc = sum_{i,j} prods[i,j] << (da*i + dw*j), in the order i, then j (the PE's order).
+def shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc):
+    """acc[n, o] = sum_{i,j} prods[i*N + n, (g*nw + j)*og + o'] << (x_shifts[i] + w_shifts[j]), summed in the
+    order i, then j (the PE's order); prods (na*N, g*nw*og, P) from `digit_products`, acc (N, g*og, P), written.
 
-    Each digit-pair dot product must fit a signed `psum_bits` adder tree and every running sum a
-    signed `acc_bits` accumulator. Returns (acc int64 exact, psum overflows, acc overflows,
-    largest |psum|, largest |running acc|); overflows are counted, never wrapped.
-    """
-    na, nw, m_, n_ = prods.shape
-    acc = np.zeros((m_, n_), dtype=np.int64)
-    p_hi = (np.int64(1) << (psum_bits - 1)) - 1
-    a_hi = (np.int64(1) << (acc_bits - 1)) - 1
-    n_p = 0
-    n_a = 0
-    max_p = np.int64(0)
-    max_a = np.int64(0)
-    for m in range(m_):
-        for n in range(n_):
-            s = np.int64(0)
+    Returns (min, max) of every digit-pair product and of every running sum (int64): the caller compares
+    them with the design's widths and counts overflows only when a range exceeds one (`count_outside`).
+    The innermost loop runs along contiguous output pixels with the ranges as reductions, so it vectorises."""
+    o_all = acc.shape[1]
+    npix = acc.shape[2]
+    na, nw = x_shifts.shape[0], w_shifts.shape[0]
+    p_lo = np.int64(0)
+    p_hi = np.int64(0)
+    s_lo = np.int64(0)
+    s_hi = np.int64(0)
+    for n in range(n_samples):
+        for o in range(o_all):
+            g = o // og
+            oo = o - g * og
+            a = acc[n, o]
+            for q in range(npix):
+                a[q] = 0
             for i in range(na):
                 for j in range(nw):
-                    p = prods[i, j, m, n]
-                    ap = -p if p < 0 else p
-                    if ap > max_p:
-                        max_p = ap
-                    if p > p_hi or p < -p_hi - 1:
-                        n_p += 1
-                    s += p << (da * i + dw * j)
-                    aa = -s if s < 0 else s
-                    if aa > max_a:
-                        max_a = aa
-                    if s > a_hi or s < -a_hi - 1:
-                        n_a += 1
-            acc[m, n] = s
-    return acc, n_p, n_a, max_p, max_a
+                    src = prods[i * n_samples + n, (g * nw + j) * og + oo]
+                    sh = x_shifts[i] + w_shifts[j]
+                    for q in range(npix):
+                        p = np.int64(src[q])
+                        s = a[q] + (p << sh)
+                        a[q] = s
+                        p_lo = min(p_lo, p)
+                        p_hi = max(p_hi, p)
+                        s_lo = min(s_lo, s)
+                        s_hi = max(s_hi, s)
+    return p_lo, p_hi, s_lo, s_hi
 
 
-@njit(cache=True)
-def block_nonzero_digits(x, bm, bk, da, n_digits):
-    """Non-zero activation digits per (bm x bk) block of x (M, K) unsigned codes.
-
-    out[p, q] = number of digit positions j < n_digits such that some code in block (p, q) has a
-    non-zero digit j: the digit-planes a lane group cannot skip.
-    """
-    m_, k_ = x.shape
-    pm = (m_ + bm - 1) // bm
-    pk = (k_ + bk - 1) // bk
-    ors = np.zeros((pm, pk), dtype=np.int64)
-    for m in range(m_):
-        for k in range(k_):
-            ors[m // bm, k // bk] |= np.int64(x[m, k])
-    out = np.zeros((pm, pk), dtype=np.int64)
-    mask = (np.int64(1) << da) - 1
-    for p in range(pm):
-        for q in range(pk):
-            v = ors[p, q]
-            c = 0
-            for j in range(n_digits):
-                if (v >> (da * j)) & mask:
-                    c += 1
-            out[p, q] = c
-    return out
+def count_outside(prods, n_samples, x_keep, w_keep, na, nw, da, dw, og, groups, psum_bits,
+                  acc_bits) -> tuple[int, int]:
+    """(digit-pair products outside a signed `psum_bits` adder, running sums outside a signed `acc_bits`
+    accumulator) over every step (i, j) of the PE's order, i < na, j < nw: prods holds the pairs of the kept
+    digits x_keep x w_keep (`shift_accumulate`'s layout); any other pair's product is 0, its step repeats
+    the running sum, counted again. Recomputed here; runs only where a range says some value is outside."""
+    p = prods.reshape(len(x_keep), n_samples, groups, len(w_keep), og, prods.shape[-1])
+    p_lim, a_lim = 1 << (psum_bits - 1), 1 << (acc_bits - 1)
+    s = np.zeros((n_samples, groups, og, prods.shape[-1]), np.int64)
+    n_p = n_a = 0
+    for i in range(na):
+        for j in range(nw):
+            if i in x_keep and j in w_keep:
+                pij = p[x_keep.index(i), :, :, w_keep.index(j)].astype(np.int64)
+                s += pij << (da * i + dw * j)
+                n_p += int(np.count_nonzero((pij >= p_lim) | (pij < -p_lim)))
+            n_a += int(np.count_nonzero((s >= a_lim) | (s < -a_lim)))
+    return n_p, n_a

@@ -6,6 +6,12 @@ Cycle counting walks the activation data the array actually receives: every step
 the im2col matrix (its extent along m and k is the array organisation's step plan), and a design with
 zero-plane skipping spends on that step only the activation digit-planes that are non-zero somewhere
 in the block.
+
+Every digit pair's product is computed (exact statistics). `PESimulator(hw, exact_stats=False)` takes a
+shortcut where the operands' actual code ranges prove (bounds.py) that no partial sum or running sum can
+leave the design's widths: the layer is then the direct conv (the decomposition is linear, so the sums are
+the same) with no overflow, exactly; but max_psum / max_acc are then the proven bounds, not the largest
+values reached (LayerCount.stats_exact says which). Cycles are counted the same way either way.
 """
 from __future__ import annotations
 
@@ -15,14 +21,17 @@ import numpy as np
 
 from ..errors import UserError
 from ..hwconfig import HwConfig
-from ..kernels import im2col, weight_matrix
 from ..dataflow.layers import LayerShape
 from ..dataflow.mapping import ceil_div
 from ..dataflow.organisations import get_organisation
+from ..kernels import conv2d_acc
 from . import get_pe_kind
-from .digits import block_nonzero_digits, shift_accumulate, split_digits, stacked_gemm
+from .bounds import PEBounds, pe_bounds
+from .cycles import padded_nhwc, skipped_block_steps
+from .digits import count_outside, digit_products, shift_accumulate, split_digits, stacked_weight_digits
 
-_CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (int64 elements)
+_CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (elements)
+_INT32_MAX = 2**31 - 1
 
 
 class PEOverflow(UserError):
@@ -38,6 +47,7 @@ class LayerCount:
     acc_overflows: int = 0
     max_psum: int = 0
     max_acc: int = 0
+    stats_exact: bool = True      # False: max_psum / max_acc are upper bounds (PESimulator(exact_stats=False))
 
 
 @dataclass
@@ -45,6 +55,7 @@ class PESimulator:
     hw: HwConfig
     skipping: bool | None = None           # None: the config's zero_plane_skipping
     overflow: str = "report"               # "report" counts; "raise" raises PEOverflow
+    exact_stats: bool = True               # False: the proven shortcut where it applies (module docstring)
     counts: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -58,69 +69,95 @@ class PESimulator:
             raise UserError(f"PE kind {self.kind.name!r} has no zero-plane skipping")
 
     def conv_impl(self, x, w, stride, padding, groups, layer_name, w_bits, a_bits):
-        """(x (N,C,H,W) codes, w (O,C/g,kh,kw) codes, ...) -> int64 accumulators (N, O, Ho, Wo)."""
+        """(x (N,C,H,W) codes, w (O,C/g,kh,kw) codes, ...) -> exact accumulators (N, O, Ho, Wo): int32 where the
+        bounds prove that every running sum fits it, else int64."""
         pe = self.hw.pe
         self.kind.check_bits(pe, int(w_bits), int(a_bits))
         N, C, H, W = x.shape
         O, Cg, kh, kw = w.shape
-        Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-        # byte codes stay bytes (8x less to copy and split than int64); wider codes widen to int64
-        cols = im2col(x, kh, kw, stride, padding, groups, x.dtype if x.dtype.itemsize == 1 else np.int64)
-        wm = weight_matrix(w, groups)                                   # (g, O/g, K)
         da, dw = self.kind.digits(pe, w_bits, a_bits)
         rec = self.counts.setdefault(layer_name, LayerCount())
+        b = pe_bounds(_code_range(x), _code_range(w), Cg * kh * kw, a_bits, w_bits, da, dw)
+        if not self.exact_stats and b.psum < 1 << (pe.partial_sum_bits - 1) and b.acc < 1 << (pe.accumulator_bits - 1):
+            out = conv2d_acc(x, w, stride, padding, groups)
+            rec.max_psum, rec.max_acc, rec.stats_exact = max(rec.max_psum, b.psum), max(rec.max_acc, b.acc), False
+        else:
+            out = self._digit_convs(x, w, stride, padding, groups, a_bits, w_bits, da, dw, b, rec)
+            if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
+                raise PEOverflow(f"layer {layer_name!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
+                                 f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
+                                 f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest "
+                                 f"{rec.max_acc})")
         shape = LayerShape(layer_name, "conv", C, O, kh, kw, stride, padding, groups, H, W, "acc")
-        out = np.empty((groups, N * Ho * Wo, O // groups), np.int64)
-        for g in range(groups):
-            out[g] = self._gemm(cols[g], wm[g].T, a_bits, w_bits, da, dw, rec, layer_name)
-            for n in range(N):
-                x_n = cols[g][n * Ho * Wo:(n + 1) * Ho * Wo]
-                c, c0 = self.count_cycles(x_n, shape, w_bits, a_bits)
-                rec.cycles += c
-                rec.cycles_no_skip += c0
+        c, c0 = self.count_cycles(x, shape, w_bits, a_bits)
+        rec.cycles += c
+        rec.cycles_no_skip += c0
         rec.samples += N
-        return out.reshape(groups, N, Ho, Wo, O // groups).transpose(1, 0, 4, 2, 3).reshape(N, O, Ho, Wo)
-
-    def _gemm(self, xm, wm, a_bits, w_bits, da, dw, rec, layer):
-        xd = split_digits(xm, a_bits, da)
-        wd = split_digits(wm, w_bits, dw)
-        per_row = xd.shape[0] * wd.shape[0] * wm.shape[1]
-        step = max(1, _CHUNK_ELEMS // max(per_row, 1))
-        out = np.empty((xm.shape[0], wm.shape[1]), np.int64)
-        pe = self.hw.pe
-        for r0 in range(0, xm.shape[0], step):
-            prods = stacked_gemm(np.ascontiguousarray(xd[:, r0:r0 + step]), wd)
-            acc, n_p, n_a, mp, ma = shift_accumulate(prods, da, dw, pe.partial_sum_bits, pe.accumulator_bits)
-            out[r0:r0 + step] = acc
-            rec.psum_overflows += int(n_p)
-            rec.acc_overflows += int(n_a)
-            rec.max_psum, rec.max_acc = max(rec.max_psum, int(mp)), max(rec.max_acc, int(ma))
-        if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
-            raise PEOverflow(f"layer {layer!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
-                             f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
-                             f"running sums exceed the {pe.accumulator_bits}-bit accumulator (largest {rec.max_acc})")
         return out
 
-    def count_cycles(self, x_mk: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
-        """Cycles of one group of one sample's GEMM (x_mk: (M, K) codes of `shape`, one sample): (with
-        savings, without). The organisation's step plan says which block of x_mk each step feeds."""
+    def _digit_convs(self, x, w, stride, padding, groups, a_bits, w_bits, da, dw, b: PEBounds, rec):
+        """The layer through every digit pair's conv, shift-accumulated in the PE's order; ranges and overflow
+        counts into rec. A digit that is 0 in every code of the layer makes all its pairs' products 0:
+        their convs are skipped (their steps add nothing and repeat a running sum, which count_outside counts
+        again). Samples go in chunks that bound the stacked products held at once."""
+        N, _, H, W = x.shape
+        O, _, kh, kw = w.shape
+        Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
+        out = np.zeros((N, O, Ho, Wo), np.int32 if b.acc <= _INT32_MAX else np.int64)
+        xd, wd = split_digits(x, a_bits, da), split_digits(w, w_bits, dw)     # (na, N, C, H, W), (nw, O, ...)
+        x_keep = [i for i in range(len(xd)) if xd[i].any()]
+        w_keep = [j for j in range(len(wd)) if wd[j].any()]
+        if not (x_keep and w_keep and out.size):
+            return out                                                  # every product 0: nothing to check
+        na, nw = len(xd), len(wd)
+        xd = xd if len(x_keep) == na else xd[x_keep]
+        wds = stacked_weight_digits(wd[w_keep], groups)                 # (g*nw*O/g, C/g, kh, kw)
+        x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
+        og = O // groups
+        step = max(1, _CHUNK_ELEMS // (len(x_keep) * len(w_keep) * O * Ho * Wo))     # samples per chunk
+        for n0 in range(0, N, step):
+            n1 = min(N, n0 + step)
+            prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
+            prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
+            p_lo, p_hi, s_lo, s_hi = (int(v) for v in shift_accumulate(prods, n1 - n0, x_sh, w_sh, og,
+                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo)))
+            rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
+            rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
+            p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
+            if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):   # else none outside
+                n_p, n_a = count_outside(prods, n1 - n0, x_keep, w_keep, na, nw, da, dw, og, groups,
+                                         self.hw.pe.partial_sum_bits, self.hw.pe.accumulator_bits)
+                rec.psum_overflows += n_p
+                rec.acc_overflows += n_a
+        return out
+
+    def count_cycles(self, x: np.ndarray, shape: LayerShape, w_bits: int, a_bits: int) -> tuple[int, int]:
+        """Cycles of all samples and groups of a layer (x: (N, C, H, W) codes of `shape`): (with savings,
+        without). The organisation's step plan says which block of each sample's im2col matrix a step feeds;
+        without skipping only the number of blocks matters, so the data is walked only with it."""
         pe, array = self.hw.pe, self.hw.array
         lanes, step = self.kind.lanes(pe, w_bits, a_bits), self.kind.steps(pe, w_bits, a_bits)
         plan = self.org.step_plan(shape, array, lanes)
+        runs = x.shape[0] * shape.groups                         # (sample, group) GEMMs
         if plan is None:
             if self.skipping:
                 raise UserError(f"{self.hw.name}: organisation {self.org.name!r} does not say which data a step "
                                 f"feeds, so zero-plane skipping cannot be counted on it")
-            c = int(self.org.group_cycles(shape, array, lanes, step))
+            c = runs * int(self.org.group_cycles(shape, array, lanes, step))
             return c, c
+        segment = shape.in_ch // shape.groups * shape.kh * shape.kw // plan.segments
+        blocks = plan.segments * ceil_div(shape.out_h * shape.out_w, plan.bm) * ceil_div(segment, plan.bk)
+        fill = runs * plan.overhead_steps * step
+        no_skip = fill + plan.reps * runs * blocks * step
+        if not self.skipping or not blocks:
+            return no_skip, no_skip
         da, _ = self.kind.digits(pe, w_bits, a_bits)
-        segment = x_mk.shape[1] // plan.segments
-        streamed, saved = 0, 0
-        for t in range(plan.segments):
-            part = x_mk[:, t * segment:(t + 1) * segment]        # a strided view: the kernel reads it in place
-            nz = block_nonzero_digits(part, plan.bm, plan.bk, da, ceil_div(a_bits, da))
-            streamed += nz.size * step
-            if self.skipping and nz.size:
-                saved += int(np.sum(np.vectorize(lambda z: self.kind.skipped_steps(pe, w_bits, a_bits, int(z)))(nz)))
-        fill = plan.overhead_steps * step
-        return fill + plan.reps * (saved if self.skipping else streamed), fill + plan.reps * streamed
+        nd = ceil_div(a_bits, da)
+        table = np.array([self.kind.skipped_steps(pe, w_bits, a_bits, z) for z in range(nd + 1)], np.int64)
+        saved = skipped_block_steps(padded_nhwc(x, shape.padding), shape.groups, shape.kh, shape.kw, shape.stride,
+                                    shape.out_h, shape.out_w, plan.segments, plan.bm, plan.bk, da, nd, table)
+        return fill + plan.reps * int(saved), no_skip
+
+
+def _code_range(a: np.ndarray) -> tuple[int, int]:
+    return (int(a.min()), int(a.max())) if a.size else (0, 0)

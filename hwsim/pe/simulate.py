@@ -23,10 +23,11 @@ class SimulatedOverflow(ResultError):
     """A partial sum or accumulator of the modelled design overflowed: its top-1 is not the design's."""
 
 
-def run_on_pe(ir, hw: HwConfig, cfg, x: np.ndarray, skipping: bool | None = None):
+def run_on_pe(ir, hw: HwConfig, cfg, x: np.ndarray, skipping: bool | None = None, exact_stats: bool = True):
     """(executor result, the PE simulator with its per-layer counts) of samples x at one config through the
-    design's own arithmetic; overflows of the design's widths are counted there, not raised."""
-    sim = PESimulator(hw, skipping=skipping, overflow="report")
+    design's own arithmetic; overflows of the design's widths are counted there, not raised. `exact_stats`
+    False: the simulator's proven shortcut (hwsim.pe.sim), max_psum / max_acc then bounds."""
+    sim = PESimulator(hw, skipping=skipping, overflow="report", exact_stats=exact_stats)
     res = execute(ir, cfg, x, acc_bits=min(hw.pe.accumulator_bits, 32), overflow="report", conv_impl=sim.conv_impl)
     return res, sim
 
