@@ -8,8 +8,10 @@ from .conv import conv2d_acc, im2col, linear_acc, matmul_acc, weight_matrix
 from .conv_requant import conv2d_requant
 from .pool import global_sum, maxpool2d
 from .add import add_clamp, add_rescaled, add_round_clamp
+from .nhwc import PaddedNHWC, as_nchw
 from .requant import RequantParams, requant_params, requantize, requantize_ranged, rescale, rq, rq_bounds
 
 __all__ = ["KernelInputError", "conv2d_acc", "conv2d_requant", "linear_acc", "matmul_acc", "im2col", "weight_matrix",
            "requantize", "requantize_ranged", "requant_params", "RequantParams", "rescale", "rq",
-           "rq_bounds", "add_clamp", "add_rescaled", "add_round_clamp", "maxpool2d", "global_sum"]
+           "rq_bounds", "add_clamp", "add_rescaled", "add_round_clamp", "maxpool2d", "global_sum",
+           "PaddedNHWC", "as_nchw"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._check import KernelInputError
-from .conv import conv2d_acc, planned_conv
+from ._check import KernelInputError, int_array, value_range
+from .conv import conv2d_acc, planned_shape
 from .conv_madd import conv_madd_requant
+from .madd_tile import KSTEP
+from .nhwc import PaddedNHWC, as_nchw, new_padded
 from .conv_plan import INT32_MAX, ConvPlan
 from .requant import INT32_MIN, RequantParams, byte_or_int32, requant_limits, requantize_ranged, rq
 
@@ -26,18 +28,32 @@ def fused_requant_fits(plan: ConvPlan, groups: int, p: RequantParams) -> bool:
     return b.k * b.pmax + max(-int(p.bias.min()), int(p.bias.max())) <= INT32_MAX
 
 
-def conv2d_requant(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int, p: RequantParams,
-                   lo: int, hi: int, clamp: bool, on_range=None,
-                   narrow: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv2d_requant(x, w: np.ndarray, stride: int, padding: int, groups: int, p: RequantParams,
+                   lo: int, hi: int, clamp: bool, on_range=None, narrow: bool = False,
+                   out_pad: int | None = None) -> tuple[np.ndarray | PaddedNHWC, np.ndarray, np.ndarray]:
     """The same as `requantize_ranged(conv2d_acc(x, w, stride, padding, groups), p, lo, hi, clamp, on_range,
-    narrow)`: (codes, per-channel int64 min and max of acc + bias), fused where `fused_requant_fits`."""
-    x, w, shape, plan = planned_conv(x, w, stride, padding, groups, "auto", "conv2d_requant")
+    narrow)`: (codes, per-channel int64 min and max of acc + bias), fused where `fused_requant_fits`.
+    x: NCHW codes or a PaddedNHWC (read in place where the fused conv can, else converted). `out_pad`: where
+    the conv is fused and its output channels are a multiple of 4, the codes come back as a PaddedNHWC with
+    that padding (the next conv's input layout); otherwise, and when None, as an NCHW array."""
+    if isinstance(x, PaddedNHWC):
+        shape_x, x_range = x.shape, value_range(int_array("x", x.buf, 4))   # the zero ring widens it: still a bound
+    else:
+        x = int_array("x", x, 4)
+        shape_x, x_range = x.shape, value_range(x)
+    w, shape, plan = planned_shape(shape_x, x_range, w, stride, padding, groups, "auto", "conv2d_requant")
     lo, hi = requant_limits(p, shape[1], lo, hi, clamp)
     if not (fused_requant_fits(plan, groups, p) and np.prod(shape) and plan.bounds.k):
-        acc = conv2d_acc(x, w, stride, padding, groups, scratch=True)
+        acc = conv2d_acc(as_nchw(x), w, stride, padding, groups, scratch=True)
         return requantize_ranged(acc, p, lo, hi, clamp, on_range, narrow)
+    if isinstance(x, PaddedNHWC) and not (x.dtype == np.uint8 and shape_x[1] % KSTEP == 0 and x.pad >= padding):
+        x = x.nchw()
     c_lo, c_hi = (lo, hi) if clamp else (INT32_MIN, INT32_MAX)
-    out = np.empty(shape, byte_or_int32(narrow and clamp, lo, hi))
+    dtype = byte_or_int32(narrow and clamp, lo, hi)
+    if out_pad is not None and shape[1] % KSTEP == 0:
+        out = new_padded(shape, out_pad, dtype)
+    else:
+        out = np.empty(shape, dtype)
     ch_lo, ch_hi = conv_madd_requant(x, w, stride, padding, plan, p, c_lo, c_hi, out)
     if on_range is not None:
         on_range(ch_lo, ch_hi)

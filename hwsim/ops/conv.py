@@ -78,9 +78,9 @@ def execute(run, op: Op, x):
     if run.conv_impl is None:       # requantised in the conv's tile loop where that is proven exact
         with run.part("conv: kernel and requant"):
             return K.conv2d_requant(x, w, s, p, g, prepared(r), 0, 2 ** key[2] - 1, clamp,
-                                    run.requant_checks(layer, r, clamp), narrow=True)[0]
+                                    run.requant_checks(layer, r, clamp), narrow=True, out_pad=run.pad)[0]
     with run.part("conv: kernel"):
-        acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
+        acc = run.conv_impl(K.as_nchw(x), w, s, p, g, layer, w_bits, a_bits)
     with run.part("conv: requant and checks"):
         return run.requant(layer, acc, r, key[2], clamp)
 
