@@ -131,3 +131,19 @@ def test_untraced_networks_keep_padded_nhwc_and_match_the_reference(monkeypatch)
             np.testing.assert_array_equal(execute(ir, bits, x).logits, ref)
         runs += 1
     assert runs >= 3 and len(seen) >= 3 and all(seen)
+
+
+def test_a_deferred_rescales_codes_are_released_only_after_its_add():
+    """The pool may hand a released buffer to the next op's output: the codes a deferred rescale holds must stay
+    out of it until the add that applies the rescale has read them."""
+    from hwsim.executor import _last_reads
+    from hwsim.ops.rescale import deferrable
+    ir = random_ir(GenParams(seed=7, identity=True, channels=4))
+    deferred = deferrable(ir)
+    assert deferred
+    freed = {t: i for i, ts in _last_reads(ir, deferred).items() for t in ts}
+    for op in ir.ops:
+        if op.name in deferred:
+            add = next(i for i, o in enumerate(ir.ops) if op.output in o.inputs)
+            assert freed[op.inputs[0]] >= add
+    assert ir.output_name not in freed
