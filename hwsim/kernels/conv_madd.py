@@ -11,6 +11,8 @@ nothing.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .buffers import zeroed_buffer
@@ -29,14 +31,16 @@ def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
 
 
+@lru_cache(maxsize=64)     # a network's few geometries, each rebuilt per layer per call otherwise (~0.2 ms)
 def _offsets(shape, kh, kw, stride, d, Ho, Wo):
-    """(rowbase, koff) of a conv reading the NHWC byte buffer of `shape` (N, Hp, Wp, cp) from d cells inside
-    its padding ring (the buffer's padding minus the conv's)."""
+    """(rowbase, koff), read-only, of a conv reading the NHWC byte buffer of `shape` (N, Hp, Wp, cp) from d
+    cells inside its padding ring (the buffer's padding minus the conv's)."""
     N, Hp, Wp, cp = shape
     koff = np.array([(ky * Wp + kx) * cp + KSTEP * q for ky in range(kh) for kx in range(kw)
                      for q in range(cp // KSTEP)], np.int64)
     rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * stride + d) * Wp
                + np.arange(Wo)[None, None, :] * stride + d).reshape(-1) * cp
+    rowbase.flags.writeable = koff.flags.writeable = False
     return rowbase, koff
 
 
@@ -55,7 +59,7 @@ def _layout(x, w, stride, padding, g, Ho, Wo):
         N, C, H, W = x.shape
         xp, d = zeroed_buffer((N, H + 2 * padding, W + 2 * padding, cp), np.uint8, (H, W, padding, Cg)), 0
         _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)   # _pad_nhwc: all but padding
-    rowbase, koff = _offsets(xp.shape, kh, kw, stride, d, Ho, Wo)
+    rowbase, koff = _offsets(tuple(xp.shape), kh, kw, stride, d, Ho, Wo)
     return xp.reshape(-1), rowbase, koff, pack_weights(w[g * og:(g + 1) * og], cp)
 
 
@@ -85,7 +89,7 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
     cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
     add = (np.int64(1) << (p.shift - 1)) + p.frac
     if isinstance(out, PaddedNHWC):       # pixel m's channels start at obase[m], inside the padding ring
-        dst, obase = out.buf, _offsets(out.buf.shape, 1, 1, 1, out.pad, Ho, Wo)[0]
+        dst, obase = out.buf, _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     else:
         dst, obase = out.reshape(N, O, Ho * Wo), np.zeros(0, np.int64)
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
