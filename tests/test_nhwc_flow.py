@@ -71,6 +71,7 @@ def test_fused_conv_on_padded_nhwc_matches_torch_int64(shape, extra_in, out_pad,
     assert isinstance(got, PaddedNHWC) == (O % 4 == 0)
     if isinstance(got, PaddedNHWC):
         assert got.pad == out_pad and ring_is_zero(got)
+        assert got.value_range == (int(ref.min()), int(ref.max()))
     np.testing.assert_array_equal(K.as_nchw(got), ref)
     np.testing.assert_array_equal(lo, xb.amin(dim=(0, 2, 3)).numpy())
     np.testing.assert_array_equal(hi, xb.amax(dim=(0, 2, 3)).numpy())
@@ -91,13 +92,17 @@ def test_adds_on_padded_nhwc_match_naive(pad, f):
     out, (smin, smax), (cmin, cmax) = K.add_rescaled(padded(a, pad), padded(codes, pad), m0, shift, f, 0, 255,
                                                      narrow=True)
     assert isinstance(out, PaddedNHWC) and ring_is_zero(out) and out.dtype == np.uint8
-    np.testing.assert_array_equal(out.nchw(), naive.add_round_clamp(a, resc, f, 0, 255))
+    want = naive.add_round_clamp(a, resc, f, 0, 255)
+    np.testing.assert_array_equal(out.nchw(), want)
+    assert out.value_range == (int(want.min()), int(want.max()))
     s = a.astype(np.int64) + resc
     assert (smin, smax, cmin, cmax) == (int(s.min()), int(s.max()), int(codes.min()), int(codes.max()))
     b = codes.astype(np.int32) + 100
     out, smin, smax = K.add_round_clamp(padded(a, pad), padded(b, pad), f, 0, 255, narrow=True)
     assert isinstance(out, PaddedNHWC) and ring_is_zero(out)
-    np.testing.assert_array_equal(out.nchw(), naive.add_round_clamp(a, b, f, 0, 255))
+    want = naive.add_round_clamp(a, b, f, 0, 255)
+    np.testing.assert_array_equal(out.nchw(), want)
+    assert out.value_range == (int(want.min()), int(want.max()))
     assert (smin, smax) == (int((a + b).min()), int((a + b).max()))
     mixed = K.add_round_clamp(padded(a, pad), b, f, 0, 255, narrow=True)[0]     # one NCHW operand: NCHW out
     np.testing.assert_array_equal(mixed, naive.add_round_clamp(a, b, f, 0, 255))

@@ -2,6 +2,8 @@
 once (F = 0: plain clamp(a + b)); one pass that also reports the sum's range for the caller's int32 check."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numba import njit, prange
 
@@ -63,6 +65,15 @@ def _rows_and_limits(a, b, frac_bits, lo, hi, narrow):
     return f, lo, hi, views, out, (0, 1, 0, views[0].shape[2])
 
 
+def _with_range(out, smin: int, smax: int, f: int, lo: int, hi: int):
+    """out, a PaddedNHWC given its values' exact range: the rounding and clamp are monotone in the sum, whose
+    extremes smin, smax are sums it holds."""
+    if not isinstance(out, PaddedNHWC):
+        return out
+    g = [int(_round_clamp(np.int64(s), f, lo, hi)) for s in (smin, smax)]
+    return replace(out, value_range=(g[0], g[1]))
+
+
 def _values(name, v, ranks):
     """An int_array, or a PaddedNHWC whose buffer is one."""
     if isinstance(v, PaddedNHWC):
@@ -91,7 +102,8 @@ def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: i
     if out.size == 0:
         return out, 0, 0
     _add_round_clamp(a3, b3, win, f, lo, hi, o3, rng)
-    return out, int(rng[:, 0].min()), int(rng[:, 1].max())
+    smin, smax = int(rng[:, 0].min()), int(rng[:, 1].max())
+    return _with_range(out, smin, smax, f, lo, hi), smin, smax
 
 
 @njit(parallel=True, cache=True)
@@ -148,7 +160,8 @@ def add_rescaled(a: np.ndarray, codes: np.ndarray, m0: int, shift: int, frac_bit
     if out.size == 0:
         return out, (0, 0), (0, 0)
     _add_rescaled(a3, c3, win, m0, shift, f, lo, hi, o3, rng, crng)
-    return (out, (int(rng[:, 0].min()), int(rng[:, 1].max())),
+    smin, smax = int(rng[:, 0].min()), int(rng[:, 1].max())
+    return (_with_range(out, smin, smax, f, lo, hi), (smin, smax),
             (int(crng[:, 0].min()), int(crng[:, 1].max())))
 
 

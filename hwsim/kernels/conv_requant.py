@@ -7,6 +7,8 @@ same integers (requant.py's contract: round half up, clamp only where asked) and
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ._check import KernelInputError, int_array, value_range
@@ -36,8 +38,8 @@ def conv2d_requant(x, w: np.ndarray, stride: int, padding: int, groups: int, p: 
     x: NCHW codes or a PaddedNHWC (read in place where the fused conv can, else converted). `out_pad`: where
     the conv is fused and its output channels are a multiple of 4, the codes come back as a PaddedNHWC with
     that padding (the next conv's input layout); otherwise, and when None, as an NCHW array."""
-    if isinstance(x, PaddedNHWC):
-        shape_x, x_range = x.shape, value_range(int_array("x", x.buf, 4))   # the zero ring widens it: still a bound
+    if isinstance(x, PaddedNHWC):     # a scan includes the zero ring: still a bound
+        shape_x, x_range = x.shape, x.value_range or value_range(int_array("x", x.buf, 4))
     else:
         x = int_array("x", x, 4)
         shape_x, x_range = x.shape, value_range(x)
@@ -57,8 +59,12 @@ def conv2d_requant(x, w: np.ndarray, stride: int, padding: int, groups: int, p: 
     ch_lo, ch_hi = conv_madd_requant(x, w, stride, padding, plan, p, c_lo, c_hi, out)
     if on_range is not None:
         on_range(ch_lo, ch_hi)
-    if not clamp:   # rq is monotone in acc + bias; |(acc + bias) * M0| < 2^62 (the proof above): exact in int64
-        ys = np.stack([rq(e, p.m0, p.shift, p.frac) for e in (ch_lo, ch_hi)])
+    # rq is monotone in acc + bias and every channel's extremes are values it holds, so the codes' extremes are
+    # among rq of them; |(acc + bias) * M0| < 2^62 (the proof above): exact in int64
+    ys = np.stack([rq(e, p.m0, p.shift, p.frac) for e in (ch_lo, ch_hi)])
+    if isinstance(out, PaddedNHWC):
+        out = replace(out, value_range=(min(max(int(ys.min()), c_lo), c_hi), min(max(int(ys.max()), c_lo), c_hi)))
+    if not clamp:
         bad = np.flatnonzero(((ys < INT32_MIN) | (ys > INT32_MAX)).any(axis=0))
         if bad.size:
             c = int(bad[0])

@@ -16,9 +16,11 @@ from .buffers import padded_buffer
 
 @dataclass(frozen=True)
 class PaddedNHWC:
-    """An (N, C, H, W) tensor held as buf (N, H + 2*pad, W + 2*pad, C), zero outside the interior."""
+    """An (N, C, H, W) tensor held as buf (N, H + 2*pad, W + 2*pad, C), zero outside the interior.
+    `value_range`: the interior's exact (min, max) as its writer derived it, or None (then a reader scans)."""
     buf: np.ndarray
     pad: int
+    value_range: tuple[int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
