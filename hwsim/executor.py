@@ -22,6 +22,7 @@ from .ir import IntModel, IRError
 from .ops import op_kind
 from .ops.prepared import prepared
 from .kernels.buffers import release_buffer
+from .ops.conv import fusable
 from .ops.rescale import deferrable
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
@@ -137,7 +138,8 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
     bits = ir.config(config).bits
     ir.check_input(x_codes)
     direct = not trace and conv_impl is None     # the fast path: deferred rescales, tensors kept as PaddedNHWC
-    deferred = deferrable(ir) if direct else frozenset()
+    deferred = frozenset(deferrable(ir)) if direct else frozenset()
+    deferred |= fusable(ir, deferred) if direct else frozenset()
     run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed, deferred, nhwc_padding(ir) if direct else None)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
@@ -151,7 +153,7 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
         for t in done_after.get(i, ()):
             v = env.pop(t)
             if isinstance(v, K.PaddedNHWC):
-                release_buffer(v.buf)
+                release_buffer(v.buf, v.pad)
     run.result.logits = K.as_nchw(env[ir.output_name]).astype(np.int32, copy=False)
     if trace:
         run.result.codes = dict(env)

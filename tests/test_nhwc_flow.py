@@ -152,3 +152,43 @@ def test_a_deferred_rescales_codes_are_released_only_after_its_add():
             add = next(i for i, o in enumerate(ir.ops) if op.output in o.inputs)
             assert freed[op.inputs[0]] >= add
     assert ir.output_name not in freed
+
+
+@needs_avx2
+@pytest.mark.parametrize("identity", [True, False])
+def test_residual_adds_fused_into_convs_match_the_reference_and_report_overflows_in_order(identity, monkeypatch):
+    """16-channel blocks (so each unclamped conv takes its add into its tiles: kernels.conv2d_requant_add):
+    logits equal the torch int64 reference's; with a narrow accumulator and overflow='report', the untraced run
+    (deferred convs and rescales) reports the same overflows in the same order as a traced one (nothing
+    deferred)."""
+    fused = []
+    conv2d_requant_add = K.conv2d_requant_add
+
+    def spy(*a, **k):
+        out = conv2d_requant_add(*a, **k)
+        fused.append(out is not None)
+        return out
+    monkeypatch.setattr(K, "conv2d_requant_add", spy)
+    for seed in range(6):
+        ir = random_ir(GenParams(seed=seed, identity=identity, channels=4, hidden=16, size=4 + seed % 3,
+                                 width=4 + seed % 2, block_stride=1 + seed % 2))
+        rng = np.random.default_rng(seed)
+        bits, x = random_bits(ir, rng), random_input(ir, rng, 4)
+        ref, _ = run_reference(ir, bits, x)
+        np.testing.assert_array_equal(execute(ir, bits, x).logits, ref)
+        for acc_bits in (10, 14):
+            want = execute(ir, bits, x, acc_bits=acc_bits, overflow="report", trace=True).overflows
+            got = execute(ir, bits, x, acc_bits=acc_bits, overflow="report").overflows
+            assert got == want
+    assert any(fused)
+
+
+def test_the_pool_hands_a_buffer_back_only_for_its_own_ring():
+    """A released buffer's cells inside its ring hold values: the same shape asked for with a wider ring (a run
+    of another network, padded 2) must come zeroed there."""
+    from hwsim.kernels.buffers import release_buffer
+    v = new_padded((2, 4, 3, 3), 1, np.uint8)
+    v.buf[:, 1:4, 1:4, :] = 7
+    release_buffer(v.buf, 1)
+    wider = new_padded((2, 4, 1, 1), 2, np.uint8)
+    assert wider.buf.shape == v.buf.shape and ring_is_zero(wider)

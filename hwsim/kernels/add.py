@@ -65,7 +65,7 @@ def _rows_and_limits(a, b, frac_bits, lo, hi, narrow):
     return f, lo, hi, views, out, (0, 1, 0, views[0].shape[2])
 
 
-def _with_range(out, smin: int, smax: int, f: int, lo: int, hi: int):
+def with_sum_range(out, smin: int, smax: int, f: int, lo: int, hi: int):
     """out, a PaddedNHWC given its values' exact range: the rounding and clamp are monotone in the sum, whose
     extremes smin, smax are sums it holds."""
     if not isinstance(out, PaddedNHWC):
@@ -103,7 +103,7 @@ def add_round_clamp(a: np.ndarray, b: np.ndarray, frac_bits: int, lo: int, hi: i
         return out, 0, 0
     _add_round_clamp(a3, b3, win, f, lo, hi, o3, rng)
     smin, smax = int(rng[:, 0].min()), int(rng[:, 1].max())
-    return _with_range(out, smin, smax, f, lo, hi), smin, smax
+    return with_sum_range(out, smin, smax, f, lo, hi), smin, smax
 
 
 @njit(parallel=True, cache=True)
@@ -161,7 +161,7 @@ def add_rescaled(a: np.ndarray, codes: np.ndarray, m0: int, shift: int, frac_bit
         return out, (0, 0), (0, 0)
     _add_rescaled(a3, c3, win, m0, shift, f, lo, hi, o3, rng, crng)
     smin, smax = int(rng[:, 0].min()), int(rng[:, 1].max())
-    return (_with_range(out, smin, smax, f, lo, hi), (smin, smax),
+    return (with_sum_range(out, smin, smax, f, lo, hi), (smin, smax),
             (int(crng[:, 0].min()), int(crng[:, 1].max())))
 
 

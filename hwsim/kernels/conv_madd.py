@@ -19,7 +19,7 @@ from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
 from .nhwc import PaddedNHWC
-from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq
+from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq, conv_tiles_rq_add
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
@@ -76,18 +76,22 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
             out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)
 
 
+def _rq_operands(x, w, stride, padding, p, O, Ho, Wo):
+    """The layout (`_layout`), the per-task range arrays filled with the int32 extremes, rq's 2^(shift-1) + frac."""
+    xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
+    ntasks = -(-(-(-rowbase.shape[0] // MR)) // TILES_PER_TASK)
+    cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
+    cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
+    return xp, rowbase, koff, wpk, cmin, cmax, (np.int64(1) << (p.shift - 1)) + p.frac
+
+
 def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int, out) -> tuple[np.ndarray, np.ndarray]:
     """Fill out ((N, O, Ho, Wo), uint8 or int32; or a PaddedNHWC of that shape, its interior) with
     clamp(rq(acc + bias), lo, hi) of the ungrouped madd conv, requantised tile by tile (`conv_tiles_rq`);
     returns the per-channel int64 (min, max) of acc + bias. x: as `_layout` takes it. The caller has checked
     `fused_requant_fits` (conv_requant.py) for the requant parameters p."""
     N, O, Ho, Wo = out.shape
-    xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
-    ntiles = -(-rowbase.shape[0] // MR)
-    ntasks = -(-ntiles // TILES_PER_TASK)
-    cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
-    cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
-    add = (np.int64(1) << (p.shift - 1)) + p.frac
+    xp, rowbase, koff, wpk, cmin, cmax, add = _rq_operands(x, w, stride, padding, p, O, Ho, Wo)
     if isinstance(out, PaddedNHWC):       # pixel m's channels start at obase[m], inside the padding ring
         dst, obase = out.buf, _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     else:
@@ -95,3 +99,19 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
                   add, p.shift, lo, hi, dst, cmin, cmax, obase)
     return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
+
+
+def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNHWC, sc_m0: int, sc_shift: int,
+                          frac_bits: int, lo: int, hi: int, out: PaddedNHWC):
+    """Fill out's interior with the residual add of the unclamped madd conv and the shortcut sc (out's geometry):
+    clamp((rq(acc + bias) + v + 2^(F-1)) >> F, lo, hi), v = rq(sc; sc_m0, sc_shift) for byte codes, else sc's
+    int32 values (`conv_tiles_rq_add`). Returns (per-channel min and max of acc + bias, min and max of the sums).
+    The caller has checked `fused_requant_fits`, O % 16 == 0 and N*Ho*Wo % 4 == 0."""
+    N, O, Ho, Wo = out.shape
+    xp, rowbase, koff, wpk, cmin, cmax, add = _rq_operands(x, w, stride, padding, p, O, Ho, Wo)
+    smin = np.full(cmin.shape, np.iinfo(np.int64).max, np.int64)
+    smax = np.full(cmin.shape, np.iinfo(np.int64).min, np.int64)
+    obase = _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
+    conv_tiles_rq_add(xp, rowbase, koff, wpk, plan.param, O, p.bias.astype(np.int32), p.m0.astype(np.int32), add,
+                      p.shift, obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
+    return (cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)), (int(smin.min()), int(smax.max()))

@@ -213,6 +213,47 @@ def _tile_rq_codegen(x86: bool, nhwc: bool):
     return codegen
 
 
+def _tile_rq_add_codegen(x86: bool):
+    def codegen(context, builder, sig, args):
+        (xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, cmin, cmax, rng_off, out, orows, sc, sc_m0,
+         sc_add, sc_sh, f_add, f, lo, hi, smin, smax) = args
+        data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
+                if isinstance(t, types.Array)]
+        (xptr, rowptr, koffptr, wptr, biasptr, mptr, addptr, shptr, minptr, maxptr, outptr, orowptr, scptr, sminptr,
+         smaxptr) = data
+        rows32 = _accumulate(builder, x86, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush)
+        i32_lo, i32_hi = ir.Constant(_I64, -(2**31)), ir.Constant(_I64, 2**31 - 1)
+        ys = _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, i32_lo, i32_hi, rng_off)
+        v8i64 = ir.VectorType(_I64, 8)
+        m8, a8, s8 = (_splat(builder, v, v8i64) for v in (sc_m0, sc_add, sc_sh))
+        fa8, f8, lo8, hi8 = (_splat(builder, v, v8i64) for v in (f_add, f, lo, hi))
+        codes_in = scptr.type.pointee.width == 8
+        elt = outptr.type.pointee
+        bases = [builder.add(builder.load(builder.gep(orowptr, [ir.Constant(_I64, r)])), ch0) for r in range(MR)]
+        for h in range(2):
+            at_rng = builder.add(rng_off, builder.add(ch0, ir.Constant(_I64, 8 * h)))
+            ext = [builder.load(_byte_ptr(builder, ptr, at_rng, v8i64), align=8) for ptr in (sminptr, smaxptr)]
+            for r in range(MR):
+                at = builder.add(bases[r], ir.Constant(_I64, 8 * h))
+                if codes_in:        # the shortcut's rescale, rq(c; m0, shift) in int64 (|c*m0| < 2^39)
+                    c = builder.zext(builder.load(_byte_ptr(builder, scptr, at, ir.VectorType(_I8, 8)), align=1), v8i64)
+                    t = builder.ashr(builder.add(builder.mul(c, m8), a8), s8)
+                else:
+                    t = builder.sext(builder.load(_byte_ptr(builder, scptr, at, _V8I32), align=4), v8i64)
+                s_ = builder.add(builder.sext(ys[2 * r + h], v8i64), t)
+                ext[0] = builder.select(builder.icmp_signed("<", s_, ext[0]), s_, ext[0])
+                ext[1] = builder.select(builder.icmp_signed(">", s_, ext[1]), s_, ext[1])
+                o = builder.ashr(builder.add(s_, fa8), f8)
+                o = builder.select(builder.icmp_signed("<", o, lo8), lo8, o)
+                o = builder.select(builder.icmp_signed(">", o, hi8), hi8, o)
+                o = builder.trunc(o, ir.VectorType(elt, 8))
+                builder.store(o, builder.bitcast(builder.gep(outptr, [at]), ir.PointerType(o.type)), align=elt.width // 8)
+            for ptr, v in zip((sminptr, smaxptr), ext):
+                builder.store(v, _byte_ptr(builder, ptr, at_rng, v8i64), align=8)
+        return context.get_dummy_value()
+    return codegen
+
+
 def _make_tile(x86: bool):
     @intrinsic
     def tile(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, acc, out, out_off, stride):
@@ -256,6 +297,20 @@ tile_madd = _make_tile(HAS_AVX2)        # vpmaddubsw / vpmaddwd where the host h
 tile_portable = _make_tile(False)       # the same integers from plain vector IR (any CPU; tests compare both)
 tile_madd_rq = _make_tile_rq(HAS_AVX2)
 tile_madd_rq_nhwc = _make_tile_rq_nhwc(HAS_AVX2)
+
+
+@intrinsic
+def tile_madd_rq_add(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, cmin, cmax, rng_off, out,
+                     orows, sc, sc_m0, sc_add, sc_sh, f_add, f, lo, hi, smin, smax):
+    """The residual add in the tile of `tile_rq_nhwc` (unclamped: y = rq(T + bias) as int32, its ranges kept the
+    same way), NHWC at orows[r] + ch0 + j: out = clamp((y + v + f_add) >> f, lo, hi) with v the shortcut at the same
+    place of sc, rq(sc; sc_m0, sc_sh, 0) (sc_add = 2^(sc_sh-1)) where sc holds byte codes, else sc's int32 value;
+    smin / smax[rng_off + c] (int64) take the min / max of y + v. The caller proves rq(T + bias) and v int32 (else
+    it raises: values are then unspecified); every sum is then exact in int64."""
+    sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64, cmin,
+                     cmax, types.int64, out, orows, sc, types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64, smin, smax)
+    return sig, _tile_rq_add_codegen(HAS_AVX2)
 
 # The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
 # jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
@@ -371,3 +426,32 @@ def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, l
                     tile_madd_rq(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
                                  bias, m32, add, sh, np.int64(b * NR), np.int64(lo), np.int64(hi), rmin, rmax,
                                  np.int64(task * O), flat, np.int64((n * O + b * NR) * P + q0), np.int64(P))
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles_rq_add(xflat, rowbase, koff, wpk, nflush, O, bias, m32, add, sh, obase, cmin, cmax, sc, sc_m0, sc_sh,
+                      f, lo, hi, out, smin, smax):
+    """The NHWC `conv_tiles_rq` of an unclamped conv with the residual add in its tiles (`tile_madd_rq_add`):
+    out.flat[obase[m] + o] = clamp((rq(T[m, o] + bias[o]) + v + 2^(f-1)) >> f, lo, hi) (f = 0: no rounding),
+    v the shortcut sc.flat[obase[m] + o] (rescaled by sc_m0, sc_sh when sc holds byte codes). Whole tiles only:
+    the caller has M % 4 == 0 and O % 16 == 0. cmin / cmax (int32) as in conv_tiles_rq, smin / smax[t, o]
+    (int64): min / max of the sum over task t's rows."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    ntm = M // MR
+    flat = out.reshape(-1)
+    scf = sc.reshape(-1)
+    rmin, rmax, qmin, qmax = cmin.reshape(-1), cmax.reshape(-1), smin.reshape(-1), smax.reshape(-1)
+    sc_add = np.int64(1) << (sc_sh - 1)
+    f_add = (np.int64(1) << (f - 1)) if f > 0 else np.int64(0)
+    for task in prange(cmin.shape[0]):
+        rows = np.empty(MR, np.int64)
+        orows = np.empty(MR, np.int64)
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            _tile_rows(rowbase, tm, 1, rows)
+            _tile_rows(obase, tm, 1, orows)
+            for b in range(O // NR):
+                tile_madd_rq_add(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
+                                 bias, m32, add, sh, np.int64(b * NR), rmin, rmax, np.int64(task * O), flat, orows, scf,
+                                 np.int64(sc_m0), sc_add, np.int64(sc_sh), f_add, np.int64(f), np.int64(lo),
+                                 np.int64(hi), qmin, qmax)

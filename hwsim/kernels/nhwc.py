@@ -50,7 +50,7 @@ class PaddedNHWC:
 def new_padded(shape: tuple[int, int, int, int], pad: int, dtype) -> PaddedNHWC:
     """A PaddedNHWC of (N, C, H, W) `shape` whose padding ring is zero (its interior is for the caller to fill)."""
     N, C, H, W = shape
-    return PaddedNHWC(padded_buffer((N, H + 2 * pad, W + 2 * pad, C), dtype), pad)
+    return PaddedNHWC(padded_buffer((N, H + 2 * pad, W + 2 * pad, C), dtype, pad), pad)
 
 
 def as_nchw(v):
@@ -61,3 +61,11 @@ def as_nchw(v):
 def storage(v) -> np.ndarray:
     """The array holding v's values (a PaddedNHWC's buffer, whose ring of zeros a range may include)."""
     return v.buf if isinstance(v, PaddedNHWC) else v
+
+
+def value_range_of(v: PaddedNHWC) -> tuple[int, int]:
+    """The exact (min, max) of v's values: its writer's, else its interior scanned."""
+    if v.value_range is not None:
+        return v.value_range
+    inner = v.interior()
+    return (int(inner.min()), int(inner.max())) if inner.size else (0, 0)
