@@ -5,6 +5,11 @@ entries for the checked config and calls hwsim.kernels; the run context here che
 width. Overflow of `acc + B` outside the signed acc_bits range raises AccumulatorOverflow naming the layer and value (overflow="raise") or is recorded in
 ExecResult.overflows (overflow="report"; values are computed wide, so they stay exact). A value that
 int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: it cannot be represented.
+
+An untraced run without conv_impl takes the fast path: tensors between convs and residual adds stay zero
+padded NHWC buffers (kernels.PaddedNHWC, recycled after their last reader), a shortcut's rescale and an
+unclamped conv whose only reader is an add are deferred to that add (which runs them in one kernel), and the
+same checks run in the same order. A traced run stores every tensor as an NCHW array.
 """
 from __future__ import annotations
 
@@ -130,7 +135,8 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
 
     `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
     layer -> (w_bits, a_bits), checked here (IRError naming the layer and value). `timed`: record wall
-    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds."""
+    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds; a conv
+    deferred to its residual add is timed with the add."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
