@@ -1,6 +1,7 @@
 """conv: int conv, then rq(acc + B) per output channel; clamped to [0, 2^b_out - 1] or left unclamped."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,10 +127,13 @@ class DeferredConv:
 
 
 class _Undeferred:
-    """The run as a conv sees it when its deferral is undone."""
+    """The run as a conv sees it when its deferral is undone (inside the add, which times it)."""
     def __init__(self, run):
         self._run = run
         self.deferred = frozenset()
+
+    def part(self, name: str):
+        return nullcontext()
 
     def __getattr__(self, name):
         return getattr(self._run, name)
