@@ -5,6 +5,11 @@ entries for the checked config and calls hwsim.kernels; the run context here che
 width. Overflow of `acc + B` outside the signed acc_bits range raises AccumulatorOverflow naming the layer and value (overflow="raise") or is recorded in
 ExecResult.overflows (overflow="report"; values are computed wide, so they stay exact). A value that
 int32 cannot hold (acc + B, an unclamped intermediate, a logit) always raises: it cannot be represented.
+
+An untraced run without conv_impl takes the fast path: tensors between convs and residual adds stay zero
+padded NHWC buffers (kernels.PaddedNHWC, recycled after their last reader), a shortcut's rescale and an
+unclamped conv whose only reader is an add are deferred to that add (which runs them in one kernel), and the
+same checks run in the same order. A traced run stores every tensor as an NCHW array.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from .errors import UserError
 from .ir import IntModel, IRError
 from .ops import op_kind
 from .ops.prepared import prepared
+from .kernels.buffers import release_buffer
+from .ops.conv import fusable
 from .ops.rescale import deferrable
 
 ConvImpl = Callable[..., np.ndarray]   # (x, w, stride, padding, groups, layer_name, w_bits, a_bits) -> acc
@@ -52,9 +59,10 @@ class _Run:
     INT32 = INT32
 
     def __init__(self, ir: IntModel, bits: dict, acc_bits: int, overflow: str, conv_impl: ConvImpl | None,
-                 timed: bool = False, deferred: frozenset = frozenset()):
+                 timed: bool = False, deferred: frozenset = frozenset(), pad: int | None = None):
         self.ir, self.bits, self.acc_bits, self.overflow, self.conv_impl = ir, bits, acc_bits, overflow, conv_impl
         self.deferred = deferred      # rescale ops that their add applies (ops/rescale.py: DeferredRescale)
+        self.pad = pad                # convs write PaddedNHWC outputs with this padding where they can; None: NCHW
         self.lim = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1)
         self.result = ExecResult(np.zeros(0, np.int32))
         self.timed = timed
@@ -127,20 +135,58 @@ def execute(ir: IntModel, config: BitConfig | Mapping[str, tuple[int, int]], x_c
 
     `config`: a BitConfig checked against the IR's layer table (trusted), or a plain mapping
     layer -> (w_bits, a_bits), checked here (IRError naming the layer and value). `timed`: record wall
-    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds."""
+    seconds per op kind (and the conv kernel and its requantisation apart) in ExecResult.seconds; a conv
+    deferred to its residual add is timed with the add."""
     if overflow not in ("raise", "report"):
         raise IRError(f"overflow must be 'raise' or 'report', got {overflow!r}")
     if isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer)) or not 2 <= acc_bits <= 32:
         raise IRError(f"acc_bits must be an integer in [2, 32], got {acc_bits!r}")
     bits = ir.config(config).bits
     ir.check_input(x_codes)
-    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed, frozenset() if trace else deferrable(ir))
+    direct = not trace and conv_impl is None     # the fast path: deferred rescales, tensors kept as PaddedNHWC
+    deferred = frozenset(deferrable(ir)) if direct else frozenset()
+    deferred |= fusable(ir, deferred) if direct else frozenset()
+    run = _Run(ir, bits, int(acc_bits), overflow, conv_impl, timed, deferred, nhwc_padding(ir) if direct else None)
     env = {ir.input_name: np.ascontiguousarray(x_codes.astype(np.uint8, copy=False)) if ir.input_bits <= 8
            else x_codes.astype(np.int32)}
-    for op in ir.ops:
+    done_after = _last_reads(ir, deferred) if direct else {}
+    for i, op in enumerate(ir.ops):
+        ins = [env[t] for t in op.inputs]
+        if op.kind not in NHWC_READERS:
+            ins = [K.as_nchw(v) for v in ins]
         with run.part(op.kind):
-            env[op.output] = op_kind(op.kind).execute(run, op, *(env[t] for t in op.inputs))
-    run.result.logits = env[ir.output_name].astype(np.int32, copy=False)
+            env[op.output] = op_kind(op.kind).execute(run, op, *ins)
+        for t in done_after.get(i, ()):
+            v = env.pop(t)
+            if isinstance(v, K.PaddedNHWC):
+                release_buffer(v.buf, v.pad)
+    run.result.logits = K.as_nchw(env[ir.output_name]).astype(np.int32, copy=False)
     if trace:
         run.result.codes = dict(env)
     return run.result
+
+
+NHWC_READERS = frozenset({"conv", "add", "rescale"})   # op kinds that take PaddedNHWC inputs (others get NCHW)
+
+
+def nhwc_padding(ir: IntModel) -> int:
+    """The padding of every PaddedNHWC tensor of a run: the widest any conv reads with (one geometry for all,
+    so that elementwise ops meet equal layouts)."""
+    return max((int(op.attrs["padding"]) for op in ir.ops if op.kind == "conv"), default=0)
+
+
+def _last_reads(ir: IntModel, deferred) -> dict[int, list[str]]:
+    """Op index -> the tensors nothing reads after it (never the IR's output); a deferred rescale's codes
+    live until its add has read them."""
+    last = {}
+    for i, op in enumerate(ir.ops):
+        for t in op.inputs:
+            last[t] = i
+    for op in ir.ops:
+        if op.name in deferred and op.output in last:
+            last[op.inputs[0]] = max(last[op.inputs[0]], last[op.output])
+    out: dict[int, list[str]] = {}
+    for t, i in last.items():
+        if t != ir.output_name:
+            out.setdefault(i, []).append(t)
+    return out

@@ -34,6 +34,7 @@ class GenParams:
     groups: str = "one"             # "one" | "depthwise" | "some"
     weights: str = "random"         # "random" | "max" | "min" | "zero"
     classes: int = 3
+    hidden: int | None = None       # the blocks' channels (None: random 1..4)
 
 
 def _choices(rng, k_max=3) -> tuple[int, ...]:
@@ -109,6 +110,7 @@ def random_ir(p: GenParams) -> IntModel:
     rng = np.random.default_rng(p.seed)
     C, H, W = p.channels, p.size, p.width
     ch1 = int(rng.integers(1, 5)) if p.groups != "depthwise" else C
+    ch1 = p.hidden or ch1
     a_c1 = _choices(rng)
     layers = {
         "c0": Layer("c0", "conv", _choices(rng), (8,)),
@@ -136,6 +138,7 @@ def random_ir(p: GenParams) -> IntModel:
         src = "t0p"
     s1 = 1 if p.identity else p.block_stride
     ch2 = ch1 if p.identity else int(rng.integers(1, 5))
+    ch2 = ch1 if p.hidden else ch2
     if p.groups == "depthwise":
         ch2 = ch1
     k1 = int(rng.choice([1, 3]))

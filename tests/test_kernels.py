@@ -468,6 +468,18 @@ def test_rq_bounds_match_brute_force():
     assert K.rq_bounds([2**62], [2**62], [2**31 - 1], [1]) == ((2**62 * (2**31 - 1) + 1) // 2,) * 2   # no wrap
 
 
+@pytest.mark.parametrize("x", [2**31, -(2**31), 2**31 + 1, -(2**31) - 1, 2**40])
+@pytest.mark.parametrize("m0", [2**31 - 1, -(2**31 - 1), 2**30])
+@pytest.mark.parametrize("shift,frac", [(1, 2**30), (62, -(2**30)), (31, 2**30), (2, 0)])
+def test_rq_bounds_at_the_int64_limits_of_its_vector_form(x, m0, shift, frac):
+    """At |x| = 2^31 (the widest the int64 numpy form takes), every |M0| and shift extreme and |frac| = 2^30,
+    and just beyond (|x| = 2^31 + 1: the Python-int form), against naive.rq on Python ints."""
+    want = naive.rq(x, m0, shift, frac)
+    for dt in (np.int64, np.int32 if -(2**31) <= x < 2**31 else np.int64):
+        got = K.rq_bounds(np.array([x], dt), np.array([x], dt), np.array([m0]), np.array([shift]), np.array([frac]))
+        assert got == (want, want)
+
+
 def test_rescale_scalar():
     codes = np.arange(0, 256, dtype=np.int32).reshape(1, 4, 8, 8)
     for m0, shift in [(2**30, 31), (-(2**31 - 1), 33), (1518500250, 40), (0, 5)]:

@@ -28,3 +28,28 @@ def zeroed_buffer(shape: tuple, dtype, geometry: tuple) -> np.ndarray:
             cache.pop(next(iter(cache)))
     cache[key] = buf                      # most recently used last
     return buf
+
+
+_POOL_PER_SHAPE = 4       # the most tensors of one shape a ResNet block holds at once, with one spare
+
+
+def padded_buffer(shape: tuple, dtype, pad: int) -> np.ndarray:
+    """A buffer of `shape` whose ring of `pad` cells around axes 1 and 2 is zero: taken back from `release_buffer`
+    (whose callers only ever wrote inside that ring) or freshly zeroed. Saves zeroing and faulting in pages
+    for every layer's output."""
+    pool = _pool().get((tuple(shape), np.dtype(dtype).str, pad))
+    return pool.pop() if pool else np.zeros(shape, dtype)
+
+
+def release_buffer(buf: np.ndarray, pad: int) -> None:
+    """Hands a `padded_buffer` of ring `pad` back once nothing reads it any more (the caller's promise)."""
+    pool = _pool().setdefault((buf.shape, buf.dtype.str, pad), [])
+    if len(pool) < _POOL_PER_SHAPE and all(b is not buf for b in pool):
+        pool.append(buf)
+
+
+def _pool() -> dict:
+    pool = getattr(_BUFFERS, "pool", None)
+    if pool is None:
+        pool = _BUFFERS.pool = {}
+    return pool

@@ -52,11 +52,18 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 def planned_conv(x, w, stride, padding, groups, method: str, where: str):
     """(x, w, output shape (N, O, Ho, Wo), the plan of `method`) for validated conv operands (see conv2d_acc)."""
     x = int_array("x", x, 4)
+    w, shape, plan = planned_shape(x.shape, value_range(x), w, stride, padding, groups, method, where)
+    return x, w, shape, plan
+
+
+def planned_shape(x_shape, x_range, w, stride, padding, groups, method: str, where: str):
+    """(w, output shape, plan) of a conv reading an input of `x_shape` (N, C, H, W) whose codes lie in
+    x_range (lo, hi)."""
     w = int_array("w", w, 4)
     stride = int_scalar("stride", stride, 1)
     padding = int_scalar("padding", padding, 0)
     groups = int_scalar("groups", groups, 1)
-    N, C, H, W = x.shape
+    N, C, H, W = x_shape
     O, Cg, kh, kw = w.shape
     if C % groups or O % groups:
         raise KernelInputError(f"groups={groups} must divide input channels {C} and output channels {O}")
@@ -67,10 +74,10 @@ def planned_conv(x, w, stride, padding, groups, method: str, where: str):
         raise KernelInputError(f"kernel {kh}x{kw} does not fit input {H}x{W} with padding {padding}")
     Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
     k, taps = kh * kw * Cg, kh * kw
-    bounds = operand_bounds(*value_range(x), *value_range(w), k, taps, where)
+    bounds = operand_bounds(*x_range, *value_range(w), k, taps, where)
     plan = plan_conv(bounds, method, where, prefers_direct(Cg, O // groups, taps, stride),
                      prefers_madd(groups, HAS_AVX2))
-    return x, w, (N, O, Ho, Wo), plan
+    return w, (N, O, Ho, Wo), plan
 
 
 def linear_acc(x: np.ndarray, w: np.ndarray, method: str = "auto") -> np.ndarray:

@@ -11,12 +11,15 @@ nothing.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
-from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq
+from .nhwc import PaddedNHWC
+from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq, conv_tiles_rq_add
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     """w (O, C, kh, kw) as flat int8 (16-channel block, step, channel, 4): K in (ky, kx, c) order with c padded
@@ -28,22 +31,35 @@ def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def _layout(x, w, stride, padding, g, Ho, Wo):
-    """(padded NHWC bytes of group g's channels, flattened; rowbase; koff; packed weights of group g)."""
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    og = O // (C // Cg)
-    cp = round_up(Cg, KSTEP)
-    Hp, Wp = H + 2 * padding, W + 2 * padding
+@lru_cache(maxsize=64)     # a network's few geometries, each rebuilt per layer per call otherwise (~0.2 ms)
+def _offsets(shape, kh, kw, stride, d, Ho, Wo):
+    """(rowbase, koff), read-only, of a conv reading the NHWC byte buffer of `shape` (N, Hp, Wp, cp) from d
+    cells inside its padding ring (the buffer's padding minus the conv's)."""
+    N, Hp, Wp, cp = shape
     koff = np.array([(ky * Wp + kx) * cp + KSTEP * q for ky in range(kh) for kx in range(kw)
                      for q in range(cp // KSTEP)], np.int64)
-    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * stride) * Wp
-               + np.arange(Wo)[None, None, :] * stride).reshape(-1) * cp
-    if Hp == Wp == 1 and cp == C and x.dtype.itemsize == 1 and x.flags.c_contiguous:
-        xp = x.view(np.uint8)          # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
+    rowbase = ((np.arange(N)[:, None, None] * Hp + np.arange(Ho)[None, :, None] * stride + d) * Wp
+               + np.arange(Wo)[None, None, :] * stride + d).reshape(-1) * cp
+    rowbase.flags.writeable = koff.flags.writeable = False
+    return rowbase, koff
+
+
+def _layout(x, w, stride, padding, g, Ho, Wo):
+    """(padded NHWC bytes of group g's channels, flattened; rowbase; koff; packed weights of group g). x: NCHW
+    codes, or a PaddedNHWC of bytes with channels a multiple of 4 and padding >= the conv's (read in place)."""
+    O, Cg, kh, kw = w.shape
+    og = O // (x.shape[1] // Cg)
+    cp = round_up(Cg, KSTEP)
+    if isinstance(x, PaddedNHWC):
+        xp, d = x.buf, x.pad - padding
+    elif (x.shape[2] == x.shape[3] == 1 and not padding and cp == Cg == x.shape[1] and x.dtype.itemsize == 1
+          and x.flags.c_contiguous):      # a matmul of byte codes (>= 0, the plan's bound): already (N, K)
+        xp, d = x.view(np.uint8).reshape(x.shape[0], 1, 1, cp), 0
     else:
-        xp = zeroed_buffer((N, Hp, Wp, cp), np.uint8, (H, W, padding, Cg))   # _pad_nhwc: all but padding
-        _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)
+        N, C, H, W = x.shape
+        xp, d = zeroed_buffer((N, H + 2 * padding, W + 2 * padding, cp), np.uint8, (H, W, padding, Cg)), 0
+        _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)   # _pad_nhwc: all but padding
+    rowbase, koff = _offsets(tuple(xp.shape), kh, kw, stride, d, Ho, Wo)
     return xp.reshape(-1), rowbase, koff, pack_weights(w[g * og:(g + 1) * og], cp)
 
 
@@ -60,17 +76,42 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
             out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)
 
 
-def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int, out) -> tuple[np.ndarray, np.ndarray]:
-    """Fill out ((N, O, Ho, Wo), uint8 or int32) with clamp(rq(acc + bias), lo, hi) of the ungrouped madd conv,
-    requantised tile by tile (`conv_tiles_rq`); returns the per-channel int64 (min, max) of acc + bias.
-    The caller has checked `fused_requant_fits` (conv_requant.py) for the requant parameters p."""
-    N, O, Ho, Wo = out.shape
+def _rq_operands(x, w, stride, padding, p, O, Ho, Wo):
+    """The layout (`_layout`), the per-task range arrays filled with the int32 extremes, rq's 2^(shift-1) + frac."""
     xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
-    ntiles = -(-rowbase.shape[0] // MR)
-    ntasks = -(-ntiles // TILES_PER_TASK)
+    ntasks = -(-(-(-rowbase.shape[0] // MR)) // TILES_PER_TASK)
     cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
     cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
-    add = (np.int64(1) << (p.shift - 1)) + p.frac
+    return xp, rowbase, koff, wpk, cmin, cmax, (np.int64(1) << (p.shift - 1)) + p.frac
+
+
+def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int, out) -> tuple[np.ndarray, np.ndarray]:
+    """Fill out ((N, O, Ho, Wo), uint8 or int32; or a PaddedNHWC of that shape, its interior) with
+    clamp(rq(acc + bias), lo, hi) of the ungrouped madd conv, requantised tile by tile (`conv_tiles_rq`);
+    returns the per-channel int64 (min, max) of acc + bias. x: as `_layout` takes it. The caller has checked
+    `fused_requant_fits` (conv_requant.py) for the requant parameters p."""
+    N, O, Ho, Wo = out.shape
+    xp, rowbase, koff, wpk, cmin, cmax, add = _rq_operands(x, w, stride, padding, p, O, Ho, Wo)
+    if isinstance(out, PaddedNHWC):       # pixel m's channels start at obase[m], inside the padding ring
+        dst, obase = out.buf, _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
+    else:
+        dst, obase = out.reshape(N, O, Ho * Wo), np.zeros(0, np.int64)
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
-                  add, p.shift, lo, hi, out.reshape(N, O, Ho * Wo), cmin, cmax)
+                  add, p.shift, lo, hi, dst, cmin, cmax, obase)
     return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
+
+
+def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNHWC, sc_m0: int, sc_shift: int,
+                          frac_bits: int, lo: int, hi: int, out: PaddedNHWC):
+    """Fill out's interior with the residual add of the unclamped madd conv and the shortcut sc (out's geometry):
+    clamp((rq(acc + bias) + v + 2^(F-1)) >> F, lo, hi), v = rq(sc; sc_m0, sc_shift) for byte codes, else sc's
+    int32 values (`conv_tiles_rq_add`). Returns (per-channel min and max of acc + bias, min and max of the sums).
+    The caller has checked `fused_requant_fits`, O % 16 == 0 and N*Ho*Wo % 4 == 0."""
+    N, O, Ho, Wo = out.shape
+    xp, rowbase, koff, wpk, cmin, cmax, add = _rq_operands(x, w, stride, padding, p, O, Ho, Wo)
+    smin = np.full(cmin.shape, np.iinfo(np.int64).max, np.int64)
+    smax = np.full(cmin.shape, np.iinfo(np.int64).min, np.int64)
+    obase = _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
+    conv_tiles_rq_add(xp, rowbase, koff, wpk, plan.param, O, p.bias.astype(np.int32), p.m0.astype(np.int32), add,
+                      p.shift, obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
+    return (cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)), (int(smin.min()), int(smax.max()))

@@ -27,6 +27,7 @@ machine). The result dtype depends only on the bound (int32 when K*max|x|*max|w|
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit, prange
@@ -42,7 +43,8 @@ _DIRECT_MAX_CO = 1024      # auto: direct when Cg*Og <= 1024 (stride 1, kh*kw > 
 
 @dataclass(frozen=True)
 class OperandBounds:
-    """Actual ranges of the activation and weight codes of a product sum over k terms, `taps` per channel."""
+    """Actual ranges of the activation and weight codes of a product sum over k terms, `taps` per channel.
+    (The derived bounds are cached: every method's proof reads them.)"""
     x_lo: int
     x_hi: int
     w_lo: int
@@ -50,20 +52,20 @@ class OperandBounds:
     k: int
     taps: int = 1
 
-    @property
+    @cached_property
     def xmax(self) -> int:
         return max(abs(self.x_lo), abs(self.x_hi))
 
-    @property
+    @cached_property
     def wmax(self) -> int:
         return max(abs(self.w_lo), abs(self.w_hi))
 
-    @property
+    @cached_property
     def pmax(self) -> int:
         """Largest |product| of one activation and one weight."""
         return self.xmax * self.wmax
 
-    @property
+    @cached_property
     def accd(self):
         """Accumulator dtype: int32 when the worst-case |acc| = k * pmax fits it, else int64."""
         return np.int32 if self.k * self.pmax <= INT32_MAX else np.int64

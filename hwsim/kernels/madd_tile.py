@@ -155,36 +155,101 @@ def _splat(builder, v, ty):
     return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined), ir.Constant(ir.VectorType(_I32, ty.count), None))
 
 
-def _tile_rq_codegen(x86: bool):
+def _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, lo, hi, rng_off):
+    """The codes of the tile's int32 sums (same layout as rows32): clamp(rq(T + bias)) per channel, the
+    per-channel min / max of T + bias folded into minptr / maxptr[rng_off + c]."""
+    v8i64 = ir.VectorType(_I64, 8)
+    lo8, hi8 = _splat(builder, lo, v8i64), _splat(builder, hi, v8i64)
+    codes = [None] * (2 * MR)
+    for h in range(2):
+        c = builder.add(ch0, ir.Constant(_I64, 8 * h))
+        b, m = (builder.load(_byte_ptr(builder, ptr, c, _V8I32), align=4) for ptr in (biasptr, mptr))
+        a, s = (builder.load(_byte_ptr(builder, ptr, c, v8i64), align=8) for ptr in (addptr, shptr))
+        m64 = builder.sext(m, v8i64)
+        xs = [builder.add(rows32[2 * r + h], b) for r in range(MR)]        # acc + bias: int32 by the proof
+        for r, x in enumerate(xs):
+            y = builder.ashr(builder.add(builder.mul(builder.sext(x, v8i64), m64), a), s)   # vpmuldq
+            y = builder.select(builder.icmp_signed("<", y, lo8), lo8, y)
+            y = builder.select(builder.icmp_signed(">", y, hi8), hi8, y)
+            codes[2 * r + h] = builder.trunc(y, _V8I32)
+        at = builder.add(rng_off, c)
+        for ptr, op in ((minptr, "<"), (maxptr, ">")):
+            dst = _byte_ptr(builder, ptr, at, _V8I32)
+            ext = builder.load(dst, align=4)
+            for x in xs:
+                ext = builder.select(builder.icmp_signed(op, x, ext), x, ext)
+            builder.store(ext, dst, align=4)
+    return codes
+
+
+def _store_rows(builder, rows32, outptr, orowptr, ch0):
+    """Row r's 16 channels as one contiguous run at outptr[orows[r] + ch0] (an NHWC store), each value
+    truncated to outptr's element type."""
+    elt = outptr.type.pointee
+    for r in range(MR):
+        base = builder.add(builder.load(builder.gep(orowptr, [ir.Constant(_I64, r)])), ch0)
+        for h in range(2):
+            v = rows32[2 * r + h]
+            if elt.width < 32:
+                v = builder.trunc(v, ir.VectorType(elt, 8))
+            dst = builder.bitcast(builder.gep(outptr, [builder.add(base, ir.Constant(_I64, 8 * h))]),
+                                  ir.PointerType(v.type))
+            builder.store(v, dst, align=elt.width // 8)
+
+
+def _tile_rq_codegen(x86: bool, nhwc: bool):
     def codegen(context, builder, sig, args):
-        (xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, lo, hi, cmin, cmax, rng_off, out, out_off,
-         stride) = args
+        (xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, lo, hi, cmin, cmax, rng_off, out) = args[:18]
         data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
                 if isinstance(t, types.Array)]
-        xptr, rowptr, koffptr, wptr, biasptr, mptr, addptr, shptr, minptr, maxptr, outptr = data
+        xptr, rowptr, koffptr, wptr, biasptr, mptr, addptr, shptr, minptr, maxptr, outptr = data[:11]
         rows32 = _accumulate(builder, x86, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush)
+        codes = _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, lo, hi, rng_off)
+        if nhwc:
+            _store_rows(builder, codes, outptr, data[11], ch0)
+        else:
+            _store_columns(builder, codes, outptr, args[18], args[19])
+        return context.get_dummy_value()
+    return codegen
+
+
+def _tile_rq_add_codegen(x86: bool):
+    def codegen(context, builder, sig, args):
+        (xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, cmin, cmax, rng_off, out, orows, sc, sc_m0,
+         sc_add, sc_sh, f_add, f, lo, hi, smin, smax) = args
+        data = [context.make_array(t)(context, builder, v).data for t, v in zip(sig.args, args)
+                if isinstance(t, types.Array)]
+        (xptr, rowptr, koffptr, wptr, biasptr, mptr, addptr, shptr, minptr, maxptr, outptr, orowptr, scptr, sminptr,
+         smaxptr) = data
+        rows32 = _accumulate(builder, x86, xptr, rowptr, koffptr, nkq, wptr, wofs, nflush)
+        i32_lo, i32_hi = ir.Constant(_I64, -(2**31)), ir.Constant(_I64, 2**31 - 1)
+        ys = _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, i32_lo, i32_hi, rng_off)
         v8i64 = ir.VectorType(_I64, 8)
-        lo8, hi8 = _splat(builder, lo, v8i64), _splat(builder, hi, v8i64)
-        codes = [None] * (2 * MR)
+        m8, a8, s8 = (_splat(builder, v, v8i64) for v in (sc_m0, sc_add, sc_sh))
+        fa8, f8, lo8, hi8 = (_splat(builder, v, v8i64) for v in (f_add, f, lo, hi))
+        codes_in = scptr.type.pointee.width == 8
+        elt = outptr.type.pointee
+        bases = [builder.add(builder.load(builder.gep(orowptr, [ir.Constant(_I64, r)])), ch0) for r in range(MR)]
         for h in range(2):
-            c = builder.add(ch0, ir.Constant(_I64, 8 * h))
-            b, m = (builder.load(_byte_ptr(builder, ptr, c, _V8I32), align=4) for ptr in (biasptr, mptr))
-            a, s = (builder.load(_byte_ptr(builder, ptr, c, v8i64), align=8) for ptr in (addptr, shptr))
-            m64 = builder.sext(m, v8i64)
-            xs = [builder.add(rows32[2 * r + h], b) for r in range(MR)]        # acc + bias: int32 by the proof
-            for r, x in enumerate(xs):
-                y = builder.ashr(builder.add(builder.mul(builder.sext(x, v8i64), m64), a), s)   # vpmuldq
-                y = builder.select(builder.icmp_signed("<", y, lo8), lo8, y)
-                y = builder.select(builder.icmp_signed(">", y, hi8), hi8, y)
-                codes[2 * r + h] = builder.trunc(y, _V8I32)
-            at = builder.add(rng_off, c)
-            for ptr, op in ((minptr, "<"), (maxptr, ">")):
-                dst = _byte_ptr(builder, ptr, at, _V8I32)
-                ext = builder.load(dst, align=4)
-                for x in xs:
-                    ext = builder.select(builder.icmp_signed(op, x, ext), x, ext)
-                builder.store(ext, dst, align=4)
-        _store_columns(builder, codes, outptr, out_off, stride)
+            at_rng = builder.add(rng_off, builder.add(ch0, ir.Constant(_I64, 8 * h)))
+            ext = [builder.load(_byte_ptr(builder, ptr, at_rng, v8i64), align=8) for ptr in (sminptr, smaxptr)]
+            for r in range(MR):
+                at = builder.add(bases[r], ir.Constant(_I64, 8 * h))
+                if codes_in:        # the shortcut's rescale, rq(c; m0, shift) in int64 (|c*m0| < 2^39)
+                    c = builder.zext(builder.load(_byte_ptr(builder, scptr, at, ir.VectorType(_I8, 8)), align=1), v8i64)
+                    t = builder.ashr(builder.add(builder.mul(c, m8), a8), s8)
+                else:
+                    t = builder.sext(builder.load(_byte_ptr(builder, scptr, at, _V8I32), align=4), v8i64)
+                s_ = builder.add(builder.sext(ys[2 * r + h], v8i64), t)
+                ext[0] = builder.select(builder.icmp_signed("<", s_, ext[0]), s_, ext[0])
+                ext[1] = builder.select(builder.icmp_signed(">", s_, ext[1]), s_, ext[1])
+                o = builder.ashr(builder.add(s_, fa8), f8)
+                o = builder.select(builder.icmp_signed("<", o, lo8), lo8, o)
+                o = builder.select(builder.icmp_signed(">", o, hi8), hi8, o)
+                o = builder.trunc(o, ir.VectorType(elt, 8))
+                builder.store(o, builder.bitcast(builder.gep(outptr, [at]), ir.PointerType(o.type)), align=elt.width // 8)
+            for ptr, v in zip((sminptr, smaxptr), ext):
+                builder.store(v, _byte_ptr(builder, ptr, at_rng, v8i64), align=8)
         return context.get_dummy_value()
     return codegen
 
@@ -212,13 +277,40 @@ def _make_tile_rq(x86: bool):
         and its int64 sum cannot wrap, and [lo, hi] fits out's type)."""
         sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64,
                          types.int64, types.int64, cmin, cmax, types.int64, out, types.int64, types.int64)
-        return sig, _tile_rq_codegen(x86)
+        return sig, _tile_rq_codegen(x86, False)
     return tile_rq
+
+
+def _make_tile_rq_nhwc(x86: bool):
+    @intrinsic
+    def tile_rq_nhwc(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, lo, hi, cmin, cmax,
+                     rng_off, out, orows):
+        """`tile_rq` storing row r's 16 codes contiguously at out[orows[r] + ch0 + j] (an NHWC tensor; orows:
+        MR int64 offsets) instead of transposed."""
+        sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64,
+                         types.int64, types.int64, cmin, cmax, types.int64, out, orows)
+        return sig, _tile_rq_codegen(x86, True)
+    return tile_rq_nhwc
 
 
 tile_madd = _make_tile(HAS_AVX2)        # vpmaddubsw / vpmaddwd where the host has AVX2
 tile_portable = _make_tile(False)       # the same integers from plain vector IR (any CPU; tests compare both)
 tile_madd_rq = _make_tile_rq(HAS_AVX2)
+tile_madd_rq_nhwc = _make_tile_rq_nhwc(HAS_AVX2)
+
+
+@intrinsic
+def tile_madd_rq_add(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, bias, m32, add, sh, ch0, cmin, cmax, rng_off, out,
+                     orows, sc, sc_m0, sc_add, sc_sh, f_add, f, lo, hi, smin, smax):
+    """The residual add in the tile of `tile_rq_nhwc` (unclamped: y = rq(T + bias) as int32, its ranges kept the
+    same way), NHWC at orows[r] + ch0 + j: out = clamp((y + v + f_add) >> f, lo, hi) with v the shortcut at the same
+    place of sc, rq(sc; sc_m0, sc_sh, 0) (sc_add = 2^(sc_sh-1)) where sc holds byte codes, else sc's int32 value;
+    smin / smax[rng_off + c] (int64) take the min / max of y + v. The caller proves rq(T + bias) and v int32 (else
+    it raises: values are then unspecified); every sum is then exact in int64."""
+    sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64, cmin,
+                     cmax, types.int64, out, orows, sc, types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64, smin, smax)
+    return sig, _tile_rq_add_codegen(HAS_AVX2)
 
 # The loop over tiles lives in this file because numba's on-disk cache is keyed on the source file of the
 # jitted function only: beside the intrinsic, an edit of the tile also recompiles the loop that inlines it.
@@ -274,14 +366,35 @@ def _rq_code(v, b, m, a, sh, lo, hi):
     return min(max(y, lo), hi)
 
 
+@njit(inline="always")
+def _edge_tile_rq(xflat, rows, koff, nkq, wpk, nflush, b, nj, m0, nr, task, bias, m32, add, sh, lo, hi, t, cmin, cmax,
+                  flat, obase, O, P):
+    """An edge tile (nr rows, nj channels of block b) from the 256-byte scratch t, requantised in scalars:
+    value (m, o) to flat[obase[m] + o] when obase holds the M pixels' offsets (NHWC), else to flat's NCHW
+    place ((m // P)*O + o)*P + m % P."""
+    tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), t,
+              t, np.int64(0), np.int64(MR))
+    for j in range(nj):
+        o = b * NR + j
+        bo, mo, ao, so = np.int64(bias[o]), np.int64(m32[o]), add[o], sh[o]
+        for r in range(nr):
+            v = np.int64(t[j * MR + r]) + bo
+            cmin[task, o] = min(cmin[task, o], v)
+            cmax[task, o] = max(cmax[task, o], v)
+            m = m0 + r
+            at = obase[m] + o if obase.shape[0] else ((m // P) * O + o) * P + m % P
+            flat[at] = _rq_code(t[j * MR + r], bo, mo, ao, so, lo, hi)
+
+
 @njit(parallel=True, cache=True)
-def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, lo, hi, out, cmin, cmax):
+def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, lo, hi, out, cmin, cmax, obase):
     """out[n, o, q] = clamp(rq(T[m, o] + bias[o]; m32[o], sh[o], add[o] - 2^(sh[o]-1)), lo, hi) for m = n*P + q,
     T as `conv_tiles` computes it (bias, m32: int32; add, sh: int64): whole tiles are requantised in registers
-    (`tile_madd_rq`), edge tiles from a 256-byte scratch; the layer's int32 sums are never stored. cmin[t, o] /
-    cmax[t, o] (int32): min / max of T + bias over task t's rows (the caller fills them with the int32 extremes
-    and reduces over t). The caller proves K*max|x|*max|w| + |bias[o]| <= 2^31 - 1
-    (conv_requant.fused_requant_fits)."""
+    (`tile_madd_rq`), edge tiles from a 256-byte scratch; the layer's int32 sums are never stored. With obase
+    non-empty (M int64 offsets), value (m, o) goes to out.flat[obase[m] + o] instead (an NHWC tensor, any
+    padding; `tile_madd_rq_nhwc`). cmin[t, o] / cmax[t, o] (int32): min / max of T + bias over task t's rows
+    (the caller fills them with the int32 extremes and reduces over t). The caller proves
+    K*max|x|*max|w| + |bias[o]| <= 2^31 - 1 (conv_requant.fused_requant_fits)."""
     M = rowbase.shape[0]
     nkq = koff.shape[0]
     nb = wpk.shape[0] // (nkq * WSTEP)
@@ -289,28 +402,56 @@ def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, l
     flat = out.reshape(-1)
     rmin = cmin.reshape(-1)
     rmax = cmax.reshape(-1)
+    nhwc = obase.shape[0] > 0
     for task in prange(cmin.shape[0]):
         rows = np.empty(MR, np.int64)
+        orows = np.empty(MR, np.int64)
         t = np.empty(MR * NR, np.int32)          # an edge tile, channel-major: t[j*MR + r]
         for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
             m0, n, q0 = _tile_rows(rowbase, tm, P, rows)
             nr = min(MR, M - m0)
-            whole = nr == MR and q0 + MR <= P
+            if nhwc:
+                _tile_rows(obase, tm, P, orows)
+            whole = nr == MR and (nhwc or q0 + MR <= P)
             for b in range(nb):
                 nj = min(NR, O - b * NR)
-                if whole and nj == NR:
+                if not (whole and nj == NR):
+                    _edge_tile_rq(xflat, rows, koff, nkq, wpk, nflush, b, nj, m0, nr, task, bias, m32, add, sh, lo, hi,
+                                  t, cmin, cmax, flat, obase, O, P)
+                elif nhwc:
+                    tile_madd_rq_nhwc(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP),
+                                      np.int64(nflush), bias, m32, add, sh, np.int64(b * NR), np.int64(lo),
+                                      np.int64(hi), rmin, rmax, np.int64(task * O), flat, orows)
+                else:
                     tile_madd_rq(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
                                  bias, m32, add, sh, np.int64(b * NR), np.int64(lo), np.int64(hi), rmin, rmax,
                                  np.int64(task * O), flat, np.int64((n * O + b * NR) * P + q0), np.int64(P))
-                    continue
-                tile_madd(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush), t,
-                          t, np.int64(0), np.int64(MR))
-                for j in range(nj):
-                    o = b * NR + j
-                    bo, mo, ao, so = np.int64(bias[o]), np.int64(m32[o]), add[o], sh[o]
-                    for r in range(nr):
-                        v = np.int64(t[j * MR + r]) + bo
-                        cmin[task, o] = min(cmin[task, o], v)
-                        cmax[task, o] = max(cmax[task, o], v)
-                        m = m0 + r
-                        flat[((m // P) * O + o) * P + m % P] = _rq_code(t[j * MR + r], bo, mo, ao, so, lo, hi)
+
+
+@njit(parallel=True, cache=True)
+def conv_tiles_rq_add(xflat, rowbase, koff, wpk, nflush, O, bias, m32, add, sh, obase, cmin, cmax, sc, sc_m0, sc_sh,
+                      f, lo, hi, out, smin, smax):
+    """The NHWC `conv_tiles_rq` of an unclamped conv with the residual add in its tiles (`tile_madd_rq_add`):
+    out.flat[obase[m] + o] = clamp((rq(T[m, o] + bias[o]) + v + 2^(f-1)) >> f, lo, hi) (f = 0: no rounding),
+    v the shortcut sc.flat[obase[m] + o] (rescaled by sc_m0, sc_sh when sc holds byte codes). Whole tiles only:
+    the caller has M % 4 == 0 and O % 16 == 0. cmin / cmax (int32) as in conv_tiles_rq, smin / smax[t, o]
+    (int64): min / max of the sum over task t's rows."""
+    M = rowbase.shape[0]
+    nkq = koff.shape[0]
+    ntm = M // MR
+    flat = out.reshape(-1)
+    scf = sc.reshape(-1)
+    rmin, rmax, qmin, qmax = cmin.reshape(-1), cmax.reshape(-1), smin.reshape(-1), smax.reshape(-1)
+    sc_add = np.int64(1) << (sc_sh - 1)
+    f_add = (np.int64(1) << (f - 1)) if f > 0 else np.int64(0)
+    for task in prange(cmin.shape[0]):
+        rows = np.empty(MR, np.int64)
+        orows = np.empty(MR, np.int64)
+        for tm in range(task * TILES_PER_TASK, min(ntm, (task + 1) * TILES_PER_TASK)):
+            _tile_rows(rowbase, tm, 1, rows)
+            _tile_rows(obase, tm, 1, orows)
+            for b in range(O // NR):
+                tile_madd_rq_add(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
+                                 bias, m32, add, sh, np.int64(b * NR), rmin, rmax, np.int64(task * O), flat, orows, scf,
+                                 np.int64(sc_m0), sc_add, np.int64(sc_sh), f_add, np.int64(f), np.int64(lo),
+                                 np.int64(hi), qmin, qmax)

@@ -6,6 +6,7 @@ from ..bits import ACC
 from ..ir import IntModel, IRError, Op
 from .checks import tensor_bits
 from .kind import OpKind
+from .conv import DeferredConv
 from .rescale import DeferredRescale
 
 
@@ -28,6 +29,16 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 def execute(run, op: Op, a, b):
     hi = 2 ** run.ir.tensors[op.output].resolve(run.bits) - 1
     f = op.attrs["frac_bits"]
+    convs = sorted((v for v in (a, b) if isinstance(v, DeferredConv)), key=lambda v: run.ir.ops.index(v.op))
+    if convs:       # the later conv takes the add into its tiles; the earlier one (if any) runs first, as in op order
+        fused = convs[-1]
+        other = b if a is fused else a
+        if isinstance(other, DeferredConv):
+            other = other.materialize(run)
+        out = fused.add_into(run, op, other, f, hi)
+        if out is not None:
+            return out
+        a, b = fused.materialize(run), other
     if isinstance(a, DeferredRescale):
         a, b = b, a
     if isinstance(b, DeferredRescale):        # the shortcut's rescale in this pass (bytes out when they fit)

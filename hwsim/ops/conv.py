@@ -1,6 +1,9 @@
 """conv: int conv, then rq(acc + B) per output channel; clamped to [0, 2^b_out - 1] or left unclamped."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import kernels as K
@@ -69,6 +72,8 @@ def out_shape(ir: IntModel, op: Op, ins) -> tuple[int, ...]:
 
 
 def execute(run, op: Op, x):
+    if op.name in run.deferred:
+        return DeferredConv(x, op)
     layer = op.attrs["layer"]
     w_bits, a_bits = run.bits[layer]
     w = op.weights_at(w_bits)
@@ -78,11 +83,77 @@ def execute(run, op: Op, x):
     if run.conv_impl is None:       # requantised in the conv's tile loop where that is proven exact
         with run.part("conv: kernel and requant"):
             return K.conv2d_requant(x, w, s, p, g, prepared(r), 0, 2 ** key[2] - 1, clamp,
-                                    run.requant_checks(layer, r, clamp), narrow=True)[0]
+                                    run.requant_checks(layer, r, clamp), narrow=True, out_pad=run.pad)[0]
     with run.part("conv: kernel"):
-        acc = run.conv_impl(x, w, s, p, g, layer, w_bits, a_bits)
+        acc = run.conv_impl(K.as_nchw(x), w, s, p, g, layer, w_bits, a_bits)
     with run.part("conv: requant and checks"):
         return run.requant(layer, acc, r, key[2], clamp)
+
+
+@dataclass(frozen=True)
+class DeferredConv:
+    """An unclamped conv left to its only reader, the residual add, which runs the add inside the conv's tiles
+    (kernels.conv2d_requant_add) where it can, so the conv's int32 output is never stored."""
+    x: object
+    op: Op
+
+    def materialize(self, run):
+        return execute(_Undeferred(run), self.op, self.x)
+
+    def add_into(self, run, add_op: Op, other, frac_bits: int, hi: int):
+        """The add's result with `other` (a tensor or a DeferredRescale) added in the conv's tiles, the conv's
+        and the add's checks made as when they run apart; None where the fused kernel does not apply."""
+        from .rescale import DeferredRescale
+        layer = self.op.attrs["layer"]
+        key = run.ir.conv_key(self.op, run.bits)
+        r = self.op.requant[key]
+        if isinstance(other, DeferredRescale):
+            e = other.entry(run)
+            sc, m0, sh = other.codes, int(e.m0[0]), int(e.shift[0])
+        else:
+            sc, m0, sh = other, None, 1
+        a = self.op.attrs
+        res = K.conv2d_requant_add(self.x, self.op.weights_at(run.bits[layer][0]), a["stride"], a["padding"],
+                                   prepared(r), sc, m0, sh, frac_bits, 0, hi, run.requant_checks(layer, r, False),
+                                   narrow=True) if a["groups"] == 1 else None
+        if res is None:
+            return None
+        out, (lo_s, hi_s) = res
+        if m0 is not None and sc.size:
+            run.check_rescaled(other.op.name, *K.value_range_of(sc), e)
+        if frac_bits:
+            run.check(f"{add_op.name} (sum)", lo_s, hi_s, run.INT32, 32)
+        return out
+
+
+class _Undeferred:
+    """The run as a conv sees it when its deferral is undone (inside the add, which times it)."""
+    def __init__(self, run):
+        self._run = run
+        self.deferred = frozenset()
+
+    def part(self, name: str):
+        return nullcontext()
+
+    def __getattr__(self, name):
+        return getattr(self._run, name)
+
+
+def fusable(ir: IntModel, deferred_rescales) -> set[str]:
+    """Names of the ungrouped unclamped convs whose output only one add reads (not the IR's output), with only
+    deferred ops between them (so that deferring the conv to the add keeps the order of every check)."""
+    readers: dict[str, list[int]] = {}
+    for i, o in enumerate(ir.ops):
+        for t in o.inputs:
+            readers.setdefault(t, []).append(i)
+    cands = {}
+    for i, o in enumerate(ir.ops):
+        rd = readers.get(o.output, [])
+        if (o.kind == "conv" and o.attrs["clamp"] is False and o.attrs["groups"] == 1 and o.output != ir.output_name
+                and len(rd) == 1 and ir.ops[rd[0]].kind == "add"):
+            cands[o.name] = (i, rd[0])
+    ok = set(deferred_rescales) | set(cands)
+    return {n for n, (i, j) in cands.items() if all(o.name in ok for o in ir.ops[i + 1:j])}
 
 
 def acc_bound(op: Op, key: tuple) -> np.ndarray:

@@ -35,6 +35,7 @@ def execute(run, op: Op, x):
     if op.name in run.deferred:
         return DeferredRescale(x, op)
     r = entry(run, op)
+    x = K.as_nchw(x)
     if x.size == 0:
         return np.zeros(x.shape, np.int32)
     rows = x.reshape(x.shape[0], 1, -1)          # the scalar entry as one channel, one task per image
