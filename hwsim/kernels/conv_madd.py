@@ -79,7 +79,8 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
 def _rq_operands(x, w, stride, padding, p, O, Ho, Wo):
     """The layout (`_layout`), the per-task range arrays filled with the int32 extremes, rq's 2^(shift-1) + frac."""
     xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
-    ntasks = -(-(-(-rowbase.shape[0] // MR)) // TILES_PER_TASK)
+    ntiles = -(-rowbase.shape[0] // MR)
+    ntasks = -(-ntiles // TILES_PER_TASK)
     cmin = np.full((ntasks, O), np.iinfo(np.int32).max, np.int32)
     cmax = np.full((ntasks, O), np.iinfo(np.int32).min, np.int32)
     return xp, rowbase, koff, wpk, cmin, cmax, (np.int64(1) << (p.shift - 1)) + p.frac

@@ -115,6 +115,7 @@ class PESimulator:
         x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
         og = O // groups
         step = max(1, _CHUNK_ELEMS // (len(x_keep) * len(w_keep) * O * Ho * Wo))     # samples per chunk
+        p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
         for n0 in range(0, N, step):
             n1 = min(N, n0 + step)
             prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
@@ -123,7 +124,6 @@ class PESimulator:
                                                                        out[n0:n1].reshape(n1 - n0, O, Ho * Wo)))
             rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
             rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
-            p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
             if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):   # else none outside
                 n_p, n_a = count_outside(prods, n1 - n0, x_keep, w_keep, na, nw, da, dw, og, groups,
                                          self.hw.pe.partial_sum_bits, self.hw.pe.accumulator_bits)
