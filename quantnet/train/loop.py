@@ -15,6 +15,7 @@ import gc
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections import defaultdict
@@ -302,7 +303,13 @@ class Trainer:
             raise PeerStopped(f"rank {ranks.rank}: rank 0 could not open {run.root}; it reports why")
         if not resume:
             return 0, None
-        payload, state = run.load_for_resume(trim=False)
+        saved = run.load_for_resume(trim=False)
+        if saved is None:   # killed before its first checkpoint: nothing to keep, so it starts over
+            if ranks.main:
+                print(f"{run.root}: no epoch was saved before the run stopped; training from epoch 0",
+                      file=sys.stderr)
+            return 0, None
+        payload, state = saved
         self.model.load_state_dict(payload["state_dict"])
         return int(state["epochs_done"]), state["optimizer"]
 

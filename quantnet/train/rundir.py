@@ -71,6 +71,11 @@ class RunDir:
         f.flush()
         return f
 
+    def never_committed(self) -> bool:
+        """Started (config.yaml is written before the first epoch) but no epoch saved: the checkpoint is
+        the commit point and train_state.pt only appears after one."""
+        return self.config.exists() and not self.checkpoint.exists() and not self.state.exists()
+
     def has_run(self) -> bool:
         return any(p.exists() for p in (self.checkpoint, self.metrics, self.state, self.state_next))
 
@@ -92,9 +97,15 @@ class RunDir:
         self.state_next.replace(self.state)
 
     # ---- resuming --------------------------------------------------------------------------
-    def load_for_resume(self, trim: bool = True) -> tuple[dict, dict]:
+    def load_for_resume(self, trim: bool = True) -> tuple[dict, dict] | None:
         """(checkpoint payload, train state) of the last finished epoch; metrics trimmed to match (unless
-        `trim` is False: a rank other than the writer only reads)."""
+        `trim` is False: a rank other than the writer only reads). None for a run that was started (its
+        config.yaml is written) but killed before its first checkpoint: it resumes from epoch 0."""
+        if self.never_committed():
+            if trim:
+                self._trim_metrics(0)
+                self.state_next.unlink(missing_ok=True)   # epoch 1's state, its checkpoint never written
+            return None
         states = [p for p in (self.state_next, self.state) if p.exists()]
         if not self.checkpoint.exists() or not states:
             raise ResumeError(f"{self.root}: nothing to resume (needs checkpoint.pt and train_state.pt from a "
