@@ -49,7 +49,7 @@ class FracBitsSeries:
 @dataclass(frozen=True)
 class AdaptiveSeries:
     method: Literal["gumbel", "reinforce"] = "gumbel"
-    granularity: Literal["layer", "block"] = "layer"
+    granularity: Literal["layer", "block"] = "block"  # per layer outgrows the exact tree on digits_resnet10
     lambdas: tuple[float, ...] = (0.05, 0.2, 0.4, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 150
@@ -193,11 +193,11 @@ def _plot(out: StudyOutput, points: list[dict], acc: Accelerator, label: str) ->
 
 
 def run(cfg: SelectionConfig, net: MetaNet, acc: Accelerator, hw, out: StudyOutput, progress: bool = True) -> dict:
+    problem = adaptive_problem(cfg, net, hw, progress)   # first: a tree too large is refused before any work
     points = static_points(cfg, net, acc)
     if cfg.greedy:
         points += greedy_points(cfg, net, acc, progress)
     points += fracbits_points(cfg, net, acc, progress)
-    problem = adaptive_problem(cfg, net, hw, progress)
     points += adaptive_points(cfg, problem, progress)
     static = [p for p in points if p["method"] in ("uniform", "random")]
     front = pareto_mask(np.array([p["energy_pj"] for p in static]), np.array([p["accuracy"] for p in static]))

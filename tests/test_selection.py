@@ -33,7 +33,7 @@ def result(tmp_path_factory):
     acc = accelerator(hw, shapes_from_ir(net.ir))
     cfg = selection.SelectionConfig(random=6, fracbits=selection.FracBitsSeries(budgets=(0.3, 0.7), steps=6),
                                     adaptive=selection.AdaptiveSeries(lambdas=(0.0, 2.0), seeds=(0, 1), epochs=4,
-                                                                      behaviour_lambda=0.5))
+                                                                      behaviour_lambda=0.5, granularity="layer"))
     out_dir = tmp_path_factory.mktemp("selection")
     out = StudyOutput(out_dir, "selection", selection.TITLE)
     res = selection.run(cfg, net, acc, hw, out, progress=False)
@@ -90,6 +90,7 @@ def test_each_comparison_names_a_static_config_that_costs_no_more(result):
 def test_the_packaged_config_loads_and_a_bad_one_is_named(tmp_path):
     cfg = load_study_config("selection")
     assert cfg.hardware == "stripes" and cfg.random == 100 and len(cfg.adaptive.seeds) == 3
+    assert cfg.adaptive.granularity == "block"
     bad = tmp_path / "s.yaml"
     bad.write_text("adaptive: {lambdas: [-1]}\n")
     with pytest.raises(UserError, match="s.yaml.*lambdas"):
@@ -98,3 +99,24 @@ def test_the_packaged_config_loads_and_a_bad_one_is_named(tmp_path):
     with pytest.raises(UserError, match=r"s.yaml: fracbits\.budget"):
         load_study_config("selection", bad)
     assert np.isfinite(cfg.adaptive.behaviour_lambda)
+
+
+def test_a_tree_too_large_is_refused_before_any_other_work(tmp_path, monkeypatch):
+    """The default network's per-layer tree (3^8 leaves) once failed after 20 minutes of random configs and
+    FracBits searches: the study must refuse it first, naming the study's own knob."""
+    from quantnet.adaptive import tree
+    data = load_dataset("synthetic")
+    model = calibrated_model()
+    net = from_model(model, data.x_test[:32], data.y_test[:32], data_name="synthetic")
+    net.x_train, net.y_train = data.x_train[:32], data.y_train[:32]
+    hw = load_hw_config(HW_DIR / "stripes.yaml")
+    acc = accelerator(hw, shapes_from_ir(export_model(model)))
+    monkeypatch.setattr(tree, "MAX_LEAVES", 8)
+
+    def no_work(*a, **k):
+        raise AssertionError("static points were computed before the tree was checked")
+
+    monkeypatch.setattr(selection, "static_points", no_work)
+    cfg = selection.SelectionConfig(random=2, adaptive=selection.AdaptiveSeries(granularity="layer"))
+    with pytest.raises(UserError, match=r"leaves \(limit 8\).*adaptive\.granularity: block"):
+        selection.run(cfg, net, acc, hw, StudyOutput(tmp_path, "selection", selection.TITLE), progress=False)

@@ -52,8 +52,9 @@ def build_tree(model: MetaResNet, points: list[DecisionPoint], x: np.ndarray, y:
     cands = model.candidate_bits
     K, D = len(cands), len(points)
     if K ** D > MAX_LEAVES:
-        raise UserError(f"the decision tree has {K}^{D} = {K ** D} leaves (limit {MAX_LEAVES}): use "
-                        f"--granularity block or fewer candidate widths")
+        raise UserError(f"the decision tree has {K}^{D} = {K ** D} leaves (limit {MAX_LEAVES}): decide per "
+                        f"block (`--granularity block`; in a study, `adaptive.granularity: block`) or train "
+                        f"with fewer candidate widths")
     xt = torch.from_numpy(np.ascontiguousarray(x))
     bar = tqdm(total=sum(K ** k for k in range(D + 1)), desc="decision tree", disable=not progress, leave=False)
     feats = []
