@@ -14,13 +14,12 @@ beyond them). DRAM is off chip and not counted.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 
 from .errors import HwConfigError
-from .hwconfig import AreaConfig, HwConfig
+from .hwconfig import AreaConfig, HwConfig, with_array
 from .pe import get_pe_kind
 from .pe.base import n_digits
 
@@ -74,8 +73,9 @@ def array_area_mm2(area: dict[str, float]) -> float:
 
 def scaled_to_area(hw: HwConfig, target_mm2: float, dimension: str = "cols", match: str = "total") -> HwConfig:
     """`hw` with its array resized along `dimension` ('rows' or 'cols') so that its area (`match`: 'total',
-    the buffers kept as they are, or 'array', the PE array alone) comes nearest `target_mm2`: within half a
-    row's or column's area of it, as whole PEs are added or removed."""
+    the buffers' sizes kept as they are, or 'array', the PE array alone) comes nearest `target_mm2`: within
+    half a row's or column's area of it, as whole PEs are added or removed. A buffer banked along the resized
+    dimension gains or loses bandwidth with its banks (hwconfig.with_array)."""
     if dimension not in ("rows", "cols") or match not in ("total", "array"):
         raise HwConfigError(f"{hw.source}: cannot scale along {dimension!r} to match {match!r} area; "
                             f"use rows/cols and total/array")
@@ -88,4 +88,5 @@ def scaled_to_area(hw: HwConfig, target_mm2: float, dimension: str = "cols", mat
         raise HwConfigError(f"{hw.source}: a {match} area of {target_mm2:.3f} mm^2 leaves no room for one "
                             f"{dimension[:-1]} of PEs ({per_line:.4f} mm^2) beside {fixed:.3f} mm^2 of buffers")
     n = max(1, round((target_mm2 - fixed) / per_line))
-    return dataclasses.replace(hw, array=dataclasses.replace(hw.array, **{dimension: n}))
+    shape = {"rows": hw.array.rows, "cols": hw.array.cols, dimension: n}
+    return with_array(hw, shape["rows"], shape["cols"])

@@ -4,12 +4,17 @@ The file's schema is the signatures of the dataclasses below, read by the shared
 (hwsim/typed_yaml.py): `HwConfigFile` mirrors the YAML, and `parse_hw_config` checks what spans
 several keys and resolves it into the `HwConfig` the simulator and cost model read.
 Sizes are counted in BITS. A YAML size is a string with a unit ("64 KiB", "512 Kib", "16 B") or a
-plain integer number of bits. Every error names the file, the key path and what is allowed; unknown
-keys are rejected. Loading goes through hwsim.documents (a bounded SafeLoader: no code is ever executed).
+plain integer number of bits. A buffer gives its bandwidth whole (`bandwidth_bits_per_cycle`), or is
+banked along array dimensions (`banked_along`: [rows], [cols] or [rows, cols], a bank per row, column
+or PE) at `bank_bits_per_cycle` a bank: its bandwidth then follows the array's shape wherever the array
+is resized (with_array, a swept array.rows), while its size stays the whole buffer's, split among the
+banks. Every error names the file, the key path and what is allowed; unknown keys are rejected.
+Loading goes through hwsim.documents (a bounded SafeLoader: no code is ever executed).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Literal, Mapping, get_args
 
@@ -38,6 +43,7 @@ RESERVED_LEVEL_NAMES = ("compute", "dram", "mac", "pe_local", "pe_multipliers", 
                         "pe_scratchpads", "total")
 Operand = Literal["weights", "inputs", "outputs"]
 OPERANDS: tuple[str, ...] = get_args(Operand)
+ArrayDimension = Literal["rows", "cols"]
 # Built from the registries, so registering a PE kind or dataflow is the one step that makes it loadable.
 PEKindName = Literal[tuple(sorted(PE_KINDS))]
 DataflowName = Literal[tuple(sorted(DATAFLOWS))]
@@ -53,6 +59,18 @@ class _DistinctOperands:
         if items and len(set(items)) == len(items):
             return None
         return f"expected a non-empty list of distinct names from {list(OPERANDS)}, got {list(items)}"
+
+
+class _Dimensions:
+    """The rule for a buffer's `banked_along`: array dimensions, none repeated; a bare name is a list of one."""
+
+    def convert(self, value, where: str, error):
+        return [value] if isinstance(value, str) else value
+
+    def problem(self, items) -> str | None:
+        if len(set(items)) == len(items):
+            return None
+        return f"expected distinct names from {list(get_args(ArrayDimension))}, got {list(items)}"
 
 
 def parse_size_bits(value, where: str) -> int:
@@ -100,9 +118,11 @@ class DramFile:
 @dataclass(frozen=True)
 class BufferFile:
     holds: Annotated[tuple[Operand, ...], _DistinctOperands()]
-    size: SizeBits
-    bandwidth_bits_per_cycle: Count
+    size: SizeBits                     # the whole buffer's, banked or not
     energy: AccessEnergy
+    bandwidth_bits_per_cycle: Count | None = None     # one bank: the buffer's bandwidth
+    banked_along: Annotated[tuple[ArrayDimension, ...], _Dimensions()] = ()   # a bank per row, column or PE
+    bank_bits_per_cycle: Count | None = None          # banked: each bank's bandwidth
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,8 @@ class MemoryLevel:
     read_pj: float                 # per access of `access_bits`
     write_pj: float
     access_bits: int
+    banked_along: tuple[str, ...] = ()    # array dimensions with a bank per row / column (both: per PE)
+    bank_bits_per_cycle: int | None = None   # banked: each bank's; bandwidth_bits_per_cycle is their sum
 
     def energy_pj(self, read_bits, write_bits):
         return (read_bits * self.read_pj + write_bits * self.write_pj) / self.access_bits
@@ -192,10 +214,37 @@ class HwConfig:
         return conv(self)
 
 
-def _level(name: str, level: DramFile | BufferFile) -> MemoryLevel:
-    holds, size = (level.holds, level.size) if isinstance(level, BufferFile) else (OPERANDS, None)
+def banks(array: ArrayConfig, along: tuple[str, ...]) -> int:
+    """Banks of a buffer banked `along` these array dimensions: one per row, per column, or per PE."""
+    return math.prod(getattr(array, d) for d in along)
+
+
+def _level(name: str, level: DramFile | BufferFile, array: ArrayConfig) -> MemoryLevel:
     e = level.energy
-    return MemoryLevel(name, holds, size, level.bandwidth_bits_per_cycle, e.read_pj, e.write_pj, e.access_bits)
+    if isinstance(level, DramFile):
+        return MemoryLevel(name, OPERANDS, None, level.bandwidth_bits_per_cycle, e.read_pj, e.write_pj, e.access_bits)
+    bandwidth = level.bandwidth_bits_per_cycle or level.bank_bits_per_cycle * banks(array, level.banked_along)
+    return MemoryLevel(name, level.holds, level.size, bandwidth, e.read_pj, e.write_pj, e.access_bits,
+                       level.banked_along, level.bank_bits_per_cycle)
+
+
+def _check_banking(name: str, b: BufferFile, where: str) -> None:
+    """A buffer gives its bandwidth either whole or per bank, with the dimensions it is banked along."""
+    if b.banked_along and (b.bank_bits_per_cycle is None or b.bandwidth_bits_per_cycle is not None):
+        raise HwConfigError(f"{where}.{name}: banked_along {list(b.banked_along)} gives the bandwidth per bank: "
+                            f"set bank_bits_per_cycle (each bank's bits per cycle) instead of bandwidth_bits_per_cycle")
+    if not b.banked_along and (b.bandwidth_bits_per_cycle is None or b.bank_bits_per_cycle is not None):
+        raise HwConfigError(f"{where}.{name}: an unbanked buffer gives bandwidth_bits_per_cycle (the whole "
+                            f"buffer's); bank_bits_per_cycle needs banked_along (e.g. [cols])")
+
+
+def with_array(hw: HwConfig, rows: int, cols: int) -> HwConfig:
+    """`hw` with a rows x cols array: each banked buffer's bandwidth follows its bank count, its size and the
+    unbanked buffers' bandwidths stay as they are."""
+    array = replace(hw.array, rows=rows, cols=cols)
+    buffers = tuple(replace(b, bandwidth_bits_per_cycle=b.bank_bits_per_cycle * banks(array, b.banked_along))
+                    if b.banked_along else b for b in hw.buffers)
+    return replace(hw, array=array, buffers=buffers)
 
 
 def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
@@ -207,7 +256,9 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     if clash:
         raise HwConfigError(f"{child(source, 'memory.buffers')}.{clash[0]}: the name is reserved for the cost "
                             f"results' own entries {list(RESERVED_LEVEL_NAMES)}; rename the buffer")
-    buffers = tuple(_level(name, b) for name, b in f.memory.buffers.items())
+    for name, b in f.memory.buffers.items():
+        _check_banking(name, b, child(source, "memory.buffers"))
+    buffers = tuple(_level(name, b, f.array) for name, b in f.memory.buffers.items())
     for op in OPERANDS:
         owners = [b.name for b in buffers if op in b.holds]
         if len(owners) != 1:
@@ -227,7 +278,7 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     if f.memory.dram_traffic == "tiled" and f.tensor_policy == "on_chip_when_fits":
         raise HwConfigError(f"{child(source, 'memory.dram_traffic')}: 'tiled' does not model tensors kept on chip "
                             f"between layers; use it with tensor_policy layer_by_layer or every_op")
-    return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram), buffers,
+    return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram, f.array), buffers,
                     energy, f.leakage_mw, f.area, f.tensor_policy, f.memory.dram_traffic)
 
 

@@ -16,8 +16,9 @@ benchmark's place (the published Bit Fusion results ran WRPN AlexNet and ResNet-
 ones); the rows name both networks.
 
 Where a paper compares at equal area, a comparison's `normalise` resizes one side's PE array
-(hwsim.area.scaled_to_area, along one dimension, buffers and clock kept) until its area matches the other's,
-as the paper states which side it sized. The ratios of the published arrays as they are stand beside.
+(hwsim.area.scaled_to_area, along one dimension, buffer sizes and clock kept, a buffer banked along that
+dimension gaining bandwidth with its banks) until its area matches the other's, as the paper states which side
+it sized. The ratios of the published arrays as they are stand beside.
 """
 from __future__ import annotations
 

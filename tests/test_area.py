@@ -8,7 +8,7 @@ import yaml
 from pathlib import Path
 
 from hwsim.area import area_mm2, scaled_to_area
-from hwsim.hwconfig import HwConfigError, load_hw_config, parse_hw_config
+from hwsim.hwconfig import HwConfigError, load_hw_config, parse_hw_config, with_array
 
 
 def bitfusion_data():
@@ -99,6 +99,43 @@ def test_scaled_to_area_by_hand():
     s = scaled_to_area(hw, target, "cols")
     assert s.array.cols == 42 and s.array.rows == 16
     assert abs(area_mm2(s)["total"] - target) <= column / 2
+
+
+def mixed_banking():
+    """bitfusion.yaml with its input buffer made one bank of 512 bits per cycle; the weight buffer stays banked
+    per fusion unit (32 bits a bank), the output buffer per column (64 bits a bank)."""
+    d = bitfusion_data()
+    ibuf = d["memory"]["buffers"]["ibuf"]
+    del ibuf["banked_along"], ibuf["bank_bits_per_cycle"]
+    ibuf["bandwidth_bits_per_cycle"] = 512
+    return parse_hw_config(d, "mixed.yaml")
+
+
+def bandwidths(hw):
+    return {b.name: b.bandwidth_bits_per_cycle for b in hw.buffers}
+
+
+def test_a_resize_scales_banked_buffers_and_leaves_an_unbanked_one():
+    hw = mixed_banking()
+    # 16 x 32: wbuf 32 bits x 512 units, obuf 64 bits x 32 columns
+    assert bandwidths(hw) == {"wbuf": 16384, "ibuf": 512, "obuf": 2048}
+    a = area_mm2(hw)
+    array = a["pe_multipliers"] + a["pe_adders"] + a["pe_registers"]
+    wide = scaled_to_area(hw, a["total"] + array, "cols")                 # 16 x 64
+    assert bandwidths(wide) == {"wbuf": 32 * 16 * 64, "ibuf": 512, "obuf": 64 * 64}
+    short = scaled_to_area(hw, array / 2, "rows", match="array")           # 8 x 32: obuf is banked by column
+    assert bandwidths(short) == {"wbuf": 32 * 8 * 32, "ibuf": 512, "obuf": 2048}
+    assert {b.name: b.size_bits for b in wide.buffers} == {b.name: b.size_bits for b in hw.buffers}
+
+
+def test_a_swept_array_shape_carries_the_banked_bandwidth():
+    d = bitfusion_data()
+    d["array"]["rows"], d["array"]["cols"] = 8, 100
+    # the shipped banking: wbuf per unit (32 bits), ibuf per row (32 bits), obuf per column (64 bits)
+    assert bandwidths(parse_hw_config(d, "x.yaml")) == {"wbuf": 32 * 800, "ibuf": 32 * 8, "obuf": 64 * 100}
+    assert bandwidths(with_array(mixed_banking(), 8, 100)) == {"wbuf": 32 * 800, "ibuf": 512, "obuf": 64 * 100}
+    d["memory"]["buffers"]["obuf"]["banked_along"] = "cols"               # a bare name: a list of one
+    assert bandwidths(parse_hw_config(d, "x.yaml"))["obuf"] == 64 * 100
 
 
 def test_scaled_to_area_refuses_a_target_below_the_buffers():

@@ -74,6 +74,18 @@ def edit(path, value):
     (("pe", "zero_plane_skipping"), True, r"'fused_bricks' has no zero-plane skipping"),
     (("pe", "zero_plane_skipping"), "yes", r"expected true or false"),
     (("pe", "w_bits_max"), 7, r"multiples of 2"),
+    (("memory", "buffers", "obuf", "banked_along"), ["columns"],
+     r"f\.yaml: memory\.buffers\.obuf\.banked_along\[0\]: 'columns' is not one of \['rows', 'cols'\]"),
+    (("memory", "buffers", "obuf", "banked_along"), "pe", r"obuf\.banked_along\[0\]: 'pe' is not one of"),
+    (("memory", "buffers", "obuf", "banked_along"), ["cols", "cols"],
+     r"f\.yaml: memory\.buffers\.obuf\.banked_along: expected distinct names from \['rows', 'cols'\], got \['cols', 'cols'\]"),
+    (("memory", "buffers", "obuf", "banked_along"), None,
+     r"f\.yaml: memory\.buffers\.obuf: an unbanked buffer gives bandwidth_bits_per_cycle .*needs banked_along"),
+    (("memory", "buffers", "obuf", "bank_bits_per_cycle"), None,
+     r"f\.yaml: memory\.buffers\.obuf: banked_along \['cols'\] gives the bandwidth per bank: set bank_bits_per_cycle"),
+    (("memory", "buffers", "wbuf", "bandwidth_bits_per_cycle"), 1024,
+     r"memory\.buffers\.wbuf: banked_along \['rows', 'cols'\] gives the bandwidth per bank"),
+    (("memory", "buffers", "obuf", "bank_bits_per_cycle"), 0, r"obuf\.bank_bits_per_cycle: must be >= 1, got 0"),
 ])
 def test_malformed_configs_rejected(path, value, message):
     with pytest.raises(HwConfigError, match=message):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hwsim.errors import UserError
+from studies.papers import sides_hw
 from studies.runner import load_study_config, run_study
 
 # The papers' own figures (Sharma et al. ISCA 2018; Judd et al. MICRO 2016), typed here from the issue.
@@ -92,6 +93,18 @@ def test_equal_area_sides_match_and_the_published_arrays_stand_beside(papers):
         rows_ = [n for n in networks if n["comparison"] == r["comparison"]]
         s = [n["speedup_published_arrays"] for n in rows_]
         assert r["ours_speedup_published_arrays"] == pytest.approx(np.prod(s) ** (1 / len(s)))
+
+
+def test_the_resized_bit_fusion_carries_its_banks():
+    c = next(c for c in load_study_config("papers").comparisons if c.name == "bitfusion_vs_stripes")
+    design, _ = sides_hw(c)
+    hw = design["compared"]
+    assert hw.array.rows == 16 and hw.array.cols > 32
+    # the artifact's banks (src/simulator/simulator.py): 32 bits per fusion unit for weights, per row for inputs,
+    # a 32-bit partial sum read and one written per column for outputs; the sizes are bf_s_conf.ini's 128 KB
+    assert {b.name: b.bandwidth_bits_per_cycle for b in hw.buffers} == {"wbuf": 32 * 16 * hw.array.cols,
+                                                                       "ibuf": 32 * 16, "obuf": 64 * hw.array.cols}
+    assert {b.size_bits for b in hw.buffers} == {128 * 1024 * 8}
 
 
 def test_summary_names_the_arrays_and_areas_compared(papers):
