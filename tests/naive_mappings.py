@@ -85,3 +85,63 @@ def row_stationary_walk(s, rows, cols, lanes, step):
                             for kx in range(s.kw):
                                 macs[g, (b * s.out_h + oy) * s.out_w + ox, k_index(s, ky, kx, c), n] += 1
     return cycles, macs
+
+
+# Chen et al., JSSC 2017: a PE's scratchpads in 16-bit entries (filter, ifmap, partial sums)
+EYERISS_SPADS = (224, 12, 24)
+
+
+def row_stationary_pe_fits(kw, p, q):
+    """A PE holding p filters x q channels: p*q filter rows of kw, q ifmap windows of kw, p partial sums;
+    a row longer than a scratchpad streams through it (one channel, one filter)."""
+    filt, ifmap, psum = EYERISS_SPADS
+    return (q == 1 or q * kw <= ifmap) and p <= psum and (p * q == 1 or p * q * kw <= filt)
+
+
+def row_stationary_buffer_walk(s, rows, cols, p, q, r, t):
+    """Eyeriss's processing passes under mapping (p, q, r, t): filter groups of p*t outer, then channel
+    groups of q*r and kernel-row folds, then strips, then samples. In a pass, set (ri, ti) takes q channels
+    and p filters; each ifmap element the pass uses is read once (multicast to every set using it); a set's
+    filter rows are loaded on the first (strip, sample) of their (filters, channels, fold); an output is
+    written on every pass that adds to it and read back on each after its first.
+    Returns (MAC tally, ifmap reads (group, sample, c, y, x), weight loads (group, k, n),
+    partial-sum reads and writes (group, m, n))."""
+    height, width = min(s.kh, rows), min(s.out_h, cols)
+    cg = s.in_ch // s.groups
+    macs = tally(s)
+    in_reads = np.zeros((s.groups, s.batch, cg, s.in_h, s.in_w), np.int64)
+    w_loads = np.zeros((s.groups, s.k, s.n), np.int64)
+    ps_reads, ps_writes = np.zeros((s.groups, s.m, s.n), np.int64), np.zeros((s.groups, s.m, s.n), np.int64)
+    for g in range(s.groups):
+        for f0 in range(0, s.n, p * t):
+            for c0 in range(0, cg, q * r):
+                for ky0 in range(0, s.kh, height):
+                    first = True
+                    for y0 in range(0, s.out_h, width):
+                        for b in range(s.batch):
+                            used = set()
+                            for ti in range(t):
+                                for ri in range(r):
+                                    for n in range(f0 + ti * p, min(f0 + (ti + 1) * p, s.n)):
+                                        for c in range(c0 + ri * q, min(c0 + (ri + 1) * q, cg)):
+                                            for ky in range(ky0, min(ky0 + height, s.kh)):
+                                                for kx in range(s.kw):
+                                                    k = k_index(s, ky, kx, c)
+                                                    w_loads[g, k, n] += first
+                                                    for oy in range(y0, min(y0 + width, s.out_h)):
+                                                        for ox in range(s.out_w):
+                                                            macs[g, (b * s.out_h + oy) * s.out_w + ox, k, n] += 1
+                                                            iy = oy * s.stride - s.padding + ky
+                                                            ix = ox * s.stride - s.padding + kx
+                                                            if 0 <= iy < s.in_h and 0 <= ix < s.in_w:
+                                                                used.add((c, iy, ix))
+                            first = False
+                            for c, iy, ix in used:
+                                in_reads[g, b, c, iy, ix] += 1
+                            for n in range(f0, min(f0 + p * t, s.n)):
+                                for oy in range(y0, min(y0 + width, s.out_h)):
+                                    for ox in range(s.out_w):
+                                        mi = (b * s.out_h + oy) * s.out_w + ox
+                                        ps_reads[g, mi, n] += ps_writes[g, mi, n] > 0
+                                        ps_writes[g, mi, n] += 1
+    return macs, in_reads, w_loads, ps_reads, ps_writes

@@ -14,11 +14,13 @@ import pytest
 from hwsim.dataflow.costmodel import PETables, layer_cost
 from hwsim.dataflow.layers import LayerShape
 from hwsim.dataflow.organisations import ORGANISATIONS, get_organisation, register_organisation
+from hwsim.dataflow.organisations.row_stationary import Mapping, best_mapping, glb_reads
 from hwsim.dataflow.organisations.tiled import Tiled
 from hwsim.hwconfig import ArrayConfig, load_hw_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from naive_mappings import bitfusion_walk, row_stationary_walk, tiled_walk  # noqa: E402
+from naive_mappings import (bitfusion_walk, row_stationary_buffer_walk, row_stationary_pe_fits,  # noqa: E402
+                            row_stationary_walk, tiled_walk)
 
 
 def conv(name, cin, cout, k, s, p, size, g=1, batch=1):
@@ -34,6 +36,7 @@ SHAPES = [
     LayerShape("fc_batch3", "linear", 70, 45, 1, 1, 1, 0, 1, 1, 1, "acc", 3),
     conv("first", 3, 8, 7, 2, 3, 12),                  # on 5-row arrays: kernel taller than the array
     conv("tall_output", 2, 3, 3, 1, 1, 16, batch=2),   # 16 output rows: more than 14 columns
+    conv("pointwise_strided", 8, 6, 1, 2, 0, 7),       # a stride wider than the kernel skips rows and columns
 ]
 
 
@@ -78,6 +81,53 @@ def test_row_stationary_cycles_equal_its_loop_nest(s):
         assert org.compute_cycles(s, array("row_stationary", rows, cols), lanes, step) == cycles, (s.name, rows, cols)
 
 
+def _walk_reads(s, rows, cols, m):
+    """The walk's buffer traffic of one group under mapping m, as operand_reads counts it."""
+    macs, ins, w_loads, ps_reads, _ = row_stationary_buffer_walk(s, rows, cols, m.p, m.q, m.r, m.t)
+    exactly_once(s, macs)
+    return {"inputs": int(ins[0].sum()), "weights": int(w_loads[0].sum()), "partials": int(ps_reads[0].sum())}, \
+        w_loads, ps_reads
+
+
+@pytest.mark.parametrize("s", SHAPES, ids=lambda s: s.name)
+def test_row_stationary_buffer_traffic_equals_its_loop_nest(s):
+    """Eyeriss's processing passes (p filters x q channels a PE, r x t sets): the ifmap, filter and partial-sum
+    words counted in closed form equal a walk of the passes, under the chosen mapping and under a plain one."""
+    org = get_organisation("row_stationary")
+    for rows, cols in [(12, 14), (5, 4), (7, 3)]:
+        arr = array("row_stationary", rows, cols)
+        chosen = best_mapping(s, arr)
+        assert row_stationary_pe_fits(s.kw, chosen.p, chosen.q), chosen
+        sets = (rows // min(s.kh, rows)) * (cols // min(s.out_h, cols))
+        assert chosen.r * chosen.t <= sets, chosen
+        walked, w_loads, ps_reads = _walk_reads(s, rows, cols, chosen)
+        assert org.operand_reads(s, arr, 1) == walked, (s.name, rows, cols, chosen)
+        assert w_loads.min() == w_loads.max() == 1          # a filter row stays while strips and samples pass
+        plain = Mapping(1, 1, 1, sets)
+        assert glb_reads(s, arr, plain) == _walk_reads(s, rows, cols, plain)[0], (s.name, rows, cols)
+
+
+@pytest.mark.parametrize("s, rows, cols", [
+    (conv("3x3_4sets", 5, 7, 3, 1, 1, 2, batch=2), 6, 4),
+    (conv("11x11_filter_spad_bound", 2, 22, 11, 1, 0, 12), 11, 2),   # p*11 <= 224: p <= 20; q*11 <= 12: q = 1
+    (conv("1x1_psum_spad_bound", 3, 26, 1, 1, 0, 2), 2, 2),          # p <= 24 partial sums
+], ids=lambda v: v.name if hasattr(v, "name") else str(v))
+def test_row_stationary_maps_for_the_fewest_buffer_words_its_scratchpads_allow(s, rows, cols):
+    """Over every (p, q, r) whose rows fit a PE's scratchpads (JSSC 2017: 224 / 12 / 24 entries), the walk's
+    fewest ifmap reads + partial-sum round trips are those of the mapping chosen."""
+    sets = (rows // min(s.kh, rows)) * (cols // min(s.out_h, cols))
+    cg = s.in_ch // s.groups
+
+    def words(m):
+        w = _walk_reads(s, rows, cols, m)[0]
+        return w["inputs"] + 2 * w["partials"]
+
+    fewest = min(words(Mapping(p, q, r, sets // r)) for q in range(1, cg + 1) for p in range(1, s.n + 1)
+                 for r in range(1, sets + 1) if row_stationary_pe_fits(s.kw, p, q))
+    chosen = best_mapping(s, array("row_stationary", rows, cols))
+    assert row_stationary_pe_fits(s.kw, chosen.p, chosen.q) and words(chosen) == fewest, chosen
+
+
 @pytest.mark.parametrize("name", sorted(set(ORGANISATIONS) - {"systolic"}))
 def test_vectorised_over_bit_widths_equals_one_at_a_time(name):
     """The cost model evaluates many configs in one pass: lanes and steps come as arrays."""
@@ -86,10 +136,10 @@ def test_vectorised_over_bit_widths_equals_one_at_a_time(name):
     lanes, steps = np.array([1, 2, 4, 16, 3]), np.array([1, 8, 2, 1, 5])
     for s in SHAPES:
         many = org.compute_cycles(s, arr, lanes, steps)
-        refetch = org.operand_refetch(s, arr, lanes)
+        refetch = org.operand_reads(s, arr, lanes)
         for i, (l, t) in enumerate(zip(lanes, steps)):
             assert many[i] == org.compute_cycles(s, arr, int(l), int(t))
-            one = org.operand_refetch(s, arr, int(l))
+            one = org.operand_reads(s, arr, int(l))
             assert all(np.broadcast_to(refetch[op], lanes.shape)[i] == one[op] for op in one)
 
 
@@ -183,9 +233,9 @@ def test_eyeriss_energies_keep_the_published_ratios_to_a_mac():
 
 def test_row_stationary_reuses_a_filter_row_across_the_batch():
     """Chen et al. ISCA 2016 Sec. IV: the rows of N ifmaps are concatenated in a PE, so the filter row it
-    holds serves the whole batch; the GLB reads each weight once per output strip, not once per sample."""
+    holds serves the whole batch (and every strip): the buffer reads each weight once, and the ifmaps of
+    16 samples 16 times as many words as one sample's."""
     org, arr = get_organisation("row_stationary"), array("row_stationary", 12, 14)
     s1, s16 = conv("c", 64, 64, 3, 1, 1, 56), conv("c", 64, 64, 3, 1, 1, 56, batch=16)
-    strips = -(-56 // 14)
-    assert org.operand_refetch(s16, arr, 1)["weights"] == org.operand_refetch(s1, arr, 1)["weights"] == strips
-    assert org.operand_refetch(s16, arr, 1)["inputs"] == org.operand_refetch(s1, arr, 1)["inputs"]
+    assert org.operand_reads(s16, arr, 1)["weights"] == org.operand_reads(s1, arr, 1)["weights"] == 64 * 64 * 9
+    assert org.operand_reads(s16, arr, 1)["inputs"] == 16 * org.operand_reads(s1, arr, 1)["inputs"]

@@ -67,12 +67,11 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     org, acc = get_organisation(hw.array.organisation), hw.pe.accumulator_bits
     lanes, step = tab.lanes[w, a], tab.steps[w, a]
     compute = org.compute_cycles(s, hw.array, lanes, step)
-    f = org.operand_refetch(s, hw.array, lanes)
+    f = org.operand_reads(s, hw.array, lanes)
 
     # on-chip operand streams (elements x bits)
-    reads = {"inputs": s.groups * s.m * s.k * f["inputs"] * a,
-             "weights": s.groups * s.k * s.n * f["weights"] * w}
-    partial = s.groups * s.m * s.n * (f["outputs"] - 1)
+    reads = {"inputs": s.groups * f["inputs"] * a, "weights": s.groups * f["weights"] * w}
+    partial = s.groups * f["partials"]
     reads["outputs"] = partial * acc
     writes = {"outputs": partial * acc + s.output_elems * o}
 

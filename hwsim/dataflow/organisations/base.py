@@ -4,6 +4,7 @@ A PE kind (hwsim.pe) says what one PE does per MAC (lanes side by side, cycles p
 organisation says where the MACs of a layer go in space and time, and so answers, at a (w, a) pair:
   group_cycles     compute cycles of one group of the layer (ints or int numpy arrays of lanes/steps)
   operand_refetch  how many times each operand is streamed from its buffer
+  operand_reads    the elements each operand streams (by default the refetches times the GEMM operands)
   step_plan        the activation blocks one step feeds, for the PE simulator to walk real data
   reads_im2col     whether a layer's input is laid out im2col-expanded in DRAM (for the tiled DRAM policy)
 Every layer is the per-group GEMM O[m, k] = sum_k X[m, k] W[k, n] of hwsim.dataflow.layers, with
@@ -55,6 +56,13 @@ class Organisation:
 
     def operand_refetch(self, s, array, lanes) -> dict:
         raise NotImplementedError
+
+    def operand_reads(self, s, array, lanes) -> dict:
+        """Elements one group streams from its buffer: `inputs` and `weights` read, `partials` the partial
+        sums that leave the array and come back (each read and written once at the accumulator width)."""
+        f = self.operand_refetch(s, array, lanes)
+        return {"inputs": s.m * s.k * f["inputs"], "weights": s.k * s.n * f["weights"],
+                "partials": s.m * s.n * (f["outputs"] - 1)}
 
     def reads_im2col(self, s) -> bool:
         """Whether the layer's input sits in DRAM im2col-expanded (kh x kw copies of each pixel)."""
