@@ -31,6 +31,12 @@ def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
 
 
+def reads_in_place(x, padding: int) -> bool:
+    """Whether x is a PaddedNHWC that the madd conv reads as it is: bytes, channels a multiple of 4, a ring at
+    least the conv's padding."""
+    return isinstance(x, PaddedNHWC) and x.dtype == np.uint8 and x.shape[1] % KSTEP == 0 and x.pad >= padding
+
+
 @lru_cache(maxsize=64)     # a network's few geometries, each rebuilt per layer per call otherwise (~0.2 ms)
 def _offsets(shape, kh, kw, stride, d, Ho, Wo):
     """(rowbase, koff), read-only, of a conv reading the NHWC byte buffer of `shape` (N, Hp, Wp, cp) from d
