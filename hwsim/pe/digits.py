@@ -112,7 +112,9 @@ def digit_planes_nhwc(x: np.ndarray, keep: list[int], bits: int, d: int, pad: in
     ring and cp >= C channels (a kept per-thread buffer: the next call of the same shape overwrites it)."""
     N, C, H, W = x.shape
     n = -(-bits // d)
-    buf = zeroed_buffer((len(keep) * N, H + 2 * pad, W + 2 * pad, cp), np.uint8, ("pe digit planes", H, W, pad, C))
+    # sized for every digit, so that layers keeping different digits share one kept buffer per geometry
+    buf = zeroed_buffer((n * N, H + 2 * pad, W + 2 * pad, cp), np.uint8, ("pe digit planes", H, W, pad, C))
+    buf = buf[:len(keep) * N]
     shifts = np.array([d * j for j in keep], np.uint8)
     masks = np.array([(1 << d) - 1 if j < n - 1 else 255 for j in keep], np.uint8)    # a byte's top digit: >> only
     rng = _split_nhwc(x.astype(np.uint8, copy=False), shifts, masks, pad, buf) if x.size else (0, 0)
