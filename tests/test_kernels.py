@@ -572,3 +572,22 @@ def test_conv_reads_a_padded_nhwc_input_as_the_naive_conv(seed):
         for method in ("auto", "madd"):
             np.testing.assert_array_equal(K.conv2d_acc(xp, w, stride, padding, groups, method), want,
                                           err_msg=f"{method} g{groups} s{stride} p{padding} ring {ring} {x.shape} {w.shape}")
+
+
+def test_weights_are_packed_once_only_when_they_cannot_change():
+    """madd's packed weights are kept only for read-only arrays owning their memory: a writeable array (or a
+    view) changed in place between two convs gives the new conv, an immutable one is packed once."""
+    from hwsim.kernels.conv_madd import pack_weights, packed_weights
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 16, (2, 8, 6, 6)).astype(np.uint8)
+    w = rng.integers(-8, 8, (16, 8, 3, 3)).astype(np.int8)
+    for arr in (w, w[:]):
+        K.conv2d_acc(x, arr, 1, 1, 1, "madd")
+        arr[...] = rng.integers(-8, 8, w.shape)
+        np.testing.assert_array_equal(K.conv2d_acc(x, arr, 1, 1, 1, "madd"), naive.conv2d(x, arr, 1, 1, 1))
+    frozen = w.copy()
+    frozen.flags.writeable = False
+    first = packed_weights(frozen, 8)
+    assert packed_weights(frozen, 8) is first
+    np.testing.assert_array_equal(first, pack_weights(frozen, 8))
+    np.testing.assert_array_equal(K.conv2d_acc(x, frozen, 1, 1, 1, "madd"), naive.conv2d(x, frozen, 1, 1, 1))

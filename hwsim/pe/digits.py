@@ -136,8 +136,15 @@ def digit_products(xd: np.ndarray, wds: np.ndarray, stride: int, padding: int, g
     return conv2d_acc(xd.reshape(na * n, *xd.shape[2:]), wds, stride, padding, groups)
 
 
-@njit(cache=True)
 def shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc, wide):
+    """`_shift_accumulate` in `wide` (np.int32 or np.int64), each compiled as its own entry (a type passed
+    from Python would be typed anew on every call)."""
+    kernel = _shift_accumulate32 if wide is np.int32 else _shift_accumulate64
+    return kernel(prods, n_samples, x_shifts, w_shifts, og, acc)
+
+
+@njit(inline="always")
+def _shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc, wide):
     """acc[n, o] = sum_{i,j} prods[i*N + n, (g*nw + j)*og + o'] << (x_shifts[i] + w_shifts[j]), summed in the
     order i, then j (the PE's order); prods (na*N, g*nw*og, P) from `digit_products`, acc (N, g*og, P), written.
     `wide`: the integer type of the sums, np.int64, or np.int32 where the bounds (bounds.py) prove that every
@@ -173,6 +180,16 @@ def shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc, wide):
                         s_lo = min(s_lo, s)
                         s_hi = max(s_hi, s)
     return np.int64(p_lo), np.int64(p_hi), np.int64(s_lo), np.int64(s_hi)
+
+
+@njit(cache=True)
+def _shift_accumulate32(prods, n_samples, x_shifts, w_shifts, og, acc):
+    return _shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc, np.int32)
+
+
+@njit(cache=True)
+def _shift_accumulate64(prods, n_samples, x_shifts, w_shifts, og, acc):
+    return _shift_accumulate(prods, n_samples, x_shifts, w_shifts, og, acc, np.int64)
 
 
 def count_outside(prods, n_samples, x_keep, w_keep, na, nw, da, dw, og, groups, psum_bits,

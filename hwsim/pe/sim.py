@@ -200,8 +200,8 @@ def weight_digits(w: np.ndarray, w_bits: int, dw: int, groups: int) -> WeightDig
         return hit[2]
     wd = split_digits(w, w_bits, dw)                                    # (nw, O, C/g, kh, kw)
     keep = [j for j in range(len(wd)) if wd[j].any()]
-    stacked = stacked_weight_digits(wd[keep], groups)
-    stacked.flags.writeable = False                                     # shared by every later call
+    stacked = stacked_weight_digits(wd[keep], groups).copy()
+    stacked.flags.writeable = False          # shared by every later call; read-only and owning: packed once
     out = WeightDigits(_code_range(w), len(wd), keep, stacked)
     if len(_WEIGHT_DIGITS) >= _MAX_WEIGHTS:
         _WEIGHT_DIGITS.clear()
