@@ -9,6 +9,7 @@ from hwsim import kernels as K
 from hwsim.errors import UserError
 from hwsim.kernels.conv_methods import plan_conv
 from hwsim.kernels.conv_plan import OperandBounds, fp32_chunks, operand_bounds, prefers_direct
+from hwsim.kernels.nhwc import new_padded
 from tests import naive
 
 RNG = np.random.default_rng(1234)
@@ -549,3 +550,44 @@ ONE = np.ones(2, np.int64)
 def test_bad_input_is_a_clear_user_error(call, match):
     with pytest.raises(UserError, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv_reads_a_padded_nhwc_input_as_the_naive_conv(seed):
+    """conv2d_acc of a PaddedNHWC (madd reads it in place where it can; grouped, signed or narrow-ring inputs
+    are converted) equals the naive conv of the same codes: random shapes, strides, padding, rings, groups, widths."""
+    rng = np.random.default_rng(seed)
+    for _ in range(6):
+        groups = int(rng.choice([1, 1, 2]))
+        cg, og, k = int(rng.choice([3, 4, 5, 8])), int(rng.integers(1, 20)), int(rng.choice([1, 3]))
+        stride, padding = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+        ring = padding + int(rng.integers(0, 2)) if rng.random() < 0.8 else max(0, padding - 1)
+        h, w_ = int(rng.integers(k, 9)), int(rng.integers(k, 9))
+        a_bits, w_bits = int(rng.integers(1, 8)), int(rng.integers(2, 9))     # madd's proof holds to 7 x 8 bits
+        x = rng.integers(0, 2**a_bits, (int(rng.integers(1, 4)), cg * groups, h, w_)).astype(np.uint8)
+        w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), (og * groups, cg, k, k)).astype(np.int8)
+        xp = new_padded(x.shape, ring, np.uint8)
+        xp.interior()[...] = x.transpose(0, 2, 3, 1).reshape(x.shape[0], h, -1)
+        want = naive.conv2d(x, w, stride, padding, groups)
+        for method in ("auto", "madd"):
+            np.testing.assert_array_equal(K.conv2d_acc(xp, w, stride, padding, groups, method), want,
+                                          err_msg=f"{method} g{groups} s{stride} p{padding} ring {ring} {x.shape} {w.shape}")
+
+
+def test_weights_are_packed_once_only_when_they_cannot_change():
+    """madd's packed weights are kept only for read-only arrays owning their memory: a writeable array (or a
+    view) changed in place between two convs gives the new conv, an immutable one is packed once."""
+    from hwsim.kernels.conv_madd import pack_weights, packed_weights
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 16, (2, 8, 6, 6)).astype(np.uint8)
+    w = rng.integers(-8, 8, (16, 8, 3, 3)).astype(np.int8)
+    for arr in (w, w[:]):
+        K.conv2d_acc(x, arr, 1, 1, 1, "madd")
+        arr[...] = rng.integers(-8, 8, w.shape)
+        np.testing.assert_array_equal(K.conv2d_acc(x, arr, 1, 1, 1, "madd"), naive.conv2d(x, arr, 1, 1, 1))
+    frozen = w.copy()
+    frozen.flags.writeable = False
+    first = packed_weights(frozen, 8)
+    assert packed_weights(frozen, 8) is first
+    np.testing.assert_array_equal(first, pack_weights(frozen, 8))
+    np.testing.assert_array_equal(K.conv2d_acc(x, frozen, 1, 1, 1, "madd"), naive.conv2d(x, frozen, 1, 1, 1))

@@ -243,3 +243,62 @@ def test_digits_zero_in_every_code_are_skipped_exactly(name):
         assert (c.psum_overflows, c.acc_overflows, c.max_psum, c.max_acc) == want[1:], (name, psum_bits, acc_bits)
         if psum_bits == 4:
             assert want[2] > 0
+
+
+def test_digit_planes_in_the_conv_layout_equal_the_naive_digits():
+    """digit_planes_nhwc: kept digits of byte codes as a zero padded NHWC buffer (channels padded to cp), row
+    k*N + n digit keep[k] of sample n, its value range exact; against tests/naive_pe.digits."""
+    from hwsim.pe.digits import digit_planes_nhwc
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        bits, d = int(rng.integers(1, 9)), int(rng.choice([1, 2, 3, 8]))
+        n_dig = -(-bits // d)
+        x = rng.integers(0, 2**bits, (int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 6)),
+                                      int(rng.integers(1, 6)))).astype(rng.choice([np.uint8, np.int32]))
+        keep = sorted(rng.choice(n_dig, int(rng.integers(1, n_dig + 1)), replace=False).tolist())
+        pad, cp = int(rng.integers(0, 3)), -(-x.shape[1] // 4) * 4 + 4 * int(rng.integers(0, 2))
+        got = digit_planes_nhwc(x, keep, bits, d, pad, cp)
+        N, C, H, W = x.shape
+        want = np.zeros((len(keep) * N, H + 2 * pad, W + 2 * pad, cp), np.int64)
+        dig = naive_pe.digits(x, bits, d)
+        for k, j in enumerate(keep):
+            want[k * N:(k + 1) * N, pad:pad + H, pad:pad + W, :C] = dig[j].transpose(0, 2, 3, 1)
+        where = f"bits {bits} d {d} keep {keep} pad {pad} cp {cp} {x.shape}"
+        np.testing.assert_array_equal(got.buf, want, err_msg=where)
+        inner = np.stack([dig[j] for j in keep])
+        assert got.pad == pad and got.value_range == (int(inner.min()), int(inner.max())), where
+
+
+def test_weight_digits_follow_codes_changed_in_place():
+    """The per-network cache of weight digits hands back a split only for equal codes: the same array changed
+    in place is split again (the layer then equals the naive reference for the new codes)."""
+    hw = load_hw_config("hw_configs/loom.yaml")
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 16, (2, 4, 5, 5)).astype(np.uint8)
+    w = rng.integers(-8, 8, (4, 4, 3, 3)).astype(np.int8)
+    da, dw = get_pe_kind(hw.pe.kind).digits(hw.pe, 4, 4)
+    PESimulator(hw).conv_impl(x, w, 1, 1, 1, "l", 4, 4)
+    w[...] = rng.integers(-8, 8, w.shape)
+    w[0, 0, 0, 0] = -8
+    got = PESimulator(hw).conv_impl(x, w, 1, 1, 1, "l", 4, 4)
+    want = naive_pe.pe_layer(x, w, 1, 1, 1, 4, 4, da, dw, hw.pe.partial_sum_bits, hw.pe.accumulator_bits)
+    np.testing.assert_array_equal(got, want[0])
+
+
+def test_wide_codes_run_int64_sums_and_match_the_naive_reference():
+    """16-bit codes (not bytes: NCHW digit convs) whose running sums need int64 (shift_accumulate's int64 form)."""
+    base = load_hw_config("hw_configs/loom.yaml")
+    hw = dataclasses.replace(base, pe=dataclasses.replace(base.pe, w_bits_max=16, a_bits_max=16,
+                                                          partial_sum_bits=20, accumulator_bits=40))
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 2**16, (2, 3, 5, 5)).astype(np.int32)
+    w = rng.integers(-(2**15), 2**15, (4, 3, 3, 3)).astype(np.int32)
+    x[0, 0, 0, 0], w[0, 0, 0, 0] = 2**16 - 1, -(2**15)
+    da, dw = get_pe_kind(hw.pe.kind).digits(hw.pe, 16, 16)
+    sim = PESimulator(hw)
+    got = sim.conv_impl(x, w, 1, 1, 1, "l", 16, 16)
+    assert got.dtype == np.int64
+    want = naive_pe.pe_layer(x, w, 1, 1, 1, 16, 16, da, dw, 20, 40)
+    np.testing.assert_array_equal(got, want[0])
+    c = sim.counts["l"]
+    assert (c.psum_overflows, c.acc_overflows, c.max_psum, c.max_acc) == want[1:]

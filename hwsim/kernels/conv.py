@@ -14,18 +14,21 @@ import numpy as np
 from ._check import KernelInputError, int_array, int_scalar, value_range
 from .buffers import zeroed_buffer
 from .conv_methods import CONV_METHODS, plan_conv
+from .conv_madd import reads_in_place
 from .conv_plan import operand_bounds, prefers_direct, prefers_madd
+from .nhwc import PaddedNHWC
 from .madd_tile import HAS_AVX2
 from .im2col import im2col, weight_matrix
 
 __all__ = ["conv2d_acc", "linear_acc", "matmul_acc", "im2col", "weight_matrix"]
 
 
-def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int,
+def conv2d_acc(x, w: np.ndarray, stride: int, padding: int, groups: int,
                method: str = "auto", scratch: bool = False) -> np.ndarray:
     """Exact integer conv accumulators acc[n, o, y, x] = sum_{c,ky,kx} x[n, g*Cg+c, y*s+ky-p, x*s+kx-p] * w[o, c, ky, kx].
 
-    x: integer codes (N, C, H, W), any integer dtype; w: integer codes (O, C/groups, kh, kw). Zero padding
+    x: integer codes (N, C, H, W), any integer dtype, or a PaddedNHWC (read in place where the plan is an
+    ungrouped madd conv and its buffer is madd's layout, else converted); w: integer codes (O, C/groups, kh, kw). Zero padding
     `padding` on each side, `stride`, `groups` (groups == C == O is depthwise). `method`: "auto" (madd for
     ungrouped convs of byte codes on AVX2 when 2*max|x|*max|w| <= 2^15 - 1 and the int32 bound holds; else direct
     for small channel counts when kh*kw*max|x|*max|w| < 2^24, packed two channels per float where that
@@ -36,6 +39,8 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
     overwrites (for a caller that consumes it at once; saves faulting in fresh pages per layer).
     """
     x, w, (N, O, Ho, Wo), plan = planned_conv(x, w, stride, padding, groups, method, "conv2d_acc")
+    if isinstance(x, PaddedNHWC) and not (plan.method == "madd" and groups == 1 and reads_in_place(x, padding)):
+        x = x.nchw()
     k = plan.bounds.k
     backend = CONV_METHODS[plan.method]
     if scratch:
@@ -50,9 +55,14 @@ def conv2d_acc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: 
 
 
 def planned_conv(x, w, stride, padding, groups, method: str, where: str):
-    """(x, w, output shape (N, O, Ho, Wo), the plan of `method`) for validated conv operands (see conv2d_acc)."""
-    x = int_array("x", x, 4)
-    w, shape, plan = planned_shape(x.shape, value_range(x), w, stride, padding, groups, method, where)
+    """(x, w, output shape (N, O, Ho, Wo), the plan of `method`) for validated conv operands (see conv2d_acc);
+    a PaddedNHWC x's range is its writer's, else a scan of its buffer (whose zero ring keeps it a bound)."""
+    if isinstance(x, PaddedNHWC):
+        shape_x, x_range = x.shape, x.value_range or value_range(int_array("x", x.buf, 4))
+    else:
+        x = int_array("x", x, 4)
+        shape_x, x_range = x.shape, value_range(x)
+    w, shape, plan = planned_shape(shape_x, x_range, w, stride, padding, groups, method, where)
     return x, w, shape, plan
 
 

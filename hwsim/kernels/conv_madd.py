@@ -31,6 +31,31 @@ def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
     return np.ascontiguousarray(wk.reshape(nb, NR, taps * cp // KSTEP, KSTEP).transpose(0, 2, 1, 3)).reshape(-1)
 
 
+_PACKED: dict = {}       # id(w) -> (w, cp, packed weights) of immutable weights (`packed_weights`)
+_MAX_PACKED = 64
+
+
+def packed_weights(w: np.ndarray, cp: int) -> np.ndarray:
+    """pack_weights(w, cp), packed once for weights that cannot change under it: a read-only array owning its
+    memory (e.g. the PE simulator's digit weights, split once per network); any other array is packed anew."""
+    if w.flags.writeable or w.base is not None:
+        return pack_weights(w, cp)
+    hit = _PACKED.get(id(w))
+    if hit is not None and hit[0] is w and hit[1] == cp:
+        return hit[2]
+    if len(_PACKED) >= _MAX_PACKED:
+        _PACKED.clear()
+    packed = pack_weights(w, cp)
+    _PACKED[id(w)] = (w, cp, packed)       # holding w keeps its id from being reused while cached
+    return packed
+
+
+def reads_in_place(x, padding: int) -> bool:
+    """Whether x is a PaddedNHWC that the madd conv reads as it is: bytes, channels a multiple of 4, a ring at
+    least the conv's padding."""
+    return isinstance(x, PaddedNHWC) and x.dtype == np.uint8 and x.shape[1] % KSTEP == 0 and x.pad >= padding
+
+
 @lru_cache(maxsize=64)     # a network's few geometries, each rebuilt per layer per call otherwise (~0.2 ms)
 def _offsets(shape, kh, kw, stride, d, Ho, Wo):
     """(rowbase, koff), read-only, of a conv reading the NHWC byte buffer of `shape` (N, Hp, Wp, cp) from d
@@ -60,7 +85,7 @@ def _layout(x, w, stride, padding, g, Ho, Wo):
         xp, d = zeroed_buffer((N, H + 2 * padding, W + 2 * padding, cp), np.uint8, (H, W, padding, Cg)), 0
         _pad_nhwc(np.ascontiguousarray(x[:, g * Cg:(g + 1) * Cg]), padding, 0, xp)   # _pad_nhwc: all but padding
     rowbase, koff = _offsets(tuple(xp.shape), kh, kw, stride, d, Ho, Wo)
-    return xp.reshape(-1), rowbase, koff, pack_weights(w[g * og:(g + 1) * og], cp)
+    return xp.reshape(-1), rowbase, koff, packed_weights(w if og == O else w[g * og:(g + 1) * og], cp)
 
 
 def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._check import KernelInputError, int_array, int_scalar, value_range
-from .conv import conv2d_acc, planned_shape
-from .conv_madd import conv_madd_requant, conv_madd_requant_add
+from ._check import KernelInputError, int_scalar
+from .conv import conv2d_acc, planned_conv
+from .conv_madd import conv_madd_requant, conv_madd_requant_add, reads_in_place
 from .add import with_sum_range
 from .madd_tile import KSTEP, MR, NR
 from .nhwc import PaddedNHWC, as_nchw, new_padded
@@ -29,21 +29,6 @@ def fused_requant_fits(plan: ConvPlan, groups: int, p: RequantParams) -> bool:
         return False
     b = plan.bounds
     return b.k * b.pmax + max(-int(p.bias.min()), int(p.bias.max())) <= INT32_MAX
-
-
-def _planned(x, w, stride, padding, groups, where):
-    """(x, w, output shape, plan) with x's range read from its PaddedNHWC where the writer left it."""
-    if isinstance(x, PaddedNHWC):     # a scan includes the zero ring: still a bound
-        shape_x, x_range = x.shape, x.value_range or value_range(int_array("x", x.buf, 4))
-    else:
-        x = int_array("x", x, 4)
-        shape_x, x_range = x.shape, value_range(x)
-    w, shape, plan = planned_shape(shape_x, x_range, w, stride, padding, groups, "auto", where)
-    return x, w, shape, plan
-
-
-def _reads_in_place(x, padding) -> bool:
-    return isinstance(x, PaddedNHWC) and x.dtype == np.uint8 and x.shape[1] % KSTEP == 0 and x.pad >= padding
 
 
 def _codes_range(p, ch_lo, ch_hi, c_lo, c_hi, clamp):
@@ -68,12 +53,12 @@ def conv2d_requant(x, w: np.ndarray, stride: int, padding: int, groups: int, p: 
     x: NCHW codes or a PaddedNHWC (read in place where the fused conv can, else converted). `out_pad`: where
     the conv is fused and its output channels are a multiple of 4, the codes come back as a PaddedNHWC with
     that padding (the next conv's input layout); otherwise, and when None, as an NCHW array."""
-    x, w, shape, plan = _planned(x, w, stride, padding, groups, "conv2d_requant")
+    x, w, shape, plan = planned_conv(x, w, stride, padding, groups, "auto", "conv2d_requant")
     lo, hi = requant_limits(p, shape[1], lo, hi, clamp)
     if not (fused_requant_fits(plan, groups, p) and np.prod(shape) and plan.bounds.k):
         acc = conv2d_acc(as_nchw(x), w, stride, padding, groups, scratch=True)
         return requantize_ranged(acc, p, lo, hi, clamp, on_range, narrow)
-    if isinstance(x, PaddedNHWC) and not _reads_in_place(x, padding):
+    if isinstance(x, PaddedNHWC) and not reads_in_place(x, padding):
         x = x.nchw()
     c_lo, c_hi = (lo, hi) if clamp else (INT32_MIN, INT32_MAX)
     dtype = byte_or_int32(narrow and clamp, lo, hi)
@@ -96,11 +81,11 @@ def conv2d_requant_add(x, w: np.ndarray, stride: int, padding: int, p: RequantPa
     the sums), on_range called with the conv's per-channel ranges of acc + bias as conv2d_requant does; None
     where it does not apply (the caller then runs the two apart): x and sc must be PaddedNHWC (sc in the output's
     geometry), the conv madd with `fused_requant_fits`, O % 16 == 0, N*Ho*Wo % 4 == 0."""
-    if not (isinstance(sc, PaddedNHWC) and _reads_in_place(x, padding)):
+    if not (isinstance(sc, PaddedNHWC) and reads_in_place(x, padding)):
         return None
     if not ((sc.dtype == np.uint8 and sc_m0 is not None) or (sc.dtype == np.int32 and sc_m0 is None)):
         return None
-    x, w, shape, plan = _planned(x, w, stride, padding, 1, "conv2d_requant_add")
+    x, w, shape, plan = planned_conv(x, w, stride, padding, 1, "auto", "conv2d_requant_add")
     N, O, Ho, Wo = shape
     if sc.shape != shape or O % NR or (N * Ho * Wo) % MR or not (fused_requant_fits(plan, 1, p) and plan.bounds.k):
         return None

@@ -28,7 +28,8 @@ from ..kernels import conv2d_acc
 from . import get_pe_kind
 from .bounds import PEBounds, pe_bounds
 from .cycles import padded_nhwc, skipped_block_steps
-from .digits import count_outside, digit_products, shift_accumulate, split_digits, stacked_weight_digits
+from .digits import (code_stats, count_outside, digit_planes_nhwc, digit_products,
+                     nonzero_digits, shift_accumulate, split_digits, stacked_weight_digits)
 
 _CHUNK_ELEMS = 1 << 23     # bound on the stacked digit products held at once (elements)
 _INT32_MAX = 2**31 - 1
@@ -77,12 +78,14 @@ class PESimulator:
         O, Cg, kh, kw = w.shape
         da, dw = self.kind.digits(pe, w_bits, a_bits)
         rec = self.counts.setdefault(layer_name, LayerCount())
-        b = pe_bounds(_code_range(x), _code_range(w), Cg * kh * kw, a_bits, w_bits, da, dw)
+        x_stats = code_stats(x)
+        wdig = weight_digits(w, w_bits, dw, groups)
+        b = pe_bounds(x_stats[:2], wdig.code_range, Cg * kh * kw, a_bits, w_bits, da, dw)
         if not self.exact_stats and b.psum < 1 << (pe.partial_sum_bits - 1) and b.acc < 1 << (pe.accumulator_bits - 1):
             out = conv2d_acc(x, w, stride, padding, groups)
             rec.max_psum, rec.max_acc, rec.stats_exact = max(rec.max_psum, b.psum), max(rec.max_acc, b.acc), False
         else:
-            out = self._digit_convs(x, w, stride, padding, groups, a_bits, w_bits, da, dw, b, rec)
+            out = self._digit_convs(x, x_stats, wdig, w.shape, stride, padding, groups, a_bits, da, dw, b, rec)
             if self.overflow == "raise" and (rec.psum_overflows or rec.acc_overflows):
                 raise PEOverflow(f"layer {layer_name!r} on {self.hw.name}: {rec.psum_overflows} partial sums exceed "
                                  f"{pe.partial_sum_bits} bits (largest |psum| {rec.max_psum}), {rec.acc_overflows} "
@@ -95,33 +98,46 @@ class PESimulator:
         rec.samples += N
         return out
 
-    def _digit_convs(self, x, w, stride, padding, groups, a_bits, w_bits, da, dw, b: PEBounds, rec):
+    def _digit_convs(self, x, x_stats, wdig: WeightDigits, w_shape, stride, padding, groups, a_bits, da, dw,
+                     b: PEBounds, rec):
         """The layer through every digit pair's conv, shift-accumulated in the PE's order; ranges and overflow
         counts into rec. A digit that is 0 in every code of the layer makes all its pairs' products 0:
         their convs are skipped (their steps add nothing and repeat a running sum, which count_outside counts
-        again). Samples go in chunks that bound the stacked products held at once."""
-        N, _, H, W = x.shape
-        O, _, kh, kw = w.shape
+        again). Ungrouped layers of byte codes get their kept activation digits written straight into
+        the madd conv's padded NHWC input; others go through NCHW digit arrays. Samples go in chunks that bound
+        the stacked products held at once."""
+        N, C, H, W = x.shape
+        O, _, kh, kw = w_shape
         Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-        out = np.zeros((N, O, Ho, Wo), np.int32 if b.acc <= _INT32_MAX else np.int64)
-        xd, wd = split_digits(x, a_bits, da), split_digits(w, w_bits, dw)     # (na, N, C, H, W), (nw, O, ...)
-        x_keep = [i for i in range(len(xd)) if xd[i].any()]
-        w_keep = [j for j in range(len(wd)) if wd[j].any()]
-        if not (x_keep and w_keep and out.size):
-            return out                                                  # every product 0: nothing to check
-        na, nw = len(xd), len(wd)
-        xd = xd if len(x_keep) == na else xd[x_keep]
-        wds = stacked_weight_digits(wd[w_keep], groups)                 # (g*nw*O/g, C/g, kh, kw)
+        acc_type = np.int32 if b.acc <= _INT32_MAX else np.int64
+        lo, hi, bits_or = x_stats
+        x_keep, w_keep, wds = nonzero_digits(lo, hi, bits_or, a_bits, da), wdig.keep, wdig.stacked
+        if not (x_keep and w_keep and N * O * Ho * Wo):
+            return np.zeros((N, O, Ho, Wo), acc_type)                  # every product 0: nothing to check
+        out = np.empty((N, O, Ho, Wo), acc_type)                        # shift_accumulate writes every value
+        na, nw = -(-a_bits // da), wdig.n_digits
+        planes = groups == 1 and 0 <= lo and hi <= 255              # byte codes: every digit a byte
+        if planes:
+            cp = -(-C // 4) * 4                                         # madd reads channels in runs of 4
+            if cp != C:                                                 # zero channels add nothing
+                wds = np.concatenate([wds, np.zeros((len(wds), cp - C, kh, kw), wds.dtype)], axis=1)
+        else:
+            xd = split_digits(x, a_bits, da)[x_keep]                    # (kept, N, C, H, W)
         x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
         og = O // groups
+        wide = acc_type                                                 # b.acc bounds every product and sum
         step = max(1, _CHUNK_ELEMS // (len(x_keep) * len(w_keep) * O * Ho * Wo))     # samples per chunk
         p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
         for n0 in range(0, N, step):
             n1 = min(N, n0 + step)
-            prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
+            if planes:
+                prods = conv2d_acc(digit_planes_nhwc(x[n0:n1], x_keep, a_bits, da, padding, cp), wds, stride,
+                                   padding, 1)
+            else:
+                prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
             prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
             p_lo, p_hi, s_lo, s_hi = (int(v) for v in shift_accumulate(prods, n1 - n0, x_sh, w_sh, og,
-                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo)))
+                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo), wide))
             rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
             rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
             if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):   # else none outside
@@ -161,3 +177,33 @@ class PESimulator:
 
 def _code_range(a: np.ndarray) -> tuple[int, int]:
     return (int(a.min()), int(a.max())) if a.size else (0, 0)
+
+
+@dataclass(frozen=True)
+class WeightDigits:
+    code_range: tuple[int, int]
+    n_digits: int
+    keep: list[int]           # the digit positions non-zero in some weight code
+    stacked: np.ndarray       # those digits as one conv's weights (`stacked_weight_digits`)
+
+
+_WEIGHT_DIGITS: dict = {}     # id(w) -> (a copy of w, (w_bits, dw, groups), WeightDigits)
+_MAX_WEIGHTS = 256
+
+
+def weight_digits(w: np.ndarray, w_bits: int, dw: int, groups: int) -> WeightDigits:
+    """The digits of a layer's weight codes w, derived once per network rather than once per call: a later call
+    with equal codes (compared in full, so an array changed in place is split again) takes them back."""
+    key = (int(w_bits), int(dw), int(groups))
+    hit = _WEIGHT_DIGITS.get(id(w))
+    if hit is not None and hit[1] == key and hit[0].dtype == w.dtype and np.array_equal(hit[0], w):
+        return hit[2]
+    wd = split_digits(w, w_bits, dw)                                    # (nw, O, C/g, kh, kw)
+    keep = [j for j in range(len(wd)) if wd[j].any()]
+    stacked = stacked_weight_digits(wd[keep], groups).copy()
+    stacked.flags.writeable = False          # shared by every later call; read-only and owning: packed once
+    out = WeightDigits(_code_range(w), len(wd), keep, stacked)
+    if len(_WEIGHT_DIGITS) >= _MAX_WEIGHTS:
+        _WEIGHT_DIGITS.clear()
+    _WEIGHT_DIGITS[id(w)] = (w.copy(), key, out)
+    return out
