@@ -206,7 +206,8 @@ def main(argv=None) -> int:
     p.add_argument("--lambdas", default=",".join(str(v) for v in LAMBDAS))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--methods", default="reinforce,gumbel")
-    p.add_argument("--granularities", default="layer")
+    p.add_argument("--granularities", default="block",
+                   help="comma-separated layer,block (per layer the default digits_resnet10's tree has 3^8 leaves, over the trainer's 4096)")
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--random", type=int, default=100)
     p.add_argument("--behaviour-lambda", type=float, default=None,
