@@ -182,7 +182,9 @@ def compare(c: Comparison, batch: int) -> list[dict]:
     design_hw, baseline_hw = sides_hw(c)
     rows = []
     for name in c.networks:
-        nets = [zoo.get(side_network(side, name), batch) for side in (c.design, c.baseline)]
+        names = [side_network(side, name) for side in (c.design, c.baseline)]
+        built = {n: zoo.get(n, batch) for n in set(names)}          # once each: a zoo net builds its graph
+        nets = [built[n] for n in names]
         shapes = [[s for s in net.shapes if c.layers == "all" or s.kind == "conv"] for net in nets]
         args = [(net, published_bits(net, c), {s.name for s in sh}) for net, sh in zip(nets, shapes)]
         pairs = tuple(zip((c.design, c.baseline), (design_hw, baseline_hw), args))

@@ -109,7 +109,7 @@ class PESimulator:
         N, C, H, W = x.shape
         O, _, kh, kw = w_shape
         Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-        acc_type = np.int32 if b.acc <= _INT32_MAX else np.int64
+        acc_type = np.int32 if b.acc <= _INT32_MAX else np.int64     # b.acc bounds every product and sum
         lo, hi, bits_or = x_stats
         x_keep, w_keep, wds = nonzero_digits(lo, hi, bits_or, a_bits, da), wdig.keep, wdig.stacked
         if not (x_keep and w_keep and N * O * Ho * Wo):
@@ -125,7 +125,6 @@ class PESimulator:
             xd = split_digits(x, a_bits, da)[x_keep]                    # (kept, N, C, H, W)
         x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
         og = O // groups
-        wide = acc_type                                                 # b.acc bounds every product and sum
         step = max(1, _CHUNK_ELEMS // (len(x_keep) * len(w_keep) * O * Ho * Wo))     # samples per chunk
         p_top, a_top = 1 << (self.hw.pe.partial_sum_bits - 1), 1 << (self.hw.pe.accumulator_bits - 1)
         for n0 in range(0, N, step):
@@ -137,7 +136,7 @@ class PESimulator:
                 prods = digit_products(xd[:, n0:n1], wds, stride, padding, groups)
             prods = prods.reshape(prods.shape[0], prods.shape[1], Ho * Wo)
             p_lo, p_hi, s_lo, s_hi = (int(v) for v in shift_accumulate(prods, n1 - n0, x_sh, w_sh, og,
-                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo), wide))
+                                                                       out[n0:n1].reshape(n1 - n0, O, Ho * Wo), acc_type))
             rec.max_psum = max(rec.max_psum, p_hi, -p_lo)
             rec.max_acc = max(rec.max_acc, s_hi, -s_lo)
             if not (-p_top <= p_lo and p_hi < p_top and -a_top <= s_lo and s_hi < a_top):   # else none outside
@@ -175,10 +174,6 @@ class PESimulator:
         return fill + plan.reps * int(saved), no_skip
 
 
-def _code_range(a: np.ndarray) -> tuple[int, int]:
-    return (int(a.min()), int(a.max())) if a.size else (0, 0)
-
-
 @dataclass(frozen=True)
 class WeightDigits:
     code_range: tuple[int, int]
@@ -202,7 +197,7 @@ def weight_digits(w: np.ndarray, w_bits: int, dw: int, groups: int) -> WeightDig
     keep = [j for j in range(len(wd)) if wd[j].any()]
     stacked = stacked_weight_digits(wd[keep], groups).copy()
     stacked.flags.writeable = False          # shared by every later call; read-only and owning: packed once
-    out = WeightDigits(_code_range(w), len(wd), keep, stacked)
+    out = WeightDigits(code_stats(w)[:2], len(wd), keep, stacked)
     if len(_WEIGHT_DIGITS) >= _MAX_WEIGHTS:
         _WEIGHT_DIGITS.clear()
     _WEIGHT_DIGITS[id(w)] = (w.copy(), key, out)
