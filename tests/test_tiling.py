@@ -1,6 +1,6 @@
 """The tiled DRAM traffic policy: its closed form equals a walk of the same loop nest with the same tiles
-(tests/naive_tiling.py), a layer that fits on chip moves exactly the ideal traffic, and a config naming an
-unknown policy is refused with its file, field and value."""
+(tests/naive_tiling.py), a layer that fits on chip moves exactly the ideal traffic, the ideal policy's
+re-reads when it does not fit, and a config naming an unknown policy is refused with its file, field and value."""
 from __future__ import annotations
 
 import dataclasses
@@ -100,6 +100,17 @@ def test_a_layer_too_big_for_its_buffers_moves_more_than_the_ideal():
     t = layer_cost(s, tiled, PETables.build(tiled), 4, 4, 4)["traffic_bits"]["dram"]
     i = layer_cost(s, ideal, PETables.build(ideal), 4, 4, 4)["traffic_bits"]["dram"]
     assert t > i
+
+
+def test_ideal_reuse_keeps_partial_sums_on_chip_and_streams_the_weights_once():
+    # 16 samples x 512 -> 512 at 4 bits: weights 1 Mib (8 chunks of a 16 KiB buffer), inputs 32 Kib (4 chunks of
+    # 1 KiB), partial sums 16 x 512 x 32 bits = 256 Kib (4 chunks of 8 KiB). Four chunks of output channels each
+    # read every input once and their own weights once; re-reading the inputs per weight chunk would cost 8.
+    s = LayerShape("fc", "linear", 512, 512, 1, 1, 1, 0, 1, 1, 1, "acc", 16)
+    hw = papers_hw("ideal_reuse", wbuf="16 KiB", ibuf="1 KiB", obuf="8 KiB")
+    assert hw.pe.accumulator_bits == 32
+    c = layer_cost(s, hw, PETables.build(hw), 4, 4, 4)
+    assert c["traffic_bits"]["dram"] == 512 * 512 * 4 + 4 * (16 * 512 * 4) + 16 * 512 * 4
 
 
 def test_wide_outputs_read_and_write_every_output_at_the_accumulator_width():

@@ -1,9 +1,10 @@
 """DRAM traffic policies (the `memory.dram_traffic` of a hardware config): how many bits a layer moves between
 DRAM and its buffers.
 
-  ideal_reuse  every tensor once, unless neither weights nor inputs fit their buffer share: then the cheaper
-               of re-reading the inputs per weight chunk or the weights per input chunk; no partial sum
-               ever leaves the chip
+  ideal_reuse  every tensor once, unless neither weights nor inputs fit their buffer share: then the cheapest
+               of re-reading the inputs per chunk of weights or per chunk of output channels whose partial
+               sums fit the output share (the weights stream past once), or the weights per input chunk;
+               no partial sum ever leaves the chip
   tiled        tiles and a loop order chosen under each buffer's capacity, re-fetches and partial-sum
                spills counted (tiling.py); final outputs leave once, at the layer's output width
   tiled_wide_outputs
@@ -45,10 +46,14 @@ def _share(hw, op: str) -> int:
 def ideal_reuse(s, hw, org, compute, onchip, w, a, o) -> DramBits:
     wb, ib, ob = s.weight_elems * w, s.input_elems * a, s.output_elems * o
     n_w, n_i = ceil_div(wb, _share(hw, "weights")), ceil_div(ib, _share(hw, "inputs"))
+    # Output channels in chunks whose partial sums fit the output share: each chunk's weights stream past once
+    # and the inputs are read once per chunk (as many times as the weights' own chunks would need, or fewer).
+    n_o = ceil_div(s.output_elems * hw.pe.accumulator_bits, _share(hw, "outputs"))
+    inputs_reread = np.minimum(n_w, n_o)
     fits = np.logical_or(n_w == 1, n_i == 1)
-    keep_w = np.asarray(wb + ib * n_w <= ib + wb * n_i)   # weights resident, inputs re-read per weight chunk
-    dram_w = np.where(np.logical_or(fits, keep_w), wb, wb * n_i)
-    dram_i = np.where(np.logical_or(fits, np.logical_not(keep_w)), ib, ib * n_w)
+    weights_once = np.asarray(wb + ib * inputs_reread <= ib + wb * n_i)   # else inputs once, weights per input chunk
+    dram_w = np.where(np.logical_or(fits, weights_once), wb, wb * n_i)
+    dram_i = np.where(np.logical_or(fits, np.logical_not(weights_once)), ib, ib * inputs_reread)
     return DramBits(dram_w, dram_i, 0, ob)
 
 
