@@ -217,6 +217,7 @@ def test_cifar10_recipe_trains_end_to_end_on_written_batches(tmp_path, monkeypat
     recipe = ROOT / "configs" / "train" / "cifar10_resnet20.yaml"
     full = load_config(recipe)
     assert full.model == "resnet20" and full.total_epochs >= 150 and full.augment_shift == 4 and full.augment_flip
+    assert full.stages[-1].mine > 1                      # stage 3 mines hard configs, as the default recipe does
     flips = []
     real_flip = loop_mod.random_flip
     monkeypatch.setattr(loop_mod, "random_flip", lambda x, rng: flips.append(len(x)) or real_flip(x, rng))
