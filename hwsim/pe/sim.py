@@ -118,9 +118,8 @@ class PESimulator:
         na, nw = -(-a_bits // da), wdig.n_digits
         planes = groups == 1 and 0 <= lo and hi <= 255              # byte codes: every digit a byte
         if planes:
-            cp = -(-C // 4) * 4                                         # madd reads channels in runs of 4
-            if cp != C:                                                 # zero channels add nothing
-                wds = np.concatenate([wds, np.zeros((len(wds), cp - C, kh, kw), wds.dtype)], axis=1)
+            wds = wdig.stacked_c4                                       # madd reads channels in runs of 4
+            cp = wds.shape[1]
         else:
             xd = split_digits(x, a_bits, da)[x_keep]                    # (kept, N, C, H, W)
         x_sh, w_sh = np.array(x_keep, np.int64) * da, np.array(w_keep, np.int64) * dw
@@ -180,6 +179,7 @@ class WeightDigits:
     n_digits: int
     keep: list[int]           # the digit positions non-zero in some weight code
     stacked: np.ndarray       # those digits as one conv's weights (`stacked_weight_digits`)
+    stacked_c4: np.ndarray    # the same with input channels zero-padded to a multiple of 4 (madd's channel runs)
 
 
 _WEIGHT_DIGITS: dict = {}     # id(w) -> (a copy of w, (w_bits, dw, groups), WeightDigits)
@@ -196,8 +196,12 @@ def weight_digits(w: np.ndarray, w_bits: int, dw: int, groups: int) -> WeightDig
     wd = split_digits(w, w_bits, dw)                                    # (nw, O, C/g, kh, kw)
     keep = [j for j in range(len(wd)) if wd[j].any()]
     stacked = stacked_weight_digits(wd[keep], groups).copy()
-    stacked.flags.writeable = False          # shared by every later call; read-only and owning: packed once
-    out = WeightDigits(code_stats(w)[:2], len(wd), keep, stacked)
+    K, C, kh, kw = stacked.shape
+    stacked_c4 = stacked if C % 4 == 0 else \
+        np.concatenate([stacked, np.zeros((K, -C % 4, kh, kw), stacked.dtype)], axis=1)   # zero channels add nothing
+    for a in (stacked, stacked_c4):
+        a.flags.writeable = False            # shared by every later call; read-only and owning: packed once
+    out = WeightDigits(code_stats(w)[:2], len(wd), keep, stacked, stacked_c4)
     if len(_WEIGHT_DIGITS) >= _MAX_WEIGHTS:
         _WEIGHT_DIGITS.clear()
     _WEIGHT_DIGITS[id(w)] = (w.copy(), key, out)
