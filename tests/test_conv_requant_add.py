@@ -108,7 +108,7 @@ def test_int32_sums_at_their_bound_and_one_beyond(shift, extra):
     """The tiles add, round and clamp in int32 lanes where max|y| + max|v| + 2^(F-1) <= 2^31 - 1: y = rq(acc + bias)
     over the accumulators' bound, v the shortcut's int32 range. Here the all-max pixel reaches that sum exactly;
     one more on v and the int32 rounding would wrap, so the int64 lanes must run (and give the same integers)."""
-    from hwsim.kernels.conv_madd import sums_fit_int32
+    from hwsim.kernels.conv_madd import rq_reach, sums_fit_int32
     from hwsim.kernels.conv import planned_conv
     x = np.full((4, 16, 2, 2), 15, np.uint8)
     x[1:] = RNG.integers(0, 16, (3, 16, 2, 2))
@@ -120,7 +120,8 @@ def test_int32_sums_at_their_bound_and_one_beyond(shift, extra):
     sc[2:] = RNG.integers(-(2**20), 2**20, (2, 16, 2, 2))
     rp = K.requant_params(16, bias, 2**30, shift, 0)
     plan = planned_conv(x, w, 1, 0, 1, "auto", "t")[3]
-    assert sums_fit_int32(plan, rp, padded(sc, 0), 0, 1, 1) == (extra == 0)
+    assert rq_reach(plan, rp) == ymax
+    assert sums_fit_int32(ymax, padded(sc, 0), 0, 1, 1) == (extra == 0)
     out, sums = _ref(x, w, 1, 0, bias, rp.m0, rp.shift, rp.frac, sc, None, 1, 1, -(2**31), 2**31 - 1)[:2]
     assert int(sums.max()) + 1 == 2**31 - 1 + extra
     got = K.conv2d_requant_add(padded(x, 0), w, 1, 0, rp, padded(sc, 0), None, 1, 1, -(2**31), 2**31 - 1)

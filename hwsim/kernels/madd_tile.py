@@ -164,10 +164,11 @@ def _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr,
     """The codes of the tile's int32 sums (same layout as rows32): clamp(rq(T + bias)) per channel, the
     per-channel min / max of T + bias folded into minptr / maxptr[rng_off + c].
 
-    shptr holds each channel's shift as int64, or as int32 shift - 32 where every shift is >= 32: then the
-    product's high word is floor(P / 2^32) and rq = that >> (shift - 32), one 32-bit shift and clamp per 8
-    lanes (`vpsravd`, `vpmaxsd`) instead of AVX2's emulated 64-bit ones (floor(floor(P / 2^32) / 2^k) =
-    floor(P / 2^(32 + k)); P = x*M0 + add, |P| < 2^63 by the caller's proof, so the high word is int32)."""
+    shptr holds each channel's shift as int64, or as int32 d = shift - 32 (`tile_shifts`): then rq is the high
+    word of P << max(-d, 0), shifted right by max(d, 0), one 32-bit shift and clamp per 8 lanes (`vpsravd`,
+    `vpmaxsd`) instead of AVX2's emulated 64-bit ones. P = x*M0 + add (|P| < 2^63 by the caller's proof): for
+    d >= 0 the high word is floor(P / 2^32), and floor(floor(P / 2^32) / 2^d) = floor(P / 2^shift); for d < 0
+    the caller proves rq an int32 value, so P < 2^(31 + shift) in magnitude and P * 2^-d cannot wrap int64."""
     v8i64 = ir.VectorType(_I64, 8)
     high_word = shptr.type.pointee.width == 32
     if high_word:
@@ -181,12 +182,16 @@ def _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr,
         b, m = (builder.load(_byte_ptr(builder, ptr, c, _V8I32), align=4) for ptr in (biasptr, mptr))
         a = builder.load(_byte_ptr(builder, addptr, c, v8i64), align=8)
         s = builder.load(_byte_ptr(builder, shptr, c, _V8I32 if high_word else v8i64), align=4)
+        if high_word:
+            zero = ir.Constant(_V8I32, None)
+            up = builder.sext(builder.select(builder.icmp_signed("<", s, zero), builder.neg(s), zero), v8i64)
+            s = builder.select(builder.icmp_signed(">", s, zero), s, zero)
         m64 = builder.sext(m, v8i64)
         xs = [builder.add(rows32[2 * r + h], b) for r in range(MR)]        # acc + bias: int32 by the proof
         for r, x in enumerate(xs):
             p = builder.add(builder.mul(builder.sext(x, v8i64), m64), a)     # vpmuldq
             if high_word:
-                words = builder.bitcast(p, ir.VectorType(_I32, 16))
+                words = builder.bitcast(builder.shl(p, up), ir.VectorType(_I32, 16))
                 y = builder.ashr(builder.shuffle_vector(words, ir.Constant(words.type, ir.Undefined), odd), s)
                 codes[2 * r + h] = _clamp(builder, y, lo8, hi8)
             else:
