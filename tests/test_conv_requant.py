@@ -160,3 +160,62 @@ def test_unfusable_convs_fall_back_to_the_same_codes(wb, ab, groups):
     acc = F.conv2d(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(w.astype(np.int64)), None, 1, 1, 1, groups)
     ch = [torch.from_numpy(np.asarray(v, np.int64)).view(1, -1, 1, 1) for v in (bias, m0, shift, frac)]
     np.testing.assert_array_equal(got[0], torch_rq(acc + ch[0], ch[1], ch[2], ch[3]).clamp(0, 2**ab - 1).numpy())
+
+
+def test_tile_shifts_take_the_high_word_form_where_every_shift_is_at_least_32_or_rq_fits_int32():
+    from hwsim.kernels.conv_madd import tile_shifts
+    for sh, fits in (([32, 62, 40], False), ([31, 62, 1], True), ([32], True)):
+        hw = tile_shifts(np.array(sh, np.int64), fits)
+        assert hw.dtype == np.int32 and hw.tolist() == [s - 32 for s in sh]
+    for sh in ([31, 62, 40], [1]):
+        got = tile_shifts(np.array(sh, np.int64), False)
+        assert got.dtype == np.int64 and got.tolist() == sh
+
+
+@needs_avx2
+@pytest.mark.parametrize("shifts", [(32, 33, 47, 62), (31, 32, 47, 62)])
+def test_high_word_requant_at_its_limits(shifts):
+    """|acc + bias| up to 2^31 - 1 (the fused bound), |M0| = 2^31 - 1 and 2^30, |frac| = 2^30, shifts 32 and 62
+    (the high word's smallest and largest shift - 32, 0 and 30), unclamped: the tiles' rq against torch int64.
+    With a shift of 31 among the channels the whole layer takes the 64-bit form; both must agree."""
+    x = np.full((1, 16, 4, 4), 15, np.uint8)
+    x[0, :, 1:3, 1:3] = 0                                   # acc spans 0 (the inner pixels) to the extremes
+    w = np.full((16, 16, 3, 3), 7, np.int8)
+    w[1::2] = -8
+    plan = planned_conv(x, w, 1, 1, 1, "auto", "t")[3]
+    bound = plan.bounds.k * plan.bounds.pmax
+    m0 = np.array([2**31 - 1, -(2**31 - 1), 2**30, -(2**30)] * 4, np.int64)
+    shift = np.repeat(np.array(shifts, np.int64), 4)
+    frac = np.array([2**30, -(2**30)] * 8, np.int64)
+    bias = np.where(np.arange(16) % 2, 2**31 - 1 - bound, -(2**31 - 1 - bound)).astype(np.int64)
+    rp = K.requant_params(16, bias, m0, shift, frac)
+    assert fused_requant_fits(plan, 1, rp)
+    ref = _torch_ref(x, w, 1, 1, bias, m0, shift, frac, -(2**31), 2**31 - 1, False)
+    assert max(abs(int(ref[1].min())), int(ref[2].max())) > 2**31 - 2 * bound      # near the int32 ends
+    got = conv2d_requant(x, w, 1, 1, 1, rp, -(2**31), 2**31 - 1, False)
+    unfused = K.requantize_ranged(K.conv2d_acc(x, w, 1, 1, 1), rp, -(2**31), 2**31 - 1, False)
+    _assert_same(got, ref, unfused)
+
+
+@needs_avx2
+@pytest.mark.parametrize("extra", [0, 1])
+def test_high_word_left_shift_where_rq_reaches_int32_max_and_one_beyond(extra):
+    """Shift 20 < 32: the high-word form shifts P left by 12 first, exact only while every rq value is int32.
+    M0 = 2^30 and frac put rq at the accumulators' bound exactly at 2^31 - 1 (the all-max pixel reaches it):
+    high-word form; one more (frac + 2^20) and the 64-bit form must run; both clamp to the same codes."""
+    from hwsim.kernels.conv_madd import rq_reach
+    x = np.full((2, 16, 2, 2), 15, np.uint8)
+    x[1] = RNG.integers(0, 16, (16, 2, 2))
+    w = np.full((16, 16, 1, 1), 7, np.int8)
+    bound = 16 * 15 * 7
+    bias = np.full(16, 2**21 - 1 - bound)
+    frac = 2**30 - 2**20 - 2**19 + extra * 2**20          # rq(2^21 - 1) = 1024 * (2^21 - 1) + 1023 + extra
+    rp = K.requant_params(16, bias, 2**30, 20, frac)
+    plan = planned_conv(x, w, 1, 0, 1, "auto", "t")[3]
+    assert fused_requant_fits(plan, 1, rp) and rq_reach(plan, rp) == 2**31 - 1 + extra
+    lo, hi = -(2**31), 2**31 - 1
+    ref = _torch_ref(x, w, 1, 0, bias, np.full(16, 2**30), np.full(16, 20), np.full(16, frac), lo, hi, True)
+    assert (ref[0] == hi).any()
+    got = conv2d_requant(x, w, 1, 0, 1, rp, lo, hi, True)
+    unfused = K.requantize_ranged(K.conv2d_acc(x, w, 1, 0, 1), rp, lo, hi, True)
+    _assert_same(got, ref, unfused)

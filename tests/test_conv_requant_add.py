@@ -100,3 +100,30 @@ def test_declines_what_it_cannot_fuse(case):
         np.int32 if case == "int32 codes" else np.uint8), 1)
     xin = padded(x, 1) if case != "grouped input" else x
     assert K.conv2d_requant_add(xin, w, 1, 1, rp, sc, 2**30, 20, 0, 0, 15) is None
+
+
+@pytest.mark.parametrize("shift", [31, 32])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_int32_sums_at_their_bound_and_one_beyond(shift, extra):
+    """The tiles add, round and clamp in int32 lanes where max|y| + max|v| + 2^(F-1) <= 2^31 - 1: y = rq(acc + bias)
+    over the accumulators' bound, v the shortcut's int32 range. Here the all-max pixel reaches that sum exactly;
+    one more on v and the int32 rounding would wrap, so the int64 lanes must run (and give the same integers)."""
+    from hwsim.kernels.conv_madd import rq_reach, sums_fit_int32
+    from hwsim.kernels.conv import planned_conv
+    x = np.full((4, 16, 2, 2), 15, np.uint8)
+    x[1:] = RNG.integers(0, 16, (3, 16, 2, 2))
+    w = np.full((16, 16, 1, 1), 7, np.int8)
+    bias = np.full(16, 2**20)
+    ymax = ((2**20 + 16 * 15 * 7) * 2**30 + 2 ** (shift - 1)) >> shift     # rq at the accumulators' bound
+    vmax = 2**31 - 1 - ymax - 1 + extra                                     # F = 1: rounding adds 1
+    sc = np.full((4, 16, 2, 2), vmax, np.int32)
+    sc[2:] = RNG.integers(-(2**20), 2**20, (2, 16, 2, 2))
+    rp = K.requant_params(16, bias, 2**30, shift, 0)
+    plan = planned_conv(x, w, 1, 0, 1, "auto", "t")[3]
+    assert rq_reach(plan, rp) == ymax
+    assert sums_fit_int32(ymax, padded(sc, 0), 0, 1, 1) == (extra == 0)
+    out, sums = _ref(x, w, 1, 0, bias, rp.m0, rp.shift, rp.frac, sc, None, 1, 1, -(2**31), 2**31 - 1)[:2]
+    assert int(sums.max()) + 1 == 2**31 - 1 + extra
+    got = K.conv2d_requant_add(padded(x, 0), w, 1, 0, rp, padded(sc, 0), None, 1, 1, -(2**31), 2**31 - 1)
+    np.testing.assert_array_equal(got[0].nchw(), out)
+    assert got[1] == (int(sums.min()), int(sums.max()))

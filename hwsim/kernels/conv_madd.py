@@ -18,7 +18,8 @@ import numpy as np
 from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
-from .nhwc import PaddedNHWC
+from .nhwc import PaddedNHWC, value_range_of
+from .requant import INT32_MAX, rq
 from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq, conv_tiles_rq_add
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
@@ -101,6 +102,20 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
             out[:, g * og:(g + 1) * og] = dst.reshape(N, og, Ho, Wo)
 
 
+def rq_reach(plan: ConvPlan, p) -> int:
+    """The largest |rq(acc + bias)| over the accumulators' bound |acc| <= K*max|x|*max|w| (rq is monotone, so its
+    extremes are at the two ends; int64 is exact there by the fused proof)."""
+    span = plan.bounds.k * plan.bounds.pmax
+    return int(np.abs(np.stack([rq(p.bias + e, p.m0, p.shift, p.frac) for e in (-span, span)])).max())
+
+
+def tile_shifts(shift: np.ndarray, rq_int32: bool) -> np.ndarray:
+    """The shifts as the requantising tiles read them: int32 shift - 32 (their cheaper high-word form,
+    madd_tile._requant_tile) where every shift >= 32 or every rq value is proven int32 (`rq_int32`), else the
+    int64 shifts."""
+    return (shift - 32).astype(np.int32) if shift.size and (rq_int32 or int(shift.min()) >= 32) else shift
+
+
 def _rq_operands(x, w, stride, padding, p, O, Ho, Wo):
     """The layout (`_layout`), the per-task range arrays filled with the int32 extremes, rq's 2^(shift-1) + frac."""
     xp, rowbase, koff, wpk = _layout(x, w, stride, padding, 0, Ho, Wo)
@@ -123,8 +138,18 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
     else:
         dst, obase = out.reshape(N, O, Ho * Wo), np.zeros(0, np.int64)
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
-                  add, p.shift, lo, hi, dst, cmin, cmax, obase)
+                  add, p.shift, tile_shifts(p.shift, rq_reach(plan, p) <= INT32_MAX), lo, hi, dst, cmin, cmax, obase)
     return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
+
+
+def sums_fit_int32(reach: int, sc: PaddedNHWC, sc_m0: int, sc_shift: int, frac_bits: int) -> bool:
+    """Whether every sum y + v of the fused residual add, plus its rounding 2^(F-1), is provably an int32 value, so
+    the tiles add, round and clamp in int32 lanes: |y| <= reach (`rq_reach`) and v the shortcut's values (rescaled
+    codes: rq is monotone, so between the rescaled ends of the codes' range)."""
+    c_lo, c_hi = value_range_of(sc)
+    vs = [rq(c, sc_m0, sc_shift, 0) for c in (c_lo, c_hi)] if sc.dtype == np.uint8 else [c_lo, c_hi]
+    rounding = (1 << (frac_bits - 1)) if frac_bits else 0
+    return reach + max(abs(v) for v in vs) + rounding <= INT32_MAX
 
 
 def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNHWC, sc_m0: int, sc_shift: int,
@@ -135,9 +160,11 @@ def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNH
     The caller has checked `fused_requant_fits`, O % 16 == 0 and N*Ho*Wo % 4 == 0."""
     N, O, Ho, Wo = out.shape
     xp, rowbase, koff, wpk, cmin, cmax, add = _rq_operands(x, w, stride, padding, p, O, Ho, Wo)
-    smin = np.full(cmin.shape, np.iinfo(np.int64).max, np.int64)
-    smax = np.full(cmin.shape, np.iinfo(np.int64).min, np.int64)
+    reach = rq_reach(plan, p)
+    wide = np.int32 if sums_fit_int32(reach, sc, sc_m0, sc_shift, frac_bits) else np.int64
+    smin = np.full(cmin.shape, np.iinfo(wide).max, wide)
+    smax = np.full(cmin.shape, np.iinfo(wide).min, wide)
     obase = _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     conv_tiles_rq_add(xp, rowbase, koff, wpk, plan.param, O, p.bias.astype(np.int32), p.m0.astype(np.int32), add,
-                      p.shift, obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
+                      tile_shifts(p.shift, reach <= INT32_MAX), obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
     return (cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)), (int(smin.min()), int(smax.max()))

@@ -155,23 +155,47 @@ def _splat(builder, v, ty):
     return builder.shuffle_vector(vec, ir.Constant(ty, ir.Undefined), ir.Constant(ir.VectorType(_I32, ty.count), None))
 
 
+def _clamp(builder, y, lo, hi):
+    y = builder.select(builder.icmp_signed("<", y, lo), lo, y)
+    return builder.select(builder.icmp_signed(">", y, hi), hi, y)
+
+
 def _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, lo, hi, rng_off):
     """The codes of the tile's int32 sums (same layout as rows32): clamp(rq(T + bias)) per channel, the
-    per-channel min / max of T + bias folded into minptr / maxptr[rng_off + c]."""
+    per-channel min / max of T + bias folded into minptr / maxptr[rng_off + c].
+
+    shptr holds each channel's shift as int64, or as int32 d = shift - 32 (`tile_shifts`): then rq is the high
+    word of P << max(-d, 0), shifted right by max(d, 0), one 32-bit shift and clamp per 8 lanes (`vpsravd`,
+    `vpmaxsd`) instead of AVX2's emulated 64-bit ones. P = x*M0 + add (|P| < 2^63 by the caller's proof): for
+    d >= 0 the high word is floor(P / 2^32), and floor(floor(P / 2^32) / 2^d) = floor(P / 2^shift); for d < 0
+    the caller proves rq an int32 value, so P < 2^(31 + shift) in magnitude and P * 2^-d cannot wrap int64."""
     v8i64 = ir.VectorType(_I64, 8)
-    lo8, hi8 = _splat(builder, lo, v8i64), _splat(builder, hi, v8i64)
+    high_word = shptr.type.pointee.width == 32
+    if high_word:
+        lo8, hi8 = (_splat(builder, builder.trunc(v, _I32), _V8I32) for v in (lo, hi))
+        odd = ir.Constant(ir.VectorType(_I32, 8), list(range(1, 16, 2)))
+    else:
+        lo8, hi8 = _splat(builder, lo, v8i64), _splat(builder, hi, v8i64)
     codes = [None] * (2 * MR)
     for h in range(2):
         c = builder.add(ch0, ir.Constant(_I64, 8 * h))
         b, m = (builder.load(_byte_ptr(builder, ptr, c, _V8I32), align=4) for ptr in (biasptr, mptr))
-        a, s = (builder.load(_byte_ptr(builder, ptr, c, v8i64), align=8) for ptr in (addptr, shptr))
+        a = builder.load(_byte_ptr(builder, addptr, c, v8i64), align=8)
+        s = builder.load(_byte_ptr(builder, shptr, c, _V8I32 if high_word else v8i64), align=4)
+        if high_word:
+            zero = ir.Constant(_V8I32, None)
+            up = builder.sext(builder.select(builder.icmp_signed("<", s, zero), builder.neg(s), zero), v8i64)
+            s = builder.select(builder.icmp_signed(">", s, zero), s, zero)
         m64 = builder.sext(m, v8i64)
         xs = [builder.add(rows32[2 * r + h], b) for r in range(MR)]        # acc + bias: int32 by the proof
         for r, x in enumerate(xs):
-            y = builder.ashr(builder.add(builder.mul(builder.sext(x, v8i64), m64), a), s)   # vpmuldq
-            y = builder.select(builder.icmp_signed("<", y, lo8), lo8, y)
-            y = builder.select(builder.icmp_signed(">", y, hi8), hi8, y)
-            codes[2 * r + h] = builder.trunc(y, _V8I32)
+            p = builder.add(builder.mul(builder.sext(x, v8i64), m64), a)     # vpmuldq
+            if high_word:
+                words = builder.bitcast(builder.shl(p, up), ir.VectorType(_I32, 16))
+                y = builder.ashr(builder.shuffle_vector(words, ir.Constant(words.type, ir.Undefined), odd), s)
+                codes[2 * r + h] = _clamp(builder, y, lo8, hi8)
+            else:
+                codes[2 * r + h] = builder.trunc(_clamp(builder, builder.ashr(p, s), lo8, hi8), _V8I32)
         at = builder.add(rng_off, c)
         for ptr, op in ((minptr, "<"), (maxptr, ">")):
             dst = _byte_ptr(builder, ptr, at, _V8I32)
@@ -225,31 +249,34 @@ def _tile_rq_add_codegen(x86: bool):
         i32_lo, i32_hi = ir.Constant(_I64, -(2**31)), ir.Constant(_I64, 2**31 - 1)
         ys = _requant_tile(builder, rows32, biasptr, mptr, addptr, shptr, minptr, maxptr, ch0, i32_lo, i32_hi, rng_off)
         v8i64 = ir.VectorType(_I64, 8)
+        sum32 = sminptr.type.pointee.width == 32      # the caller proved every sum + 2^(f-1) an int32 value
+        wide = _V8I32 if sum32 else v8i64
         m8, a8, s8 = (_splat(builder, v, v8i64) for v in (sc_m0, sc_add, sc_sh))
-        fa8, f8, lo8, hi8 = (_splat(builder, v, v8i64) for v in (f_add, f, lo, hi))
+        fa8, f8, lo8, hi8 = (_splat(builder, builder.trunc(v, _I32) if sum32 else v, wide) for v in (f_add, f, lo, hi))
         codes_in = scptr.type.pointee.width == 8
         elt = outptr.type.pointee
         bases = [builder.add(builder.load(builder.gep(orowptr, [ir.Constant(_I64, r)])), ch0) for r in range(MR)]
         for h in range(2):
             at_rng = builder.add(rng_off, builder.add(ch0, ir.Constant(_I64, 8 * h)))
-            ext = [builder.load(_byte_ptr(builder, ptr, at_rng, v8i64), align=8) for ptr in (sminptr, smaxptr)]
+            ext = [builder.load(_byte_ptr(builder, ptr, at_rng, wide), align=4) for ptr in (sminptr, smaxptr)]
             for r in range(MR):
                 at = builder.add(bases[r], ir.Constant(_I64, 8 * h))
                 if codes_in:        # the shortcut's rescale, rq(c; m0, shift) in int64 (|c*m0| < 2^39)
                     c = builder.zext(builder.load(_byte_ptr(builder, scptr, at, ir.VectorType(_I8, 8)), align=1), v8i64)
                     t = builder.ashr(builder.add(builder.mul(c, m8), a8), s8)
+                    t = builder.trunc(t, _V8I32) if sum32 else t
                 else:
-                    t = builder.sext(builder.load(_byte_ptr(builder, scptr, at, _V8I32), align=4), v8i64)
-                s_ = builder.add(builder.sext(ys[2 * r + h], v8i64), t)
+                    t = builder.load(_byte_ptr(builder, scptr, at, _V8I32), align=4)
+                    t = t if sum32 else builder.sext(t, v8i64)
+                s_ = builder.add(ys[2 * r + h] if sum32 else builder.sext(ys[2 * r + h], v8i64), t)
                 ext[0] = builder.select(builder.icmp_signed("<", s_, ext[0]), s_, ext[0])
                 ext[1] = builder.select(builder.icmp_signed(">", s_, ext[1]), s_, ext[1])
-                o = builder.ashr(builder.add(s_, fa8), f8)
-                o = builder.select(builder.icmp_signed("<", o, lo8), lo8, o)
-                o = builder.select(builder.icmp_signed(">", o, hi8), hi8, o)
-                o = builder.trunc(o, ir.VectorType(elt, 8))
+                o = _clamp(builder, builder.ashr(builder.add(s_, fa8), f8), lo8, hi8)
+                if elt.width < wide.element.width:
+                    o = builder.trunc(o, ir.VectorType(elt, 8))
                 builder.store(o, builder.bitcast(builder.gep(outptr, [at]), ir.PointerType(o.type)), align=elt.width // 8)
             for ptr, v in zip((sminptr, smaxptr), ext):
-                builder.store(v, _byte_ptr(builder, ptr, at_rng, v8i64), align=8)
+                builder.store(v, _byte_ptr(builder, ptr, at_rng, wide), align=4)
         return context.get_dummy_value()
     return codegen
 
@@ -272,7 +299,8 @@ def _make_tile_rq(x86: bool):
                 out, out_off, stride):
         """The tile T of `tile` (16 whole channels from ch0), requantised in registers: out[out_off + j*stride + r] =
         clamp(rq(T[r, j] + bias[c]; m32[c], sh[c], add[c] - 2^(sh[c]-1)), lo, hi), c = ch0 + j (bias, m32: int32
-        arrays; add, sh: int64), truncated to out's element type; cmin / cmax[rng_off + c] (int32) take the min /
+        arrays; add: int64; sh: int64, or int32 holding sh[c] - 32 where every sh[c] >= 32), truncated to out's
+        element type; cmin / cmax[rng_off + c] (int32) take the min /
         max of T[r, j] + bias[c]. The caller proves |T + bias| <= 2^31 - 1 (then the 32x32 -> 64-bit product
         and its int64 sum cannot wrap, and [lo, hi] fits out's type)."""
         sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64,
@@ -304,9 +332,11 @@ def tile_madd_rq_add(typingctx, xp, rows, koff, nkq, wp, wofs, nflush, bias, m32
                      orows, sc, sc_m0, sc_add, sc_sh, f_add, f, lo, hi, smin, smax):
     """The residual add in the tile of `tile_rq_nhwc` (unclamped: y = rq(T + bias) as int32, its ranges kept the
     same way), NHWC at orows[r] + ch0 + j: out = clamp((y + v + f_add) >> f, lo, hi) with v the shortcut at the same
-    place of sc, rq(sc; sc_m0, sc_sh, 0) (sc_add = 2^(sc_sh-1)) where sc holds byte codes, else sc's int32 value;
-    smin / smax[rng_off + c] (int64) take the min / max of y + v. The caller proves rq(T + bias) and v int32 (else
-    it raises: values are then unspecified); every sum is then exact in int64."""
+    place of sc, rq(sc; sc_m0, sc_sh, 0) (sc_add = 2^(sc_sh-1)) where sc holds byte codes, else sc's int32 value
+    (sh as in `tile_rq`: int64 shifts or int32 shift - 32);
+    smin / smax[rng_off + c] take the min / max of y + v. The caller proves rq(T + bias) and v int32 (else it raises:
+    values are then unspecified); every sum is then exact in int64. With int32 smin / smax the sums, their rounding
+    and clamp run in int32 lanes: the caller proves |y| + |v| + f_add <= 2^31 - 1 for every value (`sums_fit_int32`)."""
     sig = types.void(xp, rows, koff, types.int64, wp, types.int64, types.int64, bias, m32, add, sh, types.int64, cmin,
                      cmax, types.int64, out, orows, sc, types.int64, types.int64, types.int64, types.int64, types.int64,
                      types.int64, types.int64, smin, smax)
@@ -387,10 +417,11 @@ def _edge_tile_rq(xflat, rows, koff, nkq, wpk, nflush, b, nj, m0, nr, task, bias
 
 
 @njit(parallel=True, cache=True)
-def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, lo, hi, out, cmin, cmax, obase):
+def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, tsh, lo, hi, out, cmin, cmax, obase):
     """out[n, o, q] = clamp(rq(T[m, o] + bias[o]; m32[o], sh[o], add[o] - 2^(sh[o]-1)), lo, hi) for m = n*P + q,
     T as `conv_tiles` computes it (bias, m32: int32; add, sh: int64): whole tiles are requantised in registers
-    (`tile_madd_rq`), edge tiles from a 256-byte scratch; the layer's int32 sums are never stored. With obase
+    (`tile_madd_rq`, which reads the shifts from tsh: sh, or int32 sh - 32 where every sh >= 32), edge tiles
+    from a 256-byte scratch; the layer's int32 sums are never stored. With obase
     non-empty (M int64 offsets), value (m, o) goes to out.flat[obase[m] + o] instead (an NHWC tensor, any
     padding; `tile_madd_rq_nhwc`). cmin[t, o] / cmax[t, o] (int32): min / max of T + bias over task t's rows
     (the caller fills them with the int32 extremes and reduces over t). The caller proves
@@ -420,11 +451,11 @@ def conv_tiles_rq(xflat, rowbase, koff, wpk, nflush, O, P, bias, m32, add, sh, l
                                   t, cmin, cmax, flat, obase, O, P)
                 elif nhwc:
                     tile_madd_rq_nhwc(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP),
-                                      np.int64(nflush), bias, m32, add, sh, np.int64(b * NR), np.int64(lo),
+                                      np.int64(nflush), bias, m32, add, tsh, np.int64(b * NR), np.int64(lo),
                                       np.int64(hi), rmin, rmax, np.int64(task * O), flat, orows)
                 else:
                     tile_madd_rq(xflat, rows, koff, np.int64(nkq), wpk, np.int64(b * nkq * WSTEP), np.int64(nflush),
-                                 bias, m32, add, sh, np.int64(b * NR), np.int64(lo), np.int64(hi), rmin, rmax,
+                                 bias, m32, add, tsh, np.int64(b * NR), np.int64(lo), np.int64(hi), rmin, rmax,
                                  np.int64(task * O), flat, np.int64((n * O + b * NR) * P + q0), np.int64(P))
 
 
@@ -433,9 +464,11 @@ def conv_tiles_rq_add(xflat, rowbase, koff, wpk, nflush, O, bias, m32, add, sh, 
                       f, lo, hi, out, smin, smax):
     """The NHWC `conv_tiles_rq` of an unclamped conv with the residual add in its tiles (`tile_madd_rq_add`):
     out.flat[obase[m] + o] = clamp((rq(T[m, o] + bias[o]) + v + 2^(f-1)) >> f, lo, hi) (f = 0: no rounding),
-    v the shortcut sc.flat[obase[m] + o] (rescaled by sc_m0, sc_sh when sc holds byte codes). Whole tiles only:
+    v the shortcut sc.flat[obase[m] + o] (rescaled by sc_m0, sc_sh when sc holds byte codes); sh as tsh of
+    conv_tiles_rq (int64 shifts, or int32 shift - 32 where every shift >= 32). Whole tiles only:
     the caller has M % 4 == 0 and O % 16 == 0. cmin / cmax (int32) as in conv_tiles_rq, smin / smax[t, o]
-    (int64): min / max of the sum over task t's rows."""
+    (int64, or int32 where the caller proved the sums int32, as `tile_madd_rq_add` says): min / max of the sum
+    over task t's rows."""
     M = rowbase.shape[0]
     nkq = koff.shape[0]
     ntm = M // MR
