@@ -206,29 +206,36 @@ def byte_or_int32(narrow: bool, lo: int, hi: int):
 def rq_bounds(lo, hi, m0, shift, frac=None) -> tuple[int, int]:
     """(min, max) of rq over per-channel inputs x in [lo[c], hi[c]], exactly (no range limits): rq is monotone
     in x for a fixed M0, so each channel's extremes sit at lo and hi. All of lo, hi, m0, shift, frac are
-    integer sequences or arrays of one length (frac None = 0); (0, 0) when empty. In int64 numpy where that
-    cannot wrap (`_int64_exact`), else on Python ints."""
-    lo, hi, m0, shift = (np.asarray(v) for v in (lo, hi, m0, shift))
-    frac = np.zeros(len(m0), np.int64) if frac is None else np.asarray(frac)
-    if lo.size and _int64_exact(lo, hi, m0, shift, frac):
-        m0, shift, frac = (v.astype(np.int64) for v in (m0, shift, frac))
-        ys = [rq(x.astype(np.int64), m0, shift, frac) for x in (lo, hi)]
-        return int(min(y.min() for y in ys)), int(max(y.max() for y in ys))
-    lo, hi, m0, shift, frac = (v.tolist() for v in (lo, hi, m0, shift, frac))
+    integer sequences or arrays of one length, or scalars (frac None = 0); (0, 0) when empty. Compiled for
+    int64 where no channel can wrap (|x| <= 2^31, |M0| < 2^31, shift in [1, 62], |frac| <= 2^30: below 2^63),
+    else on Python ints."""
+    arrays = [np.asarray(v) for v in (lo, hi, m0, shift, 0 if frac is None else frac)]
+    if any(a.shape != arrays[0].shape for a in arrays):
+        arrays = np.broadcast_arrays(*arrays)
+    if arrays[0].size == 0:
+        return 0, 0
+    if all(a.dtype.kind == "i" or (a.dtype.kind == "u" and a.dtype.itemsize < 8) for a in arrays):
+        ok, y_lo, y_hi = _rq_bounds_int64(*(a.astype(np.int64).ravel() for a in arrays))
+        if ok:
+            return int(y_lo), int(y_hi)
+    lo, hi, m0, shift, frac = (a.ravel().tolist() for a in arrays)
     vals = [rq(x, m, s, f) for l, h, m, s, f in zip(lo, hi, m0, shift, frac) for x in (l, h)]
-    return (min(vals), max(vals)) if vals else (0, 0)
+    return min(vals), max(vals)
 
 
-def _int64_exact(lo, hi, m0, shift, frac) -> bool:
-    """Whether rq cannot wrap int64 on these (integer) arrays: |x| <= 2^31 and |M0| < 2^31 give |x*M0| < 2^62,
-    plus 2^(shift-1) <= 2^61 (shift in [1, 62]) plus |frac| <= 2^30: below 2^63."""
-    arrays = (lo, hi, m0, shift, frac)
-    if not all(a.dtype.kind in "iu" for a in arrays):
-        return False
-    return (all(-(2**31) <= int(a.min()) and int(a.max()) <= 2**31 for a in (lo, hi))
-            and -M0_LIMIT < int(m0.min()) and int(m0.max()) < M0_LIMIT
-            and SHIFT_MIN <= int(shift.min()) and int(shift.max()) <= SHIFT_MAX
-            and -FRAC_MAX <= int(frac.min()) and int(frac.max()) <= FRAC_MAX)
+@njit(cache=True)
+def _rq_bounds_int64(lo, hi, m0, shift, frac):
+    """(True, min, max) of rq at every channel's lo and hi, or (False, 0, 0) if some channel's values could
+    wrap int64 (the caller then computes on Python ints)."""
+    y_lo, y_hi = INT64_MAX, INT64_MIN
+    for c in range(lo.shape[0]):
+        if not (-(2**31) <= lo[c] <= 2**31 and -(2**31) <= hi[c] <= 2**31 and -M0_LIMIT < m0[c] < M0_LIMIT
+                and SHIFT_MIN <= shift[c] <= SHIFT_MAX and -FRAC_MAX <= frac[c] <= FRAC_MAX):
+            return False, 0, 0
+        for x in (lo[c], hi[c]):
+            y = _rq(x, m0[c], shift[c], frac[c])
+            y_lo, y_hi = min(y_lo, y), max(y_hi, y)
+    return True, y_lo, y_hi
 
 
 def rescale(codes: np.ndarray, m0: int, shift: int) -> np.ndarray:
