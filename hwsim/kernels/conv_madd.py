@@ -19,7 +19,7 @@ from .buffers import zeroed_buffer
 from .conv_plan import ConvPlan
 from .im2col import _pad_nhwc, round_up
 from .nhwc import PaddedNHWC, value_range_of
-from .requant import INT32_MAX, rq
+from .requant import INT32_MAX, rq_bounds
 from .madd_tile import KSTEP, MR, NR, TILES_PER_TASK, conv_tiles, conv_tiles_rq, conv_tiles_rq_add
 
 def pack_weights(w: np.ndarray, cp: int) -> np.ndarray:
@@ -103,10 +103,10 @@ def conv_madd(x, w, stride, padding, groups, plan: ConvPlan, out) -> None:
 
 
 def rq_reach(plan: ConvPlan, p) -> int:
-    """The largest |rq(acc + bias)| over the accumulators' bound |acc| <= K*max|x|*max|w| (rq is monotone, so its
-    extremes are at the two ends; int64 is exact there by the fused proof)."""
+    """The largest |rq(acc + bias)| over the accumulators' bound |acc| <= K*max|x|*max|w|."""
     span = plan.bounds.k * plan.bounds.pmax
-    return int(np.abs(np.stack([rq(p.bias + e, p.m0, p.shift, p.frac) for e in (-span, span)])).max())
+    y_lo, y_hi = rq_bounds(p.bias - span, p.bias + span, p.m0, p.shift, p.frac)
+    return max(-y_lo, y_hi)
 
 
 def tile_shifts(shift: np.ndarray, rq_int32: bool) -> np.ndarray:
@@ -146,10 +146,11 @@ def sums_fit_int32(reach: int, sc: PaddedNHWC, sc_m0: int, sc_shift: int, frac_b
     """Whether every sum y + v of the fused residual add, plus its rounding 2^(F-1), is provably an int32 value, so
     the tiles add, round and clamp in int32 lanes: |y| <= reach (`rq_reach`) and v the shortcut's values (rescaled
     codes: rq is monotone, so between the rescaled ends of the codes' range)."""
-    c_lo, c_hi = value_range_of(sc)
-    vs = [rq(c, sc_m0, sc_shift, 0) for c in (c_lo, c_hi)] if sc.dtype == np.uint8 else [c_lo, c_hi]
+    v_lo, v_hi = value_range_of(sc)
+    if sc.dtype == np.uint8:
+        v_lo, v_hi = rq_bounds([v_lo], [v_hi], sc_m0, sc_shift)
     rounding = (1 << (frac_bits - 1)) if frac_bits else 0
-    return reach + max(abs(v) for v in vs) + rounding <= INT32_MAX
+    return reach + max(-v_lo, v_hi) + rounding <= INT32_MAX
 
 
 def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNHWC, sc_m0: int, sc_shift: int,
