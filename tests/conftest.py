@@ -8,6 +8,7 @@ import pytest
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
 # Keep torch from oversubscribing the 2 CI cores: two threads for a serial run, one per worker under xdist.
+# numba's prange kernels keep a thread per core, so that they are still tested on more than one thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1" if _WORKER else "2")
 
 if _WORKER:
