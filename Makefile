@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bitmixer demo
 
+# The suite runs on pytest-xdist workers, one per core (2 on CI's 2-core machine; tests/conftest.py caps
+# -n auto at 4, as each worker compiles its own numba kernels). --dist loadfile keeps a file's tests on one
+# worker, so that a module fixture (a DDP training run, a study's network) is built once.
+XDIST := -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .numba_cache
