@@ -16,6 +16,7 @@ values reached (LayerCount.stats_exact says which). Cycles are counted the same 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -179,7 +180,17 @@ class WeightDigits:
     n_digits: int
     keep: list[int]           # the digit positions non-zero in some weight code
     stacked: np.ndarray       # those digits as one conv's weights (`stacked_weight_digits`)
-    stacked_c4: np.ndarray    # the same with input channels zero-padded to a multiple of 4 (madd's channel runs)
+
+    @cached_property
+    def stacked_c4(self) -> np.ndarray:
+        """`stacked` with input channels zero-padded to a multiple of 4 (madd's channel runs; zero channels add
+        nothing). Made on first use, once per network: only ungrouped layers of byte codes read it."""
+        K, C, kh, kw = self.stacked.shape
+        if C % 4 == 0:
+            return self.stacked
+        padded = np.concatenate([self.stacked, np.zeros((K, -C % 4, kh, kw), self.stacked.dtype)], axis=1)
+        padded.flags.writeable = False       # shared like `stacked`
+        return padded
 
 
 _WEIGHT_DIGITS: dict = {}     # id(w) -> (a copy of w, (w_bits, dw, groups), WeightDigits)
@@ -196,12 +207,8 @@ def weight_digits(w: np.ndarray, w_bits: int, dw: int, groups: int) -> WeightDig
     wd = split_digits(w, w_bits, dw)                                    # (nw, O, C/g, kh, kw)
     keep = [j for j in range(len(wd)) if wd[j].any()]
     stacked = stacked_weight_digits(wd[keep], groups).copy()
-    K, C, kh, kw = stacked.shape
-    stacked_c4 = stacked if C % 4 == 0 else \
-        np.concatenate([stacked, np.zeros((K, -C % 4, kh, kw), stacked.dtype)], axis=1)   # zero channels add nothing
-    for a in (stacked, stacked_c4):
-        a.flags.writeable = False            # shared by every later call; read-only and owning: packed once
-    out = WeightDigits(code_stats(w)[:2], len(wd), keep, stacked, stacked_c4)
+    stacked.flags.writeable = False          # shared by every later call; read-only and owning: packed once
+    out = WeightDigits(code_stats(w)[:2], len(wd), keep, stacked)
     if len(_WEIGHT_DIGITS) >= _MAX_WEIGHTS:
         _WEIGHT_DIGITS.clear()
     _WEIGHT_DIGITS[id(w)] = (w.copy(), key, out)
