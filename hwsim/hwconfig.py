@@ -275,9 +275,6 @@ def parse_hw_config(data, source: str = "<dict>") -> HwConfig:
     if f.area is not None and not f.area.sram_um2_per_bit:
         raise HwConfigError(f"{child(source, 'area.sram_um2_per_bit')}: give the area per bit of at least one "
                             f"SRAM macro size")
-    if f.memory.dram_traffic == "tiled" and f.tensor_policy == "on_chip_when_fits":
-        raise HwConfigError(f"{child(source, 'memory.dram_traffic')}: 'tiled' does not model tensors kept on chip "
-                            f"between layers; use it with tensor_policy layer_by_layer or every_op")
     return HwConfig(f.name, source, f.clock_mhz * 1e6, f.pe, f.array, _level("dram", f.memory.dram, f.array), buffers,
                     energy, f.leakage_mw, f.area, f.tensor_policy, f.memory.dram_traffic)
 

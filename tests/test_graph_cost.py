@@ -1,5 +1,6 @@
 """The dataflow graph carries the cost: totals are the sum of the ops' costs, element-wise ops cost what a
-hand count says, and a tensor kept on chip removes exactly its DRAM write and re-reads."""
+hand count says, and a tensor kept on chip removes exactly its DRAM write and re-reads (under a tiled DRAM
+policy, every re-fetch of it too)."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,14 +18,17 @@ from hwsim.typed_yaml import read_yaml
 from hwsim.zoo.builder import NetBuilder
 
 BITFUSION = "hw_configs/bitfusion.yaml"
+PAPERS_BF = "hw_configs/papers/bitfusion_isca18_eyeriss.yaml"
 
 
-def hw(policy="layer_by_layer", ibuf=None):
-    data = read_yaml(BITFUSION, HwConfigError, "hardware config")
+def hw(policy="layer_by_layer", ibuf=None, path=BITFUSION, traffic=None):
+    data = read_yaml(path, HwConfigError, "hardware config")
     data["tensor_policy"] = policy
     if ibuf is not None:
         data["memory"]["buffers"]["ibuf"]["size"] = ibuf
-    return parse_hw_config(data, BITFUSION)
+    if traffic is not None:
+        data["memory"]["dram_traffic"] = traffic
+    return parse_hw_config(data, path)
 
 
 def chain():
@@ -160,3 +164,32 @@ def test_an_ir_op_graph_costs_like_its_layers_under_layer_by_layer_and_every_op_
     every = NetworkCost(g, hw("every_op")).layers(bits)
     assert [r["name"] for r in every] == [n.name for n in g.nodes]
     assert all(r["cycles"] > 0 for r in every)
+
+
+@pytest.mark.parametrize("traffic, final_bits", [("tiled", 4), ("tiled_wide_outputs", 32)])
+def test_a_tensor_kept_on_chip_saves_its_final_write_and_every_read(traffic, final_bits):
+    off, on = ({r["name"]: r for r in NetworkCost(chain(), hw(p, path=PAPERS_BF, traffic=traffic)).layers(W4A4)}
+               for p in ("every_op", "on_chip_when_fits"))
+    # hand count: a tensor is 512 elements; it is read at 4 bits (once: the whole layer fits its buffers) and
+    # its final values written at 4 bits, or at the accumulator's 32 where every output goes out wide
+    write, read = 512 * final_bits, 512 * 4
+    saved = {"a": write, "b": read + write, "fc": read}
+    assert [on[n]["output_on_chip"] for n in ("a", "b", "fc")] == [True, True, False]
+    for name, bits in saved.items():
+        assert off[name]["traffic_bits"]["dram"] - on[name]["traffic_bits"]["dram"] == bits
+        # DRAM: 15 pJ per bit either way (bitfusion_isca18_eyeriss.yaml)
+        assert off[name]["energy_by"]["dram"] - on[name]["energy_by"]["dram"] == pytest.approx(bits * 15)
+
+
+def test_a_kept_input_saves_the_re_fetches_of_a_tiled_read_too():
+    # ibuf 256 B holds one 2048-bit tensor whole (a's output, until b has read it), but the tiling streams it
+    # through halves of 1024 bits: the 3x3 conv b reads its input in row tiles whose halos are read again
+    hw_off, hw_on = hw("every_op", "256 B", PAPERS_BF, "tiled"), hw("on_chip_when_fits", "256 B", PAPERS_BF, "tiled")
+    b = next(s for s in NetworkCost(chain(), hw_off).shapes if s.name == "b")
+    off = {r["name"]: r for r in NetworkCost(chain(), hw_off).layers(W4A4)}
+    on = {r["name"]: r for r in NetworkCost(chain(), hw_on).layers(W4A4)}
+    assert [on[n]["output_on_chip"] for n in ("a", "b")] == [True, False]
+    # every DRAM read of b's input, as the tiled policy counts them: more than one read of the tensor
+    reads = layer_cost(b, hw_off, PETables.build(hw_off), 4, 4, 4)["dram_saved_if_kept"]["input"]
+    assert reads > 512 * 4
+    assert off["b"]["traffic_bits"]["dram"] - on["b"]["traffic_bits"]["dram"] == reads

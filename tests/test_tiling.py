@@ -141,13 +141,6 @@ def test_an_unknown_policy_names_file_field_and_value(tmp_path):
         parse_hw_config(data, PAPERS_BF)
 
 
-def test_tiled_refuses_tensors_kept_on_chip_between_layers():
-    data = read_yaml(PAPERS_BF, HwConfigError, "hardware config")
-    data["memory"]["dram_traffic"], data["tensor_policy"] = "tiled", "on_chip_when_fits"
-    with pytest.raises(HwConfigError, match=r"memory\.dram_traffic.*on chip"):
-        parse_hw_config(data, PAPERS_BF)
-
-
 def test_existing_configs_keep_the_ideal_policy():
     assert load_hw_config("hw_configs/bitfusion.yaml").dram_traffic == "ideal_reuse"
     assert dataclasses.replace(load_hw_config(PAPERS_BF)).dram_traffic in ("tiled", "tiled_wide_outputs")

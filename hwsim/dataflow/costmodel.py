@@ -95,7 +95,10 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     level_pj["dram"] = hw.dram.energy_pj(dram_read, d.outputs_out)
 
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
-    return finish_cost({"compute": compute + d.exposed, **level_cycles}, traffic, energy, hw)
+    c = finish_cost({"compute": compute + d.exposed, **level_cycles}, traffic, energy, hw)
+    # what keeping a tensor on chip saves (node_costs): every DRAM read of the input, the output's final write
+    c["dram_saved_if_kept"] = {"input": d.inputs, "output": d.final_out}
+    return c
 
 
 class NetworkCost:
@@ -141,7 +144,7 @@ class NetworkCost:
         arrays), one at a time, with the tensors the policy keeps on chip taken off DRAM. They stream:
         holding many configs' arrays for every node at once is slower."""
         out_bits = self._out_bits(columns)
-        saved = self._dram_saved(columns, out_bits) if self.policy.kept is not None else None
+        kept = self._kept(out_bits) if self.policy.kept is not None else None
         elems = self._elems
         for i, n in enumerate(self.nodes):
             o = out_bits[n.name]
@@ -151,26 +154,30 @@ class NetworkCost:
                 c = layer_cost(n.shape, self.hw, self.tab, w, a, o)
             else:
                 c = elementwise_cost(n, self.hw, [elems[i] for i in n.inputs], [out_bits[i] for i in n.inputs], o)
-            if saved is not None:
-                kept, read, write = saved[i]
+            if kept is not None:
+                read, write = self._saved(n, c, kept, out_bits)
                 c = {**(without_dram(c, self.hw, read, write) if np.any(read) or np.any(write) else c),
-                     "kept_on_chip": kept}
+                     "kept_on_chip": kept[n.name]}
             yield n, o, c
 
-    def _dram_saved(self, columns: Mapping, out_bits: dict) -> list[tuple]:
-        """Per costed node: (its output stays on chip, DRAM bits it no longer reads, ... no longer writes)."""
+    def _kept(self, out_bits: dict) -> dict:
+        """Per costed node: whether the policy keeps its output on chip (a bool, or one per config)."""
         sizes = [n.out_elems * out_bits[n.name] for n in self.nodes]
         last = [max((self._index[r] for r in self._readers[n.name]), default=None) for n in self.nodes]
         buf = self.hw.buffer_for("inputs")
-        kept = self.policy.kept(sizes, last, buf.size_bits // len(buf.holds))
-        saved_read = [0] * len(self.nodes)
-        for i, n in enumerate(self.nodes):
-            for r in self._readers[n.name]:
-                j = self._index[r]
-                reader = self.nodes[j]
-                read = reader.shape.input_elems * columns[r][1] if reader.is_layer else sizes[i]
-                saved_read[j] = saved_read[j] + np.where(kept[i], read, 0)
-        return [(k, sr, np.where(k, s, 0)) for k, sr, s in zip(kept, saved_read, sizes)]
+        return dict(zip((n.name for n in self.nodes), self.policy.kept(sizes, last, buf.size_bits // len(buf.holds))))
+
+    def _saved(self, n, c: dict, kept: dict, out_bits: dict) -> tuple:
+        """DRAM bits node `n` (cost `c`) no longer reads and writes: a layer's every read of a kept input
+        (re-fetches too) and the final write of its kept output, as its DRAM traffic policy counts them; an
+        element-wise op's one read of each kept input and its one write."""
+        ins = [src for src in n.inputs if src in kept]
+        if n.is_layer:
+            saved = c["dram_saved_if_kept"]
+            read = sum(np.where(kept[src], saved["input"], 0) for src in ins)
+            return read, np.where(kept[n.name], saved["output"], 0)
+        read = sum(np.where(kept[src], self._elems[src] * out_bits[src], 0) for src in ins)
+        return read, np.where(kept[n.name], n.out_elems * out_bits[n.name], 0)
 
     def layers(self, bits: Mapping[str, tuple[int, int]]) -> list[dict]:
         """Per-node costs of one config (layer -> (w_bits, a_bits)): every layer, and under a policy that

@@ -12,7 +12,8 @@ DRAM and its buffers.
                optimizer/optimizer.py, get_stats_fast: oprec = 32): every visit of an output block reads it
                from DRAM and writes it back at the accumulator width, the final values included
 
-A policy answers with the bits each operand moves, and the cycles no compute overlaps; every value is an
+A policy answers with the bits each operand moves, the cycles no compute overlaps, and the bits of the
+final output write among those written (what a tensor kept on chip saves its producer); every value is an
 int or an int array (one entry per config).
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DramBits:
     outputs_in: object     # partial-sum bits read back
     outputs_out: object    # bits written (partial sums and final outputs)
     exposed: object = 0    # cycles the array waits on DRAM beyond what overlaps
+    final_out: object = 0  # of outputs_out, the bits of the final values' write
 
 
 def _share(hw, op: str) -> int:
@@ -54,7 +56,7 @@ def ideal_reuse(s, hw, org, compute, onchip, w, a, o) -> DramBits:
     weights_once = np.asarray(wb + ib * inputs_reread <= ib + wb * n_i)   # else inputs once, weights per input chunk
     dram_w = np.where(np.logical_or(fits, weights_once), wb, wb * n_i)
     dram_i = np.where(np.logical_or(fits, np.logical_not(weights_once)), ib, ib * inputs_reread)
-    return DramBits(dram_w, dram_i, 0, ob)
+    return DramBits(dram_w, dram_i, 0, ob, 0, ob)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,10 @@ class Tiled:
                               for k in keys.T], np.int64)
         per_group[:, :4] *= s.groups
         out = per_group[where.ravel()].reshape(cols[0].shape + (5,))
+        final = s.output_elems * (acc if self.wide_outputs else cols[2])   # tiling.py: o_el x its write width
         if out.ndim == 1:
-            return DramBits(*(int(v) for v in out))
-        return DramBits(*(out[..., i] for i in range(5)))
+            return DramBits(*(int(v) for v in out), int(final))
+        return DramBits(*(out[..., i] for i in range(5)), final)
 
 
 def _fields(t) -> tuple:

@@ -10,6 +10,9 @@
 
 The activation buffer is the on-chip buffer that holds the layers' inputs, at the share layer_cost gives
 each operand it holds. A layer's tiles of streamed operands are not shrunk for the tensors kept beside them.
+A kept tensor saves its reader every DRAM read of it that the config's DRAM traffic policy counts (a tiled
+read's re-fetches too) and its producer the final write (dram_traffic.DramBits.final_out); a tiled layer
+keeps its tiling and its exposed first load and last store.
 """
 from __future__ import annotations
 
