@@ -137,8 +137,11 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
         dst, obase = out.buf, _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     else:
         dst, obase = out.reshape(N, O, Ho * Wo), np.zeros(0, np.int64)
+    # rq's reach is needed only where some shift is below 32 (at 32 and above the high-word form always serves)
+    high = bool(p.shift.size) and int(p.shift.min()) >= 32
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
-                  add, p.shift, tile_shifts(p.shift, rq_reach(plan, p) <= INT32_MAX), lo, hi, dst, cmin, cmax, obase)
+                  add, p.shift, tile_shifts(p.shift, high or rq_reach(plan, p) <= INT32_MAX), lo, hi, dst, cmin, cmax,
+                  obase)
     return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
 
 
