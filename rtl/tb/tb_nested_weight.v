@@ -2,11 +2,12 @@
 // (docs/test_vectors.md), +count= +from_bits= +to_bits=. Prints MISMATCH lines (the first 20) and
 // "RESULT pass=P fail=F".
 module tb_nested_weight;
+    `include "tally.vh"
     parameter DEPTH = 1 << 17;
     reg signed [7:0] q_m [0:DEPTH-1];
     reg signed [7:0] w_m [0:DEPTH-1];
     reg [8*512-1:0] f_q, f_w;
-    integer count, fb, tb, idx, pass, fail;
+    integer count, fb, tb, idx;
     reg signed [7:0] q;
     reg [3:0] from_bits, to_bits;
     wire signed [7:0] w;
@@ -23,13 +24,9 @@ module tb_nested_weight;
         for (idx = 0; idx < count; idx = idx + 1) begin
             q = q_m[idx];
             #1;
-            if (w === w_m[idx]) pass = pass + 1;
-            else begin
-                fail = fail + 1;
-                if (fail <= 20) $display("MISMATCH idx=%0d q=%0d got=%0d want=%0d", idx, q, w, w_m[idx]);
-            end
+            tally(w === w_m[idx], show);
+            if (show) $display("MISMATCH idx=%0d q=%0d got=%0d want=%0d", idx, q, w, w_m[idx]);
         end
-        $display("RESULT pass=%0d fail=%0d", pass, fail);
-        $finish;
+        report;
     end
 endmodule

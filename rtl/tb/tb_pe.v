@@ -3,12 +3,13 @@
 // at +a_bits= / +w_bits=; compares the accumulator with +acc= (32-bit two's complement) per row.
 // Prints MISMATCH lines (the first 20), "CYCLES n" and "RESULT pass=P fail=F".
 module tb_pe;
+    `include "tally.vh"
     parameter DEPTH = 1 << 17;
     reg        [7:0]  a_m   [0:DEPTH-1];
     reg signed [7:0]  w_m   [0:DEPTH-1];
     reg signed [31:0] acc_m [0:DEPTH-1];
     reg [8*512-1:0] f_a, f_w, f_acc;
-    integer rows, k, ab, wb, r, e, pass, fail, cycles;
+    integer rows, k, ab, wb, r, e, cycles;
     reg clk, rst, clear, start;
     reg        [7:0] a;
     reg signed [7:0] w;
@@ -38,14 +39,10 @@ module tb_pe;
                 @(negedge clk); start = 0;
                 while (busy) @(negedge clk);
             end
-            if (acc === acc_m[r]) pass = pass + 1;
-            else begin
-                fail = fail + 1;
-                if (fail <= 20) $display("MISMATCH row=%0d got=%0d want=%0d", r, acc, acc_m[r]);
-            end
+            tally(acc === acc_m[r], show);
+            if (show) $display("MISMATCH row=%0d got=%0d want=%0d", r, acc, acc_m[r]);
         end
         $display("CYCLES %0d", cycles);
-        $display("RESULT pass=%0d fail=%0d", pass, fail);
-        $finish;
+        report;
     end
 endmodule

@@ -3,6 +3,7 @@
 // Value idx (NCHW order) uses the tables of channel (idx / spatial) % channels. Prints one MISMATCH line
 // per differing value (the first 20) and "RESULT pass=P fail=F".
 module tb_requant;
+    `include "tally.vh"
     parameter DEPTH = 1 << 17;
     reg signed [31:0] acc_m   [0:DEPTH-1];
     reg signed [63:0] bias_m  [0:DEPTH-1];
@@ -11,7 +12,7 @@ module tb_requant;
     reg signed [31:0] frac_m  [0:DEPTH-1];
     reg signed [31:0] y_m     [0:DEPTH-1];
     reg [8*512-1:0] f_acc, f_bias, f_m0, f_shift, f_frac, f_y;
-    integer count, channels, spatial, clamp_i, out_bits_i, idx, c, pass, fail, acc_w8;
+    integer count, channels, spatial, clamp_i, out_bits_i, idx, c, acc_w8;
 
     reg signed [31:0] acc;
     reg signed [63:0] bias;
@@ -47,14 +48,10 @@ module tb_requant;
             acc = acc_w8 ? {24'd0, acc_m[idx][7:0]} : acc_m[idx];
             bias = bias_m[c]; m0 = m0_m[c]; shift = shift_m[c][5:0]; frac = frac_m[c];
             #1;
-            if (y === y_m[idx]) pass = pass + 1;
-            else begin
-                fail = fail + 1;
-                if (fail <= 20) $display("MISMATCH idx=%0d ch=%0d acc=%0d bias=%0d m0=%0d shift=%0d frac=%0d got=%0d want=%0d",
+            tally(y === y_m[idx], show);
+            if (show) $display("MISMATCH idx=%0d ch=%0d acc=%0d bias=%0d m0=%0d shift=%0d frac=%0d got=%0d want=%0d",
                                          idx, c, acc, bias, m0, shift, frac, y, y_m[idx]);
-            end
         end
-        $display("RESULT pass=%0d fail=%0d", pass, fail);
-        $finish;
+        report;
     end
 endmodule

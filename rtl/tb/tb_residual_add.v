@@ -1,12 +1,13 @@
 // Testbench of residual_add: +a= +b= +y= files (32-bit two's complement, docs/test_vectors.md),
 // +count= +frac_bits= +out_bits=. Prints MISMATCH lines (the first 20) and "RESULT pass=P fail=F".
 module tb_residual_add;
+    `include "tally.vh"
     parameter DEPTH = 1 << 17;
     reg signed [31:0] a_m [0:DEPTH-1];
     reg signed [31:0] b_m [0:DEPTH-1];
     reg signed [31:0] y_m [0:DEPTH-1];
     reg [8*512-1:0] f_a, f_b, f_y;
-    integer count, fb, ob, idx, pass, fail;
+    integer count, fb, ob, idx;
     reg signed [31:0] a, b;
     reg [4:0] frac_bits;
     reg [3:0] out_bits;
@@ -26,13 +27,9 @@ module tb_residual_add;
         for (idx = 0; idx < count; idx = idx + 1) begin
             a = a_m[idx]; b = b_m[idx];
             #1;
-            if (y === y_m[idx]) pass = pass + 1;
-            else begin
-                fail = fail + 1;
-                if (fail <= 20) $display("MISMATCH idx=%0d a=%0d b=%0d got=%0d want=%0d", idx, a, b, y, y_m[idx]);
-            end
+            tally(y === y_m[idx], show);
+            if (show) $display("MISMATCH idx=%0d a=%0d b=%0d got=%0d want=%0d", idx, a, b, y, y_m[idx]);
         end
-        $display("RESULT pass=%0d fail=%0d", pass, fail);
-        $finish;
+        report;
     end
 endmodule
