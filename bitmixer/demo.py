@@ -179,8 +179,9 @@ def _training_section(doc: StudyOutput, run_dir: Path) -> None:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     doc.figure("training", fig, "Training curve",
-               "Test accuracy after each epoch of the staged training (float, activations only, uniform bits, "
-               "mixed per-layer bits), for the float network and each whole-network bit-width.")
+               "Test accuracy during the staged training (float, activations only, uniform bits, mixed per-layer "
+               "bits; every eval_every epochs and at each stage's end), for the float network and each whole-network "
+               "bit-width.")
     last = recs[-1]
     doc.table("training_final", [{"network": k.split("/", 1)[1], "test_top1": last[k]} for k in keys if k in last],
               "Accuracy after training", f"Test accuracy at the end of training ({last['epoch']} epochs).")

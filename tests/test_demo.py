@@ -44,7 +44,7 @@ def test_demo_command_stops_before_any_step_on_a_bad_config(tmp_path, capsys):
 
 
 def test_fracbits_accelerators_must_name_designs_in_hw_configs(tmp_path):
-    assert load_demo_config().fracbits_accelerators == ("bitfusion", "stripes")
+    assert load_demo_config().fracbits_accelerators == ("bitfusion",)
     path = tmp_path / "d.yaml"
     path.write_text("fracbits_accelerators: [bitfusion, stripez]\n")
     with pytest.raises(DemoConfigError, match=r"d\.yaml: fracbits_accelerators: \['stripez'\] are not in hw_configs/"):

@@ -214,6 +214,16 @@ def _metrics(run):
     return [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def test_how_often_the_test_split_is_evaluated_does_not_change_the_weights(tmp_path):
+    runs = {n: tmp_path / f"every{n}" for n in (1, 3)}
+    for n, run in runs.items():
+        train(tiny_cfg(f"eval_every={n}", stages=STAGES2), run, progress=False)
+    a, b = _state(runs[1] / "checkpoint.pt"), _state(runs[3] / "checkpoint.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # every 3 epochs and at each stage's end: epochs 2 (end of a), 3 and 4 (end of b), not 1
+    assert [("test_acc/W2A2" in r) for r in _metrics(runs[3])] == [False, True, True, True]
+
+
 def test_run_writes_files_and_resume_matches_uninterrupted(tmp_path, monkeypatch):
     cfg = tiny_cfg("calibrate_bn=true", stages=STAGES2)
     full = tmp_path / "full"
