@@ -99,6 +99,11 @@ def load_checkpoint(path: str | Path) -> tuple[MetaResNet, dict]:
     """Rebuild the meta-network from a checkpoint; returns (model in eval mode, extra)."""
     payload = read_checkpoint(path)
     kwargs = {**payload["model_kwargs"], **payload.get("arch_kwargs", {})}
+    stem = payload["state_dict"].get("conv1.weight")
+    if "width" not in kwargs and isinstance(stem, torch.Tensor) and stem.dim() == 4:
+        # written before checkpoints recorded a default width (digits_resnet10's went from 8 to 16): the stem
+        # conv has `width` filters in every registered model
+        kwargs["width"] = int(stem.shape[0])
     if any(isinstance(v, int) and not 0 <= v <= MAX_ARCH_INT for v in kwargs.values()):
         raise CheckpointError(f"{path}: model arguments {excerpt(kwargs, 200)} outside [0, {MAX_ARCH_INT}]")
     try:

@@ -83,3 +83,17 @@ def test_eval_cli_bad_input_is_one_line_error(trained_ckpt, tmp_path, capsys):
     assert "error:" in err and "w_bits=9" in err and "Traceback" not in err
     assert main(["eval", str(tmp_path / "missing.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_checkpoint_records_its_width_and_one_without_it_loads_at_its_weights_width(tmp_path):
+    model = build_model("digits_resnet10", width=8)
+    assert build_model("digits_resnet10").arch_kwargs["width"] == 16     # the default is recorded too
+    path = tmp_path / "old.pt"
+    save_checkpoint(model, path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["arch_kwargs"]["width"] == 8
+    del payload["arch_kwargs"]["width"]       # as written when the default width (then 8) went unrecorded
+    torch.save(payload, path)
+    loaded, _ = load_checkpoint(path)
+    assert loaded.conv1.weight.shape[0] == 8 and loaded.arch_kwargs["width"] == 8
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())

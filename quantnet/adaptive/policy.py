@@ -109,6 +109,8 @@ def load_policy(path: str | Path, model: MetaResNet) -> AdaptivePolicy:
     gran = net.get("granularity", "layer")
     policy = AdaptivePolicy(decision_points(model, gran), model.candidate_bits, int(payload["hidden"]), gran)
     mine = _identity(model, policy)
+    if isinstance(net.get("arch_kwargs"), dict) and "width" not in net["arch_kwargs"]:
+        mine["arch_kwargs"].pop("width", None)    # a file from before models recorded their default width
     for key in ("model", "arch_kwargs", "candidate_bits", "points"):
         if net.get(key) != mine[key]:
             raise PolicyFileError(f"{path}: policy was trained for {key} = {net.get(key)!r}, "

@@ -1,6 +1,7 @@
 """Model registry: name -> builder. Each model lists its quantisable layers in `model.spec`."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from .resnet import INPUT_BITS, INPUT_STEP, BasicBlock, MetaResNet, ResNetArch
@@ -41,8 +42,14 @@ def build_model(name: str, candidate_bits=(2, 3, 4), bn_mode: str = "transitiona
         raise ValueError(f"model {name!r}: bad architecture argument ({e})") from None
     model = MetaResNet(arch, candidate_bits, bn_mode, first_last_bits, name=name)
     model.set_weight_codes(weight_codes)
-    model.arch_kwargs = dict(arch_kwargs)
+    # the width is recorded even when it is the default, so that a checkpoint still loads if the default changes
+    model.arch_kwargs = {"width": default_width(name), **arch_kwargs}
     return model
 
 
-__all__ = ["ARCHS", "BasicBlock", "INPUT_BITS", "INPUT_STEP", "MetaResNet", "ResNetArch", "build_model"]
+def default_width(name: str) -> int:
+    """The width registered model `name` takes when none is given."""
+    return inspect.signature(ARCHS[name]).parameters["width"].default
+
+
+__all__ = ["ARCHS", "BasicBlock", "INPUT_BITS", "INPUT_STEP", "MetaResNet", "ResNetArch", "build_model", "default_width"]
