@@ -165,11 +165,13 @@ def test_unfusable_convs_fall_back_to_the_same_codes(wb, ab, groups):
 def test_tile_shifts_take_the_high_word_form_where_every_shift_is_at_least_32_or_rq_fits_int32():
     from hwsim.kernels.conv_madd import tile_shifts
     for sh, fits in (([32, 62, 40], False), ([31, 62, 1], True), ([32], True)):
-        hw = tile_shifts(np.array(sh, np.int64), fits)
+        hw = tile_shifts(np.array(sh, np.int64), lambda: fits)
         assert hw.dtype == np.int32 and hw.tolist() == [s - 32 for s in sh]
     for sh in ([31, 62, 40], [1]):
-        got = tile_shifts(np.array(sh, np.int64), False)
+        got = tile_shifts(np.array(sh, np.int64), lambda: False)
         assert got.dtype == np.int64 and got.tolist() == sh
+    # with every shift >= 32 the reach of rq is not needed, so it is not computed
+    tile_shifts(np.array([32, 40], np.int64), lambda: pytest.fail("rq_int32 asked although every shift >= 32"))
 
 
 @needs_avx2

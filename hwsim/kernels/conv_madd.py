@@ -12,6 +12,7 @@ nothing.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -109,11 +110,11 @@ def rq_reach(plan: ConvPlan, p) -> int:
     return max(-y_lo, y_hi)
 
 
-def tile_shifts(shift: np.ndarray, rq_int32: bool) -> np.ndarray:
+def tile_shifts(shift: np.ndarray, rq_int32: Callable[[], bool]) -> np.ndarray:
     """The shifts as the requantising tiles read them: int32 shift - 32 (their cheaper high-word form,
-    madd_tile._requant_tile) where every shift >= 32 or every rq value is proven int32 (`rq_int32`), else the
-    int64 shifts."""
-    return (shift - 32).astype(np.int32) if shift.size and (rq_int32 or int(shift.min()) >= 32) else shift
+    madd_tile._requant_tile) where every shift >= 32 or every rq value is proven int32 (`rq_int32()`, asked
+    only when some shift is below 32), else the int64 shifts."""
+    return (shift - 32).astype(np.int32) if shift.size and (int(shift.min()) >= 32 or rq_int32()) else shift
 
 
 def _rq_operands(x, w, stride, padding, p, O, Ho, Wo):
@@ -137,10 +138,8 @@ def conv_madd_requant(x, w, stride, padding, plan: ConvPlan, p, lo: int, hi: int
         dst, obase = out.buf, _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     else:
         dst, obase = out.reshape(N, O, Ho * Wo), np.zeros(0, np.int64)
-    # rq's reach is needed only where some shift is below 32 (at 32 and above the high-word form always serves)
-    high = bool(p.shift.size) and int(p.shift.min()) >= 32
     conv_tiles_rq(xp, rowbase, koff, wpk, plan.param, O, Ho * Wo, p.bias.astype(np.int32), p.m0.astype(np.int32),
-                  add, p.shift, tile_shifts(p.shift, high or rq_reach(plan, p) <= INT32_MAX), lo, hi, dst, cmin, cmax,
+                  add, p.shift, tile_shifts(p.shift, lambda: rq_reach(plan, p) <= INT32_MAX), lo, hi, dst, cmin, cmax,
                   obase)
     return cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)
 
@@ -170,5 +169,5 @@ def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNH
     smax = np.full(cmin.shape, np.iinfo(wide).min, wide)
     obase = _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     conv_tiles_rq_add(xp, rowbase, koff, wpk, plan.param, O, p.bias.astype(np.int32), p.m0.astype(np.int32), add,
-                      tile_shifts(p.shift, reach <= INT32_MAX), obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
+                      tile_shifts(p.shift, lambda: reach <= INT32_MAX), obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
     return (cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)), (int(smin.min()), int(smax.max()))

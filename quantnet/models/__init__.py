@@ -43,13 +43,13 @@ def build_model(name: str, candidate_bits=(2, 3, 4), bn_mode: str = "transitiona
     model = MetaResNet(arch, candidate_bits, bn_mode, first_last_bits, name=name)
     model.set_weight_codes(weight_codes)
     # the width is recorded even when it is the default, so that a checkpoint still loads if the default changes
-    model.arch_kwargs = {"width": default_width(name), **arch_kwargs}
+    model.arch_kwargs = {"width": _default_width(name), **arch_kwargs}
     return model
 
 
-def default_width(name: str) -> int:
+def _default_width(name: str) -> int:
     """The width registered model `name` takes when none is given."""
     return inspect.signature(ARCHS[name]).parameters["width"].default
 
 
-__all__ = ["ARCHS", "BasicBlock", "INPUT_BITS", "INPUT_STEP", "MetaResNet", "ResNetArch", "build_model", "default_width"]
+__all__ = ["ARCHS", "BasicBlock", "INPUT_BITS", "INPUT_STEP", "MetaResNet", "ResNetArch", "build_model"]
