@@ -6,7 +6,9 @@ A PE is built from what its kind computes with at its widest operands (w_bits_ma
                once per input channel it reduces in a step (array.reduce_lanes of a tiled unit, else 1)
   adders       an adder tree over the multipliers and, when a step takes several cycles, a shift-add, at
                partial_sum_bits; plus one accumulator adder at accumulator_bits
-  registers    both operands of each lane, the partial sum and the accumulator
+  registers    each lane's weight and its activation (one digit of it in a PE that steps over activation
+               digits: Stripes' and Loom's units hold the weight and take an activation bit a cycle), the
+               partial sum and the accumulator
   scratchpads  the area section's pe_regfile_bits as flip-flops and pe_sram_bits as one SRAM macro
 as the energy model prices its actions (multiplier area ~ w*a, adder area ~ width). Each buffer is one SRAM
 macro, its area per bit interpolated in log2(size) between the listed macro sizes (the end figures
@@ -36,9 +38,11 @@ def pe_parts_um2(hw: HwConfig, area: AreaConfig) -> dict[str, float]:
     lanes = hw.array.reduce_lanes or 1
     mults = lanes * n_digits(W, dw) * n_digits(A, da) / steps
     tree_adders = mults - 1 + (1 if steps > 1 else 0)
+    # a PE that steps over activation digits holds the weight whole and takes one digit a cycle from the buffer
+    a_held = da if steps > 1 else A
     out = {"pe_multipliers": mults * area.mult_8b_um2 * dw * da / 64.0,
            "pe_adders": (tree_adders * pe.partial_sum_bits + pe.accumulator_bits) * area.add_32b_um2 / 32.0,
-           "pe_registers": (lanes * (W + A) + pe.partial_sum_bits + pe.accumulator_bits) * area.reg_um2_per_bit}
+           "pe_registers": (lanes * (W + a_held) + pe.partial_sum_bits + pe.accumulator_bits) * area.reg_um2_per_bit}
     if area.pe_regfile_bits or area.pe_sram_bits:
         out["pe_scratchpads"] = area.pe_regfile_bits * area.reg_um2_per_bit + \
             (sram_um2(area, area.pe_sram_bits) if area.pe_sram_bits else 0.0)
