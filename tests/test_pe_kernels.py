@@ -18,8 +18,10 @@ from hwsim.pe.cycles import padded_nhwc, skipped_block_steps
 from hwsim.pe.sim import PESimulator
 from tests import naive_pe
 
-# every shipped design, and the skipping kinds on a systolic array (whose plan has fill and drain steps)
-DESIGNS = sorted(p.stem for p in Path("hw_configs").glob("*.yaml")) + ["loom@ws", "stripes@os", "loom@is"]
+# every shipped design (the papers' configurations under papers/ included), and the skipping kinds on a systolic
+# array (whose plan has fill and drain steps)
+DESIGNS = sorted(p.relative_to("hw_configs").with_suffix("").as_posix() for p in Path("hw_configs").rglob("*.yaml")) \
+    + ["loom@ws", "stripes@os", "loom@is"]
 
 
 def design(name: str):
