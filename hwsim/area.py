@@ -7,8 +7,9 @@ A PE is built from what its kind computes with at its widest operands (w_bits_ma
   adders       an adder tree over the multipliers and, when a step takes several cycles, a shift-add, at
                partial_sum_bits; plus one accumulator adder at accumulator_bits
   registers    each lane's weight and its activation (one digit of it in a PE that steps over activation
-               digits: Stripes' and Loom's units hold the weight and take an activation bit a cycle), the
-               partial sum and the accumulator
+               digits: Stripes' units hold the weight and take an activation bit a cycle; Loom's are counted
+               the same way, whole weights being the larger of its possible layouts), the partial sum and
+               the accumulator
   scratchpads  the area section's pe_regfile_bits as flip-flops and pe_sram_bits as one SRAM macro
 as the energy model prices its actions (multiplier area ~ w*a, adder area ~ width). Each buffer is one SRAM
 macro, its area per bit interpolated in log2(size) between the listed macro sizes (the end figures

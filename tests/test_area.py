@@ -88,8 +88,9 @@ def test_tiled_unit_has_one_multiplier_per_reduced_channel():
 @pytest.mark.parametrize("path, cols, psum", [("hw_configs/stripes.yaml", 256, 24), ("hw_configs/loom.yaml", 128, 16)])
 def test_a_bit_serial_unit_registers_one_activation_bit_per_lane(path, cols, psum):
     a = area_mm2(load_hw_config(path))
-    # Stripes' and Loom's units hold each lane's 16-bit weight and take one bit of its activation a cycle:
-    # 16 x (16 + 1) operand bits, then the partial sum and the 32-bit accumulator, in each of 16 x cols units
+    # Stripes' units (and Loom's, counted alike) hold each lane's 16-bit weight and take one bit of its
+    # activation a cycle: 16 x (16 + 1) operand bits, then the partial sum and the 32-bit accumulator, in each
+    # of 16 x cols units
     assert a["pe_registers"] == pytest.approx(16 * cols * (16 * 17 + psum + 32) * 4.522 / 1e6)
 
 
