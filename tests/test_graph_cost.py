@@ -97,6 +97,19 @@ def test_an_add_costs_what_a_hand_count_says():
     assert [r["name"] for r in NetworkCost(residual(), hw()).layers(bits)] == ["c1", "c2", "fc"]
 
 
+def test_an_add_whose_inputs_and_output_stay_on_chip_moves_nothing_to_or_from_dram():
+    # every tensor of the residual net fits the 32 KiB input buffer (the largest, c2's 32-bit accumulators, is
+    # 8192 bits), so only the network input and the logits touch DRAM; the add read e x 32 + e x 4 and wrote e x 4
+    bits = {"c1": (4, 4), "c2": (4, 4), "fc": (8, 4)}
+    off = {r["name"]: r for r in NetworkCost(residual(), hw("every_op")).layers(bits)}
+    on = {r["name"]: r for r in NetworkCost(residual(), hw("on_chip_when_fits")).layers(bits)}
+    e = 4 * 8 * 8
+    assert [on[n]["output_on_chip"] for n in ("c1", "c2", "add", "fc")] == [True, True, True, False]
+    assert off["add"]["traffic_bits"]["dram"] - on["add"]["traffic_bits"]["dram"] == e * 32 + e * 4 + e * 4
+    assert on["add"]["traffic_bits"]["dram"] == 0
+    assert off["add"]["energy_by"]["dram"] - on["add"]["energy_by"]["dram"] == pytest.approx(e * 40 * 2000 / 64)
+
+
 @pytest.mark.parametrize("policy", ["every_op", "on_chip_when_fits"])
 def test_graph_totals_are_the_sum_of_the_node_costs(policy):
     net = zoo.get("resnet18")
@@ -190,6 +203,6 @@ def test_a_kept_input_saves_the_re_fetches_of_a_tiled_read_too():
     on = {r["name"]: r for r in NetworkCost(chain(), hw_on).layers(W4A4)}
     assert [on[n]["output_on_chip"] for n in ("a", "b")] == [True, False]
     # every DRAM read of b's input, as the tiled policy counts them: more than one read of the tensor
-    reads = layer_cost(b, hw_off, PETables.build(hw_off), 4, 4, 4)["dram_saved_if_kept"]["input"]
+    reads = layer_cost(b, hw_off, PETables.build(hw_off), 4, 4, 4)["dram_saved_if_kept"]["inputs"][0]
     assert reads > 512 * 4
     assert off["b"]["traffic_bits"]["dram"] - on["b"]["traffic_bits"]["dram"] == reads
