@@ -97,7 +97,7 @@ def layer_cost(s: LayerShape, hw: HwConfig, tab: PETables, w, a, o) -> dict:
     energy = {"mac": s.macs * tab.mac_pj[w, a], "pe_local": s.macs * tab.reg_pj[w, a], **level_pj}
     c = finish_cost({"compute": compute + d.exposed, **level_cycles}, traffic, energy, hw)
     # what keeping a tensor on chip saves (node_costs): every DRAM read of the input, the output's final write
-    c["dram_saved_if_kept"] = {"input": d.inputs, "output": d.final_out}
+    c["dram_saved_if_kept"] = {"inputs": (d.inputs,), "output": d.final_out}
     return c
 
 
@@ -155,7 +155,7 @@ class NetworkCost:
             else:
                 c = elementwise_cost(n, self.hw, [elems[i] for i in n.inputs], [out_bits[i] for i in n.inputs], o)
             if kept is not None:
-                read, write = self._saved(n, c, kept, out_bits)
+                read, write = self._saved(n, c, kept)
                 c = {**(without_dram(c, self.hw, read, write) if np.any(read) or np.any(write) else c),
                      "kept_on_chip": kept[n.name]}
             yield n, o, c
@@ -167,17 +167,14 @@ class NetworkCost:
         buf = self.hw.buffer_for("inputs")
         return dict(zip((n.name for n in self.nodes), self.policy.kept(sizes, last, buf.size_bits // len(buf.holds))))
 
-    def _saved(self, n, c: dict, kept: dict, out_bits: dict) -> tuple:
-        """DRAM bits node `n` (cost `c`) no longer reads and writes: a layer's every read of a kept input
-        (re-fetches too) and the final write of its kept output, as its DRAM traffic policy counts them; an
-        element-wise op's one read of each kept input and its one write."""
-        ins = [src for src in n.inputs if src in kept]
-        if n.is_layer:
-            saved = c["dram_saved_if_kept"]
-            read = sum(np.where(kept[src], saved["input"], 0) for src in ins)
-            return read, np.where(kept[n.name], saved["output"], 0)
-        read = sum(np.where(kept[src], self._elems[src] * out_bits[src], 0) for src in ins)
-        return read, np.where(kept[n.name], n.out_elems * out_bits[n.name], 0)
+    @staticmethod
+    def _saved(n, c: dict, kept: dict) -> tuple:
+        """DRAM bits node `n` (cost `c`) no longer reads and writes: what its cost says keeping each input and
+        its output would save (a layer: every read of its input, re-fetches too, and its final write, as its DRAM
+        traffic policy counts them; an element-wise op: its one read of each input and its one write)."""
+        saved = c["dram_saved_if_kept"]
+        read = sum(np.where(kept[src], bits, 0) for src, bits in zip(n.inputs, saved["inputs"]) if src in kept)
+        return read, np.where(kept[n.name], saved["output"], 0)
 
     def layers(self, bits: Mapping[str, tuple[int, int]]) -> list[dict]:
         """Per-node costs of one config (layer -> (w_bits, a_bits)): every layer, and under a policy that

@@ -44,14 +44,17 @@ def elementwise_cost(n: OpNode, hw: HwConfig, in_elems: list[int], in_bits: list
         traffic[lvl.name] = r + w
         level_cycles[lvl.name] = ceil_div(r + w, lvl.bandwidth_bits_per_cycle)
         level_pj[lvl.name] = lvl.energy_pj(r, w)
-    dram_read = sum(e * b for e, b in zip(in_elems, in_bits))
+    in_dram = [e * b for e, b in zip(in_elems, in_bits)]     # each input read once from DRAM
+    dram_read = sum(in_dram)
     traffic["dram"] = dram_read + write
     level_cycles["dram"] = ceil_div(traffic["dram"], hw.dram.bandwidth_bits_per_cycle)
     level_pj["dram"] = hw.dram.energy_pj(dram_read, write)
     add_pj = hw.energy.get("add_32b_pj", ADD_32B_PJ) * width / 32
     mult_pj = hw.energy.get("mult_8b_pj", MULT_8B_PJ) * width * width / 64
     energy = {"ops": n.out_elems * (adds * add_pj + mults * mult_pj), **level_pj}
-    return finish_cost({"compute": compute, **level_cycles}, traffic, energy, hw)
+    c = finish_cost({"compute": compute, **level_cycles}, traffic, energy, hw)
+    c["dram_saved_if_kept"] = {"inputs": tuple(in_dram), "output": write}   # as layer_cost reports it
+    return c
 
 
 def finish_cost(parts: dict, traffic: dict, energy: dict, hw: HwConfig) -> dict:
