@@ -169,5 +169,6 @@ def conv_madd_requant_add(x, w, stride, padding, plan: ConvPlan, p, sc: PaddedNH
     smax = np.full(cmin.shape, np.iinfo(wide).min, wide)
     obase = _offsets(tuple(out.buf.shape), 1, 1, 1, out.pad, Ho, Wo)[0]
     conv_tiles_rq_add(xp, rowbase, koff, wpk, plan.param, O, p.bias.astype(np.int32), p.m0.astype(np.int32), add,
-                      tile_shifts(p.shift, lambda: reach <= INT32_MAX), obase, cmin, cmax, sc.buf, sc_m0, sc_shift, frac_bits, lo, hi, out.buf, smin, smax)
+                      tile_shifts(p.shift, lambda: reach <= INT32_MAX), obase, cmin, cmax, sc.buf, sc_m0, sc_shift,
+                      frac_bits, lo, hi, out.buf, smin, smax)
     return (cmin.min(axis=0).astype(np.int64), cmax.max(axis=0).astype(np.int64)), (int(smin.min()), int(smax.max()))
