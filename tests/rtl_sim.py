@@ -24,7 +24,8 @@ needs_iverilog = pytest.mark.skipif(not HAVE_IVERILOG and not REQUIRED,
 def compile_tb(out_dir: Path, tb: str, sources: list[str], defines: dict[str, str] | None = None) -> Path:
     assert HAVE_IVERILOG, "BITMIXER_REQUIRE_IVERILOG=1 but iverilog/vvp are not on PATH (apt-get install iverilog)"
     exe = out_dir / f"{tb}{''.join('_' + v for v in (defines or {}).values())}.vvp"
-    cmd = ["iverilog", "-g2005", "-Wall", "-I", str(RTL / "tb"), "-o", str(exe)] + [f"-D{k}={v}" for k, v in (defines or {}).items()] + \
+    cmd = ["iverilog", "-g2005", "-Wall", "-I", str(RTL / "tb"), "-o", str(exe)] + \
+          [f"-D{k}={v}" for k, v in (defines or {}).items()] + \
           [str(RTL / s) for s in sources] + [str(RTL / "tb" / f"{tb}.v")]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"iverilog failed:\n{r.stderr}"
